@@ -1,0 +1,40 @@
+"""nbgrader configuration for the HW6 course kit.
+
+Every nbgrader command (and `coursekit`, which wraps nbgrader's Python API) reads this file.
+Paths are relative to the folder holding this file, so the course can be copied anywhere.
+"""
+import os
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+course_root = os.path.dirname(os.path.abspath(__file__))
+
+# --- the course -----------------------------------------------------------------------------
+c.CourseDirectory.course_id = "hw6-rnn"
+c.CourseDirectory.root = course_root
+# The SQLite gradebook lives next to this file (never committed).
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course_root, "gradebook.db")
+# Files that never travel with an assignment.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
+
+# --- what students see ----------------------------------------------------------------------
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# --- autograding ----------------------------------------------------------------------------
+# A student who deletes a test cell gets it back (and its points count, at 0 if it fails).
+c.OverwriteCells.add_missing_cells = True
+# Per-cell time limit (seconds). The longest cell is the Problem 3k training (~30 s here).
+c.Execute.timeout = 300
+c.Execute.interrupt_on_timeout = True
+c.Execute.startup_timeout = 120
+# Keep the autograded notebooks readable even if a student prints megabytes.
+c.LimitOutput.max_lines = 500
+c.LimitOutput.max_traceback = 50
+
+# --- feedback -------------------------------------------------------------------------------
+# Stock feedback shows hidden tests and their tracebacks; ours removes both.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "coursekit.feedback.HideHiddenTests",
+]

@@ -1,0 +1,92 @@
+"""Run pieces of the instructor notebooks inside pytest.
+
+Tests use this to execute the reference solution cells of a source notebook, or to run one of its
+(hidden) test cells against a deliberately wrong implementation and check that it fails.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import nbformat
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_DIR = REPO_ROOT / "source" / "hw6"
+RELEASE_DIR = REPO_ROOT / "release" / "hw6"
+
+
+def load(path: str | Path) -> nbformat.NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def nbgrader_meta(cell: nbformat.NotebookNode) -> dict[str, Any]:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def is_test_cell(cell: nbformat.NotebookNode) -> bool:
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def cell_by_grade_id(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade_id") == grade_id:
+            return cell
+    raise KeyError(f"no cell with grade_id {grade_id!r}")
+
+
+def runnable_source(source: str) -> str:
+    """Cell source without IPython magics and shell escapes (plain Python for exec)."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+
+
+@contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
+                       skip_tests: bool = True, skip_grade_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Execute the code cells of a source notebook (reference solution) and return its namespace.
+
+    Stops before the cell ``until_grade_id``; test cells are skipped unless ``skip_tests`` is False.
+    Runs with the notebook's folder as working directory so ``import hw6utils`` works.
+    """
+    nb = load(SOURCE_DIR / notebook)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    with working_directory(SOURCE_DIR):
+        import sys
+        sys.path.insert(0, str(SOURCE_DIR))
+        try:
+            for cell in nb.cells:
+                meta = nbgrader_meta(cell)
+                if until_grade_id is not None and meta.get("grade_id") == until_grade_id:
+                    break
+                if cell.cell_type != "code" or meta.get("grade_id") in skip_grade_ids:
+                    continue
+                if skip_tests and is_test_cell(cell):
+                    continue
+                exec(compile(runnable_source(cell.source), f"<{notebook}:{meta.get('grade_id', 'cell')}>", "exec"),
+                     namespace)
+        finally:
+            sys.path.remove(str(SOURCE_DIR))
+    return namespace
+
+
+def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any]) -> None:
+    """Run one test cell of a source notebook (hidden tests included) in ``namespace``.
+
+    Raises whatever the test raises (AssertionError for a rejected implementation).
+    """
+    cell = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id)
+    if not is_test_cell(cell):
+        raise ValueError(f"{grade_id!r} is not a test cell")
+    with working_directory(SOURCE_DIR):
+        exec(compile(runnable_source(cell.source), f"<{notebook}:{grade_id}>", "exec"), namespace)

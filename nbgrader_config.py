@@ -27,6 +27,8 @@ c.OverwriteCells.add_missing_cells = True
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
+# No IPython history file per kernel; and no kernel warnings about its loopback transport in the log.
+c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 # Keep the autograded notebooks readable even if a student prints megabytes.
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 50

@@ -1,0 +1,116 @@
+"""The course folder: where nbgrader_config.py lives, and nbgrader's API bound to it."""
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+CONFIG_FILE = "nbgrader_config.py"
+
+
+class CourseError(Exception):
+    """A problem the instructor can fix (missing folder, unknown assignment, ...)."""
+
+
+def use_this_python_for_tools() -> None:
+    """Put this interpreter's bin/ first on PATH: nbgrader runs `alembic` and kernels start `python`
+    by name, and both must come from the environment coursekit runs in."""
+    bin_dir = os.path.dirname(sys.executable)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def find_course_dir(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) that holds nbgrader_config.py."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise CourseError(f"no {CONFIG_FILE} found in {here} or any folder above it; "
+                      "run coursekit inside the course folder or pass --course-dir")
+
+
+def kit_settings(root: Path) -> dict[str, str]:
+    """The [tool.coursekit] table of pyproject.toml (assignment name, helper package)."""
+    defaults = {"assignment": "hw6", "helper_package": "hw6utils"}
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        defaults.update(tomllib.loads(pyproject.read_text()).get("tool", {}).get("coursekit", {}))
+    return defaults
+
+
+@dataclass
+class Course:
+    """A course folder and the nbgrader configuration loaded from it."""
+
+    root: Path
+    overrides: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, course_dir: str | os.PathLike[str] | None = None,
+             **overrides: dict[str, object]) -> "Course":
+        root = Path(course_dir).resolve() if course_dir else find_course_dir()
+        if not (root / CONFIG_FILE).is_file():
+            raise CourseError(f"{root} has no {CONFIG_FILE}")
+        return cls(root=root, overrides=overrides)
+
+    @cached_property
+    def config(self) -> Config:
+        config = PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+        config.CourseDirectory.root = str(self.root)
+        for section, values in self.overrides.items():
+            for key, value in values.items():
+                config[section][key] = value
+        return config
+
+    @cached_property
+    def settings(self) -> dict[str, str]:
+        return kit_settings(self.root)
+
+    @property
+    def default_assignment(self) -> str:
+        return self.settings["assignment"]
+
+    @cached_property
+    def api(self):  # -> nbgrader.apps.NbGraderAPI (imported lazily: it is slow to import)
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        use_this_python_for_tools()
+        # nbgrader's gradebook triggers a harmless SQLAlchemy autoflush warning on every submission.
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        coursedir = CourseDirectory(config=self.config)
+        return NbGraderAPI(coursedir=coursedir, config=self.config)
+
+    @property
+    def db_url(self) -> str:
+        return self.api.coursedir.db_url
+
+    @property
+    def course_id(self) -> str:
+        return self.api.coursedir.course_id
+
+    def folder(self, kind: str, *parts: str) -> Path:
+        """A course sub-folder by nbgrader's name for it: source, release, submitted, autograded, feedback."""
+        name = getattr(self.api.coursedir, f"{kind}_directory")
+        return self.root.joinpath(name, *parts)
+
+    def source_notebooks(self, assignment: str) -> list[str]:
+        """Names (without .ipynb) of the assignment's notebooks in source/, sorted."""
+        folder = self.folder("source", assignment)
+        if not folder.is_dir():
+            raise CourseError(f"assignment {assignment!r} not found: {folder} does not exist")
+        return sorted(p.stem for p in folder.glob("*.ipynb"))
+
+    def students_with_submissions(self, assignment: str) -> list[str]:
+        submitted = self.folder("submitted")
+        if not submitted.is_dir():
+            return []
+        return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())

@@ -1,0 +1,59 @@
+"""A two-notebook fixture assignment ("tiny") for fast tests of the instructor tooling."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "tiny"
+
+
+def _cell(kind: str, source: str, grade_id: str, *, grade: bool, solution: bool, points: int = 0):
+    meta = {"grade": grade, "solution": solution, "locked": not solution, "grade_id": grade_id,
+            "schema_version": 3}
+    if grade:
+        meta["points"] = points
+    cell = new_code_cell(source) if kind == "code" else new_markdown_cell(source)
+    cell.metadata["nbgrader"] = meta
+    return cell
+
+
+def adder_notebook() -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[
+        _cell("markdown", "# Adder\nWrite `add`.", "intro", grade=False, solution=False),
+        _cell("code", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+              "add", grade=False, solution=True),
+        _cell("code", "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nSECRET_EXPECTED = -3\n"
+                      "assert add(-5, 2) == SECRET_EXPECTED, 'hidden-test-marker'\n### END HIDDEN TESTS",
+              "test_add", grade=True, solution=False, points=2),
+        _cell("markdown", "Why does addition commute?\n\n### BEGIN SOLUTION\nBecause REFERENCE-ANSWER.\n"
+                          "### END SOLUTION", "why", grade=True, solution=True, points=1),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    return nb
+
+
+def squares_notebook() -> nbformat.NotebookNode:
+    nb = new_notebook(cells=[
+        _cell("code", "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
+              "square", grade=False, solution=True),
+        _cell("code", "assert square(3) == 9\n### BEGIN HIDDEN TESTS\nassert square(-4) == 16\n### END HIDDEN TESTS",
+              "test_square", grade=True, solution=False, points=1),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    return nb
+
+
+def make_course(root: Path) -> Path:
+    """Write a course folder (the repo's nbgrader_config.py + source/tiny) under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    source = root / "source" / ASSIGNMENT
+    source.mkdir(parents=True)
+    nbformat.write(adder_notebook(), str(source / "adder.ipynb"))
+    nbformat.write(squares_notebook(), str(source / "squares.ipynb"))
+    (source / "helper.py").write_text("TRUSTED = True\n")
+    return root

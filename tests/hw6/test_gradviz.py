@@ -1,0 +1,301 @@
+"""hw6utils.gradviz (Problem 3d): the numbers behind the written answers 3e/3f/3h, and the widget.
+
+The numeric tests use small independent layers (tests/hw6/_tiny_recurrent.py) with the spec's
+interface, and — once the notebook exists — the reference RNNLayer/LSTMLayer of rnn_gradients.ipynb.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+SOURCE = HERE.parents[1] / "source" / "hw6"
+for path in (str(SOURCE), str(HERE)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from _tiny_recurrent import TinyLSTMLayer, TinyRNNLayer  # noqa: E402
+from hw6utils import gradviz  # noqa: E402
+from hw6utils.gradviz import GradientVisualizer, gradient_magnitudes  # noqa: E402
+
+torch.set_num_threads(1)
+NOTEBOOK = SOURCE / "rnn_gradients.ipynb"
+
+
+def _reference_layers() -> list[tuple[str, type, type]]:
+    layers = [("tiny", TinyRNNLayer, TinyLSTMLayer)]
+    if NOTEBOOK.exists():
+        from tests.notebook_cells import solution_namespace  # noqa: WPS433
+
+        try:
+            ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="gradviz_intro")
+        except KeyError:
+            ns = {}
+        if "RNNLayer" in ns and "LSTMLayer" in ns:
+            layers.append(("notebook", ns["RNNLayer"], ns["LSTMLayer"]))
+    return layers
+
+
+LAYERS = _reference_layers()
+LAYER_IDS = [name for name, _, _ in LAYERS]
+
+
+def per_step_factor(grad_norms: np.ndarray, skip_last: int = 4) -> float:
+    """Geometric factor per step going backwards (from t to t-1), by a log-linear fit."""
+    g = np.log(grad_norms[: len(grad_norms) - skip_last])
+    steps_back = np.arange(len(grad_norms) - 1, skip_last - 1, -1)[: len(g)]
+    slope = np.polyfit(steps_back, g, 1)[0]
+    return float(np.exp(slope))
+
+
+# ---------------------------------------------------------------- numbers (3e, 3f, 3h)
+
+@pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("scale", [0.5, 0.8])
+def test_linear_rnn_gradients_shrink_geometrically_below_one(name, rnn, lstm, scale):
+    stats = gradient_magnitudes(rnn, weight_scale=scale, bias_scale=0.5, nonlinearity="none",
+                                last_timestep_only=True, seq_len=30, hidden_size=16, seed=1)
+    rho = stats.max_abs_eigenvalue
+    assert rho is not None and rho < 1
+    assert stats.grad_norms[0] < stats.grad_norms[-1] * 1e-2
+    # |dL/dh_t| ~ |W_h^(T-t)| decays by about rho per step backwards (3e)
+    assert per_step_factor(stats.grad_norms) == pytest.approx(rho, rel=0.15)
+
+
+@pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("scale", [1.5, -2.0])
+def test_linear_rnn_gradients_grow_above_one(name, rnn, lstm, scale):
+    stats = gradient_magnitudes(rnn, weight_scale=scale, bias_scale=0.5, nonlinearity="none",
+                                last_timestep_only=True, seq_len=30, hidden_size=16, seed=1)
+    rho = stats.max_abs_eigenvalue
+    assert rho is not None and rho > 1
+    assert stats.grad_norms[0] > stats.grad_norms[-1] * 1e2
+    assert per_step_factor(stats.grad_norms) == pytest.approx(rho, rel=0.15)
+
+
+@pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
+def test_eigenvalue_tracks_weight_scale_and_is_the_real_spectral_radius(name, rnn, lstm):
+    small = gradient_magnitudes(rnn, weight_scale=0.5, seed=3)
+    large = gradient_magnitudes(rnn, weight_scale=-1.5, seed=3)
+    # redrawn weights are the same up to the scale, so the spectral radius scales with |scale|
+    assert large.max_abs_eigenvalue == pytest.approx(3 * small.max_abs_eigenvalue, rel=1e-5)
+    layer = gradviz.build_layer(rnn, 1, 16, "tanh")
+    gradviz.rescale_parameters(layer, 1.0, 0.0, 3, 1, 16)
+    eig = np.linalg.eigvals(layer.W_h.detach().double().numpy())
+    assert small.max_abs_eigenvalue == pytest.approx(0.5 * np.abs(eig).max(), rel=1e-5)
+
+
+@pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("weight_scale,bias_scale", [(0.8, 0.5), (3.0, 2.0)])
+def test_tanh_bounds_hidden_states_where_linear_does_not(name, rnn, lstm, weight_scale, bias_scale):
+    common = dict(weight_scale=weight_scale, bias_scale=bias_scale, seq_len=20, seed=2)
+    tanh = gradient_magnitudes(rnn, nonlinearity="tanh", **common)
+    linear = gradient_magnitudes(rnn, nonlinearity="none", **common)
+    # float32 tanh rounds to exactly 1.0 only when fully saturated
+    assert np.all(tanh.h_max_abs <= 1.0)
+    if weight_scale < 1:
+        assert np.all(tanh.h_max_abs < 1.0)
+    assert linear.h_max_abs.max() > 1.0
+
+
+@pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
+def test_relu_hidden_states_blow_up_at_large_weight_scale(name, rnn, lstm):
+    big = gradient_magnitudes(rnn, nonlinearity="relu", weight_scale=4.0, bias_scale=1.0, seq_len=20, seed=0)
+    small = gradient_magnitudes(rnn, nonlinearity="relu", weight_scale=0.5, bias_scale=1.0, seq_len=20, seed=0)
+    tanh = gradient_magnitudes(rnn, nonlinearity="tanh", weight_scale=4.0, bias_scale=1.0, seq_len=20, seed=0)
+    assert big.h_norms[-1] > 1e6 * big.h_norms[0]
+    assert big.h_norms[-1] > 1e6
+    assert small.h_norms.max() < 20
+    assert tanh.h_norms.max() <= np.sqrt(16)  # each of the 16 components is within [-1, 1]
+    assert big.grad_norms[0] > big.grad_norms[-1]  # the gradients explode as well
+
+
+@pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("weight_scale", [0.5, 0.8])
+def test_lstm_gradients_decay_more_slowly_than_rnn(name, rnn, lstm, weight_scale):
+    for seed in range(4):
+        common = dict(weight_scale=weight_scale, bias_scale=1.0, seq_len=20, seed=seed)
+        r = gradient_magnitudes(rnn, nonlinearity="tanh", **common)
+        l = gradient_magnitudes(lstm, **common)
+        assert r.max_abs_eigenvalue is not None and l.max_abs_eigenvalue is None
+        rnn_decay = r.grad_norms[0] / r.grad_norms[-1]
+        lstm_decay = l.grad_norms[0] / l.grad_norms[-1]
+        assert rnn_decay < 1e-2, "the RNN gradient should vanish at these settings"
+        assert lstm_decay > 10 * rnn_decay, f"seed {seed}: LSTM {lstm_decay:.3g} vs RNN {rnn_decay:.3g}"
+        # LSTM hidden outputs stay within +-1 (3h)
+        assert np.all(l.h_max_abs <= 1.0)
+
+
+def test_every_step_target_puts_large_gradient_near_each_target():
+    last = gradient_magnitudes(TinyRNNLayer, weight_scale=0.5, last_timestep_only=True, seq_len=15)
+    every = gradient_magnitudes(TinyRNNLayer, weight_scale=0.5, last_timestep_only=False, seq_len=15)
+    assert every.grad_norms[0] > 100 * last.grad_norms[0]
+    assert every.grad_norms.min() > 0
+
+
+def test_same_settings_give_same_numbers_and_layout_does_not_matter():
+    class Transposed(TinyRNNLayer):
+        """Declares b first; uses h @ W_h (not W_h @ h)."""
+
+        def __init__(self, input_size, hidden_size, nonlinearity=torch.tanh):
+            torch.nn.Module.__init__(self)
+            self.input_size, self.hidden_size, self.nonlinearity = input_size, hidden_size, nonlinearity
+            self.b = torch.nn.Parameter(torch.zeros(hidden_size))
+            self.W_x = torch.nn.Parameter(torch.zeros(input_size, hidden_size))
+            self.W_h = torch.nn.Parameter(torch.zeros(hidden_size, hidden_size))
+
+        def forward(self, x):
+            h = torch.zeros(x.shape[0], self.hidden_size)
+            hs = []
+            for t in range(x.shape[1]):
+                h = self.nonlinearity(h @ self.W_h + x[:, t] @ self.W_x + self.b)
+                hs.append(h)
+            self.store_h_for_grad(hs)
+            return torch.stack(hs, 1), h
+
+    a = gradient_magnitudes(TinyRNNLayer, weight_scale=1.3, bias_scale=0.7, seed=5)
+    b = gradient_magnitudes(TinyRNNLayer, weight_scale=1.3, bias_scale=0.7, seed=5)
+    c = gradient_magnitudes(Transposed, weight_scale=1.3, bias_scale=0.7, seed=5)
+    np.testing.assert_array_equal(a.grad_norms, b.grad_norms)
+    assert c.max_abs_eigenvalue == pytest.approx(a.max_abs_eigenvalue, rel=1e-6)
+    assert c.h_norms[0] == pytest.approx(a.h_norms[0], rel=1e-5)  # first step has no recurrence
+
+
+def test_bad_arguments_give_clear_errors():
+    with pytest.raises(ValueError, match="nonlinearity"):
+        gradient_magnitudes(TinyRNNLayer, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="positive"):
+        gradient_magnitudes(TinyRNNLayer, seq_len=0)
+
+    class NoStore(TinyRNNLayer):
+        def store_h_for_grad(self, h_list):
+            pass
+
+    with pytest.raises(RuntimeError, match="store_h_for_grad"):
+        gradient_magnitudes(NoStore)
+
+
+# ---------------------------------------------------------------- widget (headless)
+
+class Unfinished(torch.nn.Module):
+    def __init__(self, input_size, hidden_size, nonlinearity=torch.tanh):
+        super().__init__()
+        raise NotImplementedError()
+
+
+@pytest.fixture
+def viz():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    widget = GradientVisualizer({"RNNLayer": TinyRNNLayer, "LSTMLayer": TinyLSTMLayer})
+    yield widget
+    assert plt.get_fignums() == before, "the visualizer must not create pyplot figures"
+    widget.close()
+
+
+def _line_data(widget):
+    return (np.array(widget.plot.h_line.get_ydata(), dtype=float).copy(),
+            np.array(widget.plot.g_line.get_ydata(), dtype=float).copy())
+
+
+def test_widget_controls_and_ranges(viz):
+    assert viz.weight_scale.min <= -5 and viz.weight_scale.max >= 5
+    assert viz.bias_scale.min <= -5 and viz.bias_scale.max >= 5
+    assert set(v for _, v in viz.nonlinearity.options) == {"none", "tanh", "relu"}
+    assert set(v for _, v in viz.target.options) == {True, False}
+    assert list(viz.layer.options) == ["RNNLayer", "LSTMLayer"]
+    assert viz.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert viz.stats is not None and viz.error is None
+
+
+def test_moving_the_weight_slider_changes_the_plot_in_place(viz):
+    figure, image = viz.plot.figure, viz.image
+    png0, (h0, g0) = viz.image.value, _line_data(viz)
+    eig0 = viz.stats.max_abs_eigenvalue
+    viz.weight_scale.value = 2.5
+    png1, (h1, g1) = viz.image.value, _line_data(viz)
+    assert png1 != png0
+    assert not np.allclose(g0, g1) and not np.allclose(h0, h1)
+    assert viz.stats.max_abs_eigenvalue == pytest.approx(2.5 * eig0, rel=1e-5)
+    assert "2.5" in viz.plot.suptitle.get_text()
+    assert viz.plot.figure is figure and viz.image is image  # same objects, updated in place
+    assert len(figure.axes) == 2 and len(viz.plot.ax_h.lines) == 1 and len(viz.plot.ax_g.lines) == 2
+
+
+def test_every_control_triggers_a_redraw(viz):
+    changes = [(viz.bias_scale, -3.0), (viz.nonlinearity, "relu"), (viz.target, False), (viz.seq_len, 25),
+               (viz.seed, 7), (viz.layer, "LSTMLayer")]
+    for control, value in changes:
+        before = viz.image.value
+        control.value = value
+        assert viz.image.value != before, control.description
+        assert viz.error is None
+    assert len(viz.plot.h_line.get_xdata()) == 25
+    assert viz.nonlinearity.disabled  # LSTM gates have fixed activations
+    assert "LSTM" in viz.status.value and viz.stats.max_abs_eigenvalue is None
+
+
+def test_reset_restores_start_values_with_one_redraw(viz):
+    start = viz.image.value
+    viz.weight_scale.value, viz.nonlinearity.value, viz.seq_len.value = -4.0, "none", 40
+    calls = []
+    original = viz.update
+    viz.update = lambda: calls.append(1) or original()
+    viz.reset()
+    assert len(calls) == 1
+    assert viz.settings()["weight_scale"] == gradviz.DEFAULTS["weight_scale"]
+    assert viz.settings()["seq_len"] == gradviz.DEFAULTS["seq_len"]
+    assert viz.image.value == start
+
+
+def test_extreme_settings_do_not_raise(viz):
+    viz.nonlinearity.value = "relu"
+    viz.seq_len.value = 60
+    viz.weight_scale.value = 5.0
+    viz.bias_scale.value = 5.0
+    assert viz.error is None and viz.image.value
+    viz.weight_scale.value = -5.0
+    viz.bias_scale.value = -5.0  # dead ReLUs: zeros are not drawn on the log axis
+    assert viz.error is None and viz.image.value
+
+
+def test_unfinished_layer_shows_a_message_instead_of_raising():
+    widget = GradientVisualizer({"RNNLayer": Unfinished, "LSTMLayer": TinyLSTMLayer})
+    assert widget.stats is None and "not implemented" in widget.error
+    assert "not implemented" in widget.status.value
+    widget.weight_scale.value = 2.0  # still no exception
+    widget.layer.value = "LSTMLayer"
+    assert widget.error is None and widget.stats is not None
+    widget.close()
+
+
+def test_display_bundle_carries_a_static_png(viz):
+    bundle = viz._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"] == viz.image.value
+
+
+def test_headless_show_makes_a_static_plot(monkeypatch, capsys):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    assert gradviz.show_gradient_visualizer({"RNNLayer": TinyRNNLayer}) is None
+    assert len(shown) == 1 and isinstance(shown[0], IPython.display.Image)
+    assert shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "eigenvalue" in capsys.readouterr().out
+
+    shown.clear()
+    assert gradviz.show_gradient_visualizer({"RNNLayer": Unfinished}) is None
+    assert len(shown) == 1 and "not implemented" in capsys.readouterr().out
+
+
+def test_unknown_initial_setting_is_rejected():
+    with pytest.raises(TypeError, match="weigth_scale"):
+        GradientVisualizer({"RNNLayer": TinyRNNLayer}, weigth_scale=2.0)

@@ -1,0 +1,191 @@
+"""The instructor pipeline on the tiny fixture assignment: scores, bad input, feedback."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit.course import Course, CourseError
+from coursekit.feedback import generate_feedback
+from coursekit.grading import autograde, read_scores
+from coursekit.samples import build_samples, fill_answers
+from coursekit.commands.release import generate_release
+from tiny_course import ASSIGNMENT, make_course
+
+pytestmark = pytest.mark.xdist_group("tiny")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Course:
+    course = Course.open(make_course(tmp_path_factory.mktemp("tiny") / "course"))
+    generate_release(course, ASSIGNMENT)
+    return course
+
+
+def submit(course: Course, student: str, notebooks: dict[str, nbformat.NotebookNode | str]) -> Path:
+    """Write a submission folder; values are notebooks or raw file text."""
+    folder = course.folder("submitted", student, ASSIGNMENT)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name, content in notebooks.items():
+        path = folder / name
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            nbformat.write(content, str(path))
+    return folder
+
+
+def notebooks(course: Course, filled: bool = True) -> dict[str, nbformat.NotebookNode]:
+    out = {}
+    for name in course.source_notebooks(ASSIGNMENT):
+        release = nbformat.read(str(course.folder("release", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
+        source = nbformat.read(str(course.folder("source", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
+        out[f"{name}.ipynb"] = fill_answers(release, source) if filled else release
+    return out
+
+
+def scores(course: Course, student: str) -> dict[str, tuple[float, float]]:
+    return {nb.name: (nb.code_score, nb.max_code_score) for nb in read_scores(course, ASSIGNMENT, student)}
+
+
+def visible_text(html_file: Path) -> str:
+    """The text a reader of an HTML file sees (tags removed, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_file.read_text()))
+
+
+def grade(course: Course, student: str):
+    [result] = autograde(course, ASSIGNMENT, [student])
+    return result
+
+
+def test_reference_gets_full_points_and_untouched_gets_zero(course):
+    submit(course, "ref", notebooks(course))
+    submit(course, "blank", notebooks(course, filled=False))
+    results = {r.student: r for r in autograde(course, ASSIGNMENT, ["ref", "blank"])}
+    assert scores(course, "ref") == {"adder": (2.0, 2.0), "squares": (1.0, 1.0)}
+    assert scores(course, "blank") == {"adder": (0.0, 2.0), "squares": (0.0, 1.0)}
+    assert results["ref"].status == "graded" and results["ref"].reasons == []
+    assert results["blank"].status == "graded"
+
+
+def test_invalid_json_scores_zero_and_other_notebook_still_graded(course):
+    nbs = notebooks(course)
+    nbs["squares.ipynb"] = '{"cells": [ this is not json'
+    submit(course, "broken_json", nbs)
+    result = grade(course, "broken_json")
+    assert scores(course, "broken_json") == {"adder": (2.0, 2.0), "squares": (0.0, 1.0)}
+    assert any("squares.ipynb: not valid JSON" in r for r in result.reasons)
+    assert result.status == "graded with warnings"
+
+
+def test_valid_json_that_is_not_a_notebook_is_reported(course):
+    nbs = notebooks(course)
+    nbs["adder.ipynb"] = json.dumps({"hello": "world"})
+    submit(course, "not_nb", nbs)
+    result = grade(course, "not_nb")
+    assert scores(course, "not_nb")["adder"] == (0.0, 2.0)
+    assert any("adder.ipynb: valid JSON but not a valid notebook" in r for r in result.reasons)
+
+
+def test_missing_notebook_scores_zero_with_reason(course):
+    nbs = notebooks(course)
+    del nbs["adder.ipynb"]
+    submit(course, "missing", nbs)
+    result = grade(course, "missing")
+    assert scores(course, "missing") == {"adder": (0.0, 2.0), "squares": (1.0, 1.0)}
+    assert any("adder.ipynb: missing" in r for r in result.reasons)
+
+
+def test_renamed_notebook_is_graded_under_its_real_name(course):
+    nbs = notebooks(course)
+    nbs["my adder copy.ipynb"] = nbs.pop("adder.ipynb")
+    submit(course, "renamed", nbs)
+    result = grade(course, "renamed")
+    assert scores(course, "renamed") == {"adder": (2.0, 2.0), "squares": (1.0, 1.0)}
+    assert any("renamed notebook, graded as adder.ipynb" in r for r in result.reasons)
+
+
+def test_unrelated_extra_notebook_is_ignored(course):
+    nbs = notebooks(course)
+    nbs["scratch.ipynb"] = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    submit(course, "extra", nbs)
+    result = grade(course, "extra")
+    assert scores(course, "extra") == {"adder": (2.0, 2.0), "squares": (1.0, 1.0)}
+    assert any("scratch.ipynb: not part of the assignment" in r for r in result.reasons)
+
+
+def test_deleted_test_cell_is_restored_and_run(course):
+    nbs = notebooks(course, filled=False)  # unanswered: the restored test must fail, not vanish
+    nbs["adder.ipynb"].cells = [c for c in nbs["adder.ipynb"].cells
+                                if c.metadata.get("nbgrader", {}).get("grade_id") != "test_add"]
+    submit(course, "deleted", nbs)
+    result = grade(course, "deleted")
+    assert scores(course, "deleted")["adder"] == (0.0, 2.0)
+    assert any("deleted test cell(s) test_add restored" in r for r in result.reasons)
+
+
+def test_edited_test_cell_is_replaced_by_the_original(course):
+    nbs = notebooks(course)
+    source = nbs["squares.ipynb"]
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") == "square":
+            cell.source = "def square(x):\n    return 9"  # wrong, but passes the visible test
+        if meta.get("grade_id") == "test_square":
+            cell.source = "pass"
+    submit(course, "edited", nbs)
+    result = grade(course, "edited")
+    assert scores(course, "edited")["squares"] == (0.0, 1.0)  # hidden test square(-4) == 16 fails
+    assert any("edited test cell(s) test_square" in r for r in result.reasons)
+
+
+def test_student_with_no_usable_notebook_fails_cleanly(course):
+    submit(course, "nothing", {"adder.ipynb": "", "squares.ipynb": "garbage"})
+    result = grade(course, "nothing")
+    assert result.status == "failed"
+    assert scores(course, "nothing") == {"adder": (0.0, 2.0), "squares": (0.0, 1.0)}
+
+
+def test_regrading_gives_the_same_score_and_keeps_the_submission(course):
+    submit(course, "again", notebooks(course))
+    original = (course.folder("submitted", "again", ASSIGNMENT) / "adder.ipynb").read_bytes()
+    first = grade(course, "again").code_score
+    second = grade(course, "again").code_score
+    assert first == second == 3.0
+    assert (course.folder("submitted", "again", ASSIGNMENT) / "adder.ipynb").read_bytes() == original
+
+
+def test_feedback_never_contains_hidden_tests(course):
+    submit(course, "fb", notebooks(course))
+    nbs = notebooks(course)
+    nbs["adder.ipynb"].cells[1].source = "def add(a, b):\n    return 3"  # fails the hidden test only
+    submit(course, "fb_wrong", nbs)
+    autograde(course, ASSIGNMENT, ["fb", "fb_wrong"])
+    assert generate_feedback(course, ASSIGNMENT, ["fb", "fb_wrong"]) == {"fb": None, "fb_wrong": None}
+    for student in ("fb", "fb_wrong"):
+        text = visible_text(course.folder("feedback", student, ASSIGNMENT) / "adder.html")
+        assert "assert add(1, 2) == 3" in text  # visible tests stay visible
+        for secret in ("SECRET_EXPECTED", "hidden-test-marker", "add(-5, 2)", "BEGIN HIDDEN TESTS"):
+            assert secret not in text, f"{secret!r} leaked into {student}'s feedback"
+    assert "Some test in this cell failed" in visible_text(course.folder("feedback", "fb_wrong", ASSIGNMENT) / "adder.html")
+
+
+def test_unknown_assignment_is_a_clear_error(course):
+    with pytest.raises(CourseError, match="not in the gradebook"):
+        autograde(course, "nope", ["ref"])
+
+
+def test_samples_cover_reference_untouched_partial_and_messy(course):
+    folders = build_samples(course, ASSIGNMENT)
+    assert set(folders) == {"reference", "untouched", "partial", "messy"}
+    assert (folders["reference"] / "helper.py").is_file()  # helper files travel with the notebooks
+    messy = {p.name for p in folders["messy"].iterdir()}
+    assert "adder (1).ipynb" in messy and "squares.ipynb" in messy
+    with pytest.raises(json.JSONDecodeError):
+        json.loads((folders["messy"] / "squares.ipynb").read_text())

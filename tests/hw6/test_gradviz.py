@@ -29,10 +29,11 @@ NOTEBOOK = SOURCE / "rnn_gradients.ipynb"
 def _reference_layers() -> list[tuple[str, type, type]]:
     layers = [("tiny", TinyRNNLayer, TinyLSTMLayer)]
     if NOTEBOOK.exists():
-        from tests.notebook_cells import solution_namespace  # noqa: WPS433
+        from notebook_cells import solution_namespace
 
-        try:
-            ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="gradviz_intro")
+        try:  # reference cells up to and including 3h (LSTMLayer), without the widget cell
+            ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="p3i_question",
+                                    skip_grade_ids=("gradviz_show",))
         except KeyError:
             ns = {}
         if "RNNLayer" in ns and "LSTMLayer" in ns:
@@ -272,6 +273,21 @@ def test_unfinished_layer_shows_a_message_instead_of_raising():
     widget.layer.value = "LSTMLayer"
     assert widget.error is None and widget.stats is not None
     widget.close()
+
+
+def test_layers_given_by_name_are_looked_up_when_used():
+    namespace = {"RNNLayer": TinyRNNLayer}
+    widget = GradientVisualizer(["RNNLayer", "LSTMLayer"], namespace=namespace)
+    assert widget.error is None
+    widget.layer.value = "LSTMLayer"  # not written yet (3h comes later in the notebook)
+    assert widget.stats is None and "LSTMLayer is not defined yet" in widget.error
+    namespace["LSTMLayer"] = TinyLSTMLayer  # the student runs the 3h cell ...
+    widget.seed.value = 1  # ... and moves any control
+    assert widget.error is None and widget.stats.max_abs_eigenvalue is None
+    assert widget.nonlinearity.disabled
+    widget.close()
+    with pytest.raises(ValueError, match="namespace"):
+        GradientVisualizer(["RNNLayer"])
 
 
 def test_display_bundle_carries_a_static_png(viz):

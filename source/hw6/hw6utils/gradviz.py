@@ -26,7 +26,7 @@ import io
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -229,15 +229,29 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _decade_label(value: float, _position: int) -> str:
+    """'1e-3'-style label for a power of ten (cheap to draw, unlike mathtext)."""
+    if value <= 0 or not np.isfinite(value):
+        return ""
+    exponent = math.log10(value)
+    if abs(exponent - round(exponent)) > 1e-6:
+        return ""
+    exponent = int(round(exponent))
+    return {0: "1", 1: "10"}.get(exponent, f"1e{exponent}")
+
+
 class GradientPlot:
     """One figure with two log-scale panels (|h_t| and |dL/dh_t|) whose artists are updated in place."""
 
-    def __init__(self, width: float = 9.0, height: float = 3.6, dpi: int = 80) -> None:
+    def __init__(self, width: float = 9.0, height: float = 3.9, dpi: int = 80) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
         self.dpi = dpi
-        self.figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+        self.figure = Figure(figsize=(width, height), dpi=dpi)
+        # fixed margins: constrained/tight layout would re-measure every label on each redraw
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.78, wspace=0.22)
         FigureCanvasAgg(self.figure)
         self.ax_h, self.ax_g = self.figure.subplots(1, 2)
         (self.h_line,) = self.ax_h.plot([], [], "o-", color="tab:blue", label="|h_t|")
@@ -248,7 +262,12 @@ class GradientPlot:
             ax.set_yscale("log")
             ax.set_xlabel("timestep t")
             ax.set_title(title, fontsize=10)
-            ax.grid(True, which="both", alpha=0.3)
+            ax.grid(True, which="major", alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            # plain-text tick labels: the default log labels go through mathtext, which is slow
+            ax.yaxis.set_major_formatter(FuncFormatter(_decade_label))
+            ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=7))
+            ax.yaxis.set_minor_locator(NullLocator())  # dozens of minor tick lines cost more than the data
         self.note = self.ax_g.text(0.02, 0.03, "", transform=self.ax_g.transAxes, fontsize=8, color="0.3")
         self.ax_g.legend(loc="upper left", fontsize=8)
         self.suptitle = self.figure.suptitle("", fontsize=10)
@@ -284,12 +303,15 @@ class GradientPlot:
             problems.append("exact zeros (e.g. dead ReLUs) are not drawn on a log axis")
         self.note.set_text("; ".join(problems))
         s = stats.settings
-        eig = "" if rho is None else f"   largest |eigenvalue| of W_h = {rho:.3f}"
         target = "last step only" if s.get("last_timestep_only") else "every step"
-        nonlin = "" if rho is None else f", {NONLINEARITY_LABELS.get(s.get('nonlinearity'), s.get('nonlinearity'))}"
-        self.suptitle.set_text(f"{s.get('layer')}{nonlin}, weight scale {s.get('weight_scale'):.2f}, "
-                               f"bias scale {s.get('bias_scale'):.2f}, target: {target}, "
-                               f"T = {s.get('seq_len')}, seed {s.get('seed')}{eig}")
+        parts = [str(s.get("layer"))]
+        if rho is not None:
+            parts.append(NONLINEARITY_LABELS.get(s.get("nonlinearity"), str(s.get("nonlinearity"))))
+        parts += [f"target: {target}", f"T = {s.get('seq_len')}", f"seed {s.get('seed')}"]
+        second = f"weight scale {s.get('weight_scale'):.2f}, bias scale {s.get('bias_scale'):.2f}"
+        if rho is not None:
+            second += f"  —  largest |eigenvalue| of W_h = {rho:.3f}"
+        self.suptitle.set_text("  ·  ".join(parts) + "\n" + second)
 
     def show_message(self, message: str) -> None:
         """Clear the data and show a message (e.g. the layer is not implemented yet)."""
@@ -301,14 +323,49 @@ class GradientPlot:
     def png(self) -> bytes:
         """Render the figure to PNG bytes."""
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=self.dpi)
+        self.figure.savefig(buffer, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 1})
         return buffer.getvalue()
 
 
 def _describe_error(error: BaseException) -> str:
+    if isinstance(error, LayerNotReady):
+        return str(error)
     if isinstance(error, NotImplementedError):
         return "This layer is not implemented yet (NotImplementedError): finish it above, then re-run."
     return f"Could not run the layer: {type(error).__name__}: {error}"
+
+
+class LayerNotReady(LookupError):
+    """A layer named in the visualizer is not defined (yet) in the notebook."""
+
+
+LayerSpec = Union[Callable[..., torch.nn.Module], str]
+
+
+def _normalize_layers(layers: Mapping[str, LayerSpec] | Sequence[str]) -> dict[str, LayerSpec]:
+    if isinstance(layers, str):
+        layers = [layers]
+    if not isinstance(layers, Mapping):
+        layers = {name: name for name in layers}
+    if not layers:
+        raise ValueError("the visualizer needs at least one layer, e.g. {'RNNLayer': RNNLayer}")
+    return dict(layers)
+
+
+def resolve_layer(spec: LayerSpec, namespace: Mapping[str, Any] | None) -> Callable[..., torch.nn.Module]:
+    """A layer class, or the class a name refers to in ``namespace`` *now* (late binding).
+
+    Late binding lets the 3d visualizer offer ``LSTMLayer`` before the student has written it (3h):
+    once its cell has run, the same widget picks it up.
+    """
+    if not isinstance(spec, str):
+        return spec
+    if namespace is None:
+        raise ValueError(f"layer {spec!r} is given by name: pass namespace=globals() to look it up")
+    factory = namespace.get(spec)
+    if factory is None:
+        raise LayerNotReady(f"{spec} is not defined yet: write it and run its cell, then move any control.")
+    return factory
 
 
 def headless() -> bool:
@@ -337,21 +394,22 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
     """ipywidgets controls + one in-place-updated plot of ``|h_t|`` and ``|dL/dh_t|``.
 
     ``layers`` maps a display name to a layer class, e.g. ``{"RNNLayer": RNNLayer, "LSTMLayer":
-    LSTMLayer}``. Every control change recomputes with :func:`gradient_magnitudes` and re-renders
+    LSTMLayer}``, or lists names to look up in ``namespace`` (the notebook's ``globals()``) each time
+    they are used, so a layer written later in the notebook appears without re-running this cell. Every control change recomputes with :func:`gradient_magnitudes` and re-renders
     the same figure into the same ``ipywidgets.Image``. When displayed, the widget also offers a
     static PNG so that saved or headless-executed notebooks still show the plot.
     """
 
-    def __init__(self, layers: Mapping[str, Callable[..., torch.nn.Module]], *, hidden_size: int = 16,
-                 max_seq_len: int = 60, **initial: Any) -> None:
+    def __init__(self, layers: Mapping[str, LayerSpec] | Sequence[str], *,
+                 namespace: Mapping[str, Any] | None = None, hidden_size: int = 16, max_seq_len: int = 60,
+                 **initial: Any) -> None:
         import ipywidgets as w
 
-        if not layers:
-            raise ValueError("GradientVisualizer needs at least one layer class, e.g. {'RNNLayer': RNNLayer}")
         unknown = set(initial) - set(DEFAULTS) - {"layer"}
         if unknown:
             raise TypeError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULTS)} and 'layer'")
-        self.layers = dict(layers)
+        self.layers = _normalize_layers(layers)
+        self.namespace = namespace
         self.hidden_size = hidden_size
         self.defaults = {**DEFAULTS, "layer": next(iter(self.layers))}
         self.defaults.update(initial)
@@ -403,12 +461,15 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
     def compute(self) -> GradientStats:
         """Run :func:`gradient_magnitudes` for the current controls (raises what the layer raises)."""
         settings = self.settings()
-        factory = self.layers[settings.pop("layer")]
+        factory = resolve_layer(self.layers[settings.pop("layer")], self.namespace)
         return gradient_magnitudes(factory, hidden_size=self.hidden_size, **settings)
 
     def update(self) -> GradientStats | None:
         """Recompute and redraw; errors from the student's layer are shown, never raised."""
-        is_lstm = not _accepts_nonlinearity(self.layers[self.layer.value])
+        try:
+            is_lstm = not _accepts_nonlinearity(resolve_layer(self.layers[self.layer.value], self.namespace))
+        except LookupError:
+            is_lstm = False
         self.nonlinearity.disabled = is_lstm
         try:
             self.stats = self.compute()
@@ -472,14 +533,16 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def static_plot(layers: Mapping[str, Callable[..., torch.nn.Module]], *, hidden_size: int = 16,
-                **settings: Any) -> tuple[bytes, GradientStats | None, str | None]:
+def static_plot(layers: Mapping[str, LayerSpec] | Sequence[str], *, namespace: Mapping[str, Any] | None = None,
+                hidden_size: int = 16, **settings: Any) -> tuple[bytes, GradientStats | None, str | None]:
     """PNG, stats and error message for one setting, without any widget (used when headless)."""
+    layers = _normalize_layers(layers)
     name = settings.pop("layer", next(iter(layers)))
     merged = {**DEFAULTS, **settings}
     plot = GradientPlot()
     try:
-        stats = gradient_magnitudes(layers[name], hidden_size=hidden_size, **merged)
+        factory = resolve_layer(layers[name], namespace)
+        stats = gradient_magnitudes(factory, hidden_size=hidden_size, **merged)
     except Exception as error:  # noqa: BLE001 - student code may be unfinished
         message = _describe_error(error)
         plot.show_message(message)
@@ -488,7 +551,8 @@ def static_plot(layers: Mapping[str, Callable[..., torch.nn.Module]], *, hidden_
     return plot.png(), stats, None
 
 
-def show_gradient_visualizer(layers: Mapping[str, Callable[..., torch.nn.Module]], *, hidden_size: int = 16,
+def show_gradient_visualizer(layers: Mapping[str, LayerSpec] | Sequence[str] = ("RNNLayer", "LSTMLayer"), *,
+                             namespace: Mapping[str, Any] | None = None, hidden_size: int = 16,
                              **initial: Any) -> GradientVisualizer | None:
     """Display the interactive visualizer, or a static plot when nobody is watching.
 
@@ -499,7 +563,7 @@ def show_gradient_visualizer(layers: Mapping[str, Callable[..., torch.nn.Module]
     from IPython.display import Image, display
 
     if headless():
-        png, stats, error = static_plot(layers, hidden_size=hidden_size, **initial)
+        png, stats, error = static_plot(layers, namespace=namespace, hidden_size=hidden_size, **initial)
         display(Image(data=png, format="png"))
         if error:
             print(error)
@@ -508,6 +572,6 @@ def show_gradient_visualizer(layers: Mapping[str, Callable[..., torch.nn.Module]
         else:
             print("static plot (headless run)")
         return None
-    visualizer = GradientVisualizer(layers, hidden_size=hidden_size, **initial)
+    visualizer = GradientVisualizer(layers, namespace=namespace, hidden_size=hidden_size, **initial)
     display(visualizer)
     return visualizer

@@ -1,0 +1,85 @@
+"""Problem 1 notebook: the reference passes every test cell; plausible mistakes are rejected."""
+from __future__ import annotations
+
+import pytest
+
+from _rejection import assert_accepted, assert_rejected
+from notebook_cells import solution_namespace
+
+NB = "backprop_scalar_rnn.ipynb"
+CELLS = ["test_forward_intermediates", "test_backward_partials", "test_edge_contributions"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return solution_namespace(NB)
+
+
+def test_reference_passes_every_test_cell(reference):
+    assert_accepted(NB, CELLS, reference)
+
+
+def test_closed_forms_of_reference(reference):
+    """The reference agrees with the spec's closed forms (independent of the notebook's own tests)."""
+    w, u1, u2, u3 = -1.3, 0.7, -2.0, 1.1
+    assert reference["forward_intermediates"](w, u1, u2, u3)["y"] == pytest.approx(w * u3 + w**2 * u2 + w**3 * u1)
+    edges = reference["edge_contributions"](w, u1, u2, u3)
+    assert edges["w_in_q"] == pytest.approx(w**2 * u1)
+    assert edges["w_in_s"] == pytest.approx(w * u2 + w**2 * u1)
+    assert edges["w_in_y"] == pytest.approx(u3 + w * u2 + w**2 * u1)
+    assert sum(edges.values()) == pytest.approx(u3 + 2 * w * u2 + 3 * w**2 * u1)
+
+
+def test_rejects_forward_that_skips_a_weight(reference):
+    """s = r (the second multiplication by w forgotten), so y = w*u3 + w*u2 + w^2*u1."""
+    def forward(w, u1, u2, u3):
+        p = u1
+        q = w * p
+        r = u2 + q
+        s = r
+        t = u3 + s
+        return {"p": p, "q": q, "r": r, "s": s, "t": t, "y": w * t}
+    assert_rejected(NB, ["test_forward_intermediates"], reference, forward_intermediates=forward)
+
+
+def test_rejects_partial_missing_a_factor_of_w(reference):
+    """dy/dp = w^2 instead of w^3 (one multiplication by w forgotten)."""
+    good = reference["backward_partials"]
+
+    def backward(w, u1, u2, u3):
+        return dict(good(w, u1, u2, u3), dy_dp=w**2)
+    assert_rejected(NB, ["test_backward_partials"], reference, backward_partials=backward)
+
+
+def test_rejects_partials_that_drop_the_sign_of_w(reference):
+    """Using |w| passes the visible tests (w = 0.5) but not negative w in the hidden ones."""
+    good = reference["backward_partials"]
+
+    def backward(w, u1, u2, u3):
+        return good(abs(w), u1, u2, u3)
+    assert_rejected(NB, ["test_backward_partials"], reference, backward_partials=backward)
+
+
+def test_rejects_edge_term_missing_the_earlier_step(reference):
+    """r * dy/ds computed with r = u2 only (forgets that r also carries q = w*u1)."""
+    good = reference["edge_contributions"]
+
+    def edges(w, u1, u2, u3):
+        return dict(good(w, u1, u2, u3), w_in_s=u2 * w)
+    assert_rejected(NB, ["test_edge_contributions"], reference, edge_contributions=edges)
+
+
+def test_rejects_last_edge_as_input_only(reference):
+    """dy/dw_y = u3 (treats t as the input alone, not u3 + s)."""
+    good = reference["edge_contributions"]
+
+    def edges(w, u1, u2, u3):
+        return dict(good(w, u1, u2, u3), w_in_y=u3)
+    assert_rejected(NB, ["test_edge_contributions"], reference, edge_contributions=edges)
+
+
+def test_rejects_only_the_direct_gradient(reference):
+    """Counting only the last use of w (truncated backprop) gives u3 + w*u2 + w^2*u1 for the sum."""
+    def edges(w, u1, u2, u3):
+        return {"w_in_q": 0.0, "w_in_s": 0.0, "w_in_y": u3 + w * u2 + w**2 * u1}
+    assert_rejected(NB, ["test_edge_contributions"], reference, edge_contributions=edges)

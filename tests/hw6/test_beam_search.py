@@ -1,0 +1,211 @@
+"""Problem 2: hw6utils.beam (worked tree, random trees, plot) and the beam_search notebook's tests.
+
+The reference must pass every test cell; common wrong beam searches must be rejected by the hidden
+tests on their own (see _rejection.assert_rejected).
+"""
+from __future__ import annotations
+
+import math
+import sys
+from itertools import product
+
+import pytest
+
+from _rejection import assert_accepted, assert_rejected
+from notebook_cells import SOURCE_DIR, solution_namespace
+
+sys.path.insert(0, str(SOURCE_DIR))
+from hw6utils import beam  # noqa: E402
+
+NB = "beam_search.ipynb"
+CELLS = ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
+         "test_beam_search_random_trees", "test_beam_search_ties"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return solution_namespace(NB)
+
+
+# --- the trusted helper ---------------------------------------------------------------------
+
+def all_sequences(f, T):
+    vocab = sorted(f(()).keys())
+    return sorted(((seq, beam.sequence_log_prob(f, seq)) for seq in product(vocab, repeat=T)),
+                  key=lambda c: (-c[1], c[0]))
+
+
+def test_worked_tree_keeps_the_spec_facts():
+    f = beam.worked_next_log_probs
+    beam.log_prob_sum_check(beam.WORKED_TREE)  # every node's probabilities sum to about 1
+    assert f(()) == {"neural": -0.65, "network": -0.73}
+    assert f(("neural",))["network"] == -0.6 and f(("neural",))["neural"] == -0.8
+    assert f(("network",))["neural"] == -0.6
+    assert f(("neural", "network"))["network"] == -0.6 and f(("network", "neural"))["network"] == -0.6
+    assert f(("neural", "neural"))["neural"] == -0.01
+    ranked = all_sequences(f, 3)
+    assert ranked[0][0] == ("neural", "neural", "neural")
+    assert ranked[0][1] == pytest.approx(-1.46)
+    assert beam.sequence_log_prob(f, ("neural", "neural")) == pytest.approx(-1.45)
+    # "neural neural" is third of the four length-2 prefixes, so k = 2 prunes it
+    assert [seq for seq, _ in all_sequences(f, 2)][:3] == [("neural", "network"), ("network", "neural"),
+                                                          ("neural", "neural")]
+
+
+def test_tree_function_is_a_copy_and_names_missing_prefixes():
+    tree = {(): {"a": -0.5}}
+    f = beam.tree_function(tree)
+    tree[()]["a"] = 0.0
+    f(())["a"] = 1.0
+    assert f(()) == {"a": -0.5}
+    with pytest.raises(KeyError, match="'a'"):
+        f(("a",))
+
+
+def test_random_tree_is_seeded_normalised_and_shuffled():
+    t1 = beam.random_tree(["a", "b", "c"], 3, seed=5)
+    assert t1 == beam.random_tree(["a", "b", "c"], 3, seed=5)
+    assert t1 != beam.random_tree(["a", "b", "c"], 3, seed=6)
+    assert len(t1) == 1 + 3 + 9
+    beam.log_prob_sum_check(t1, tol=1e-9)
+    orders = {tuple(children) for children in t1.values()}
+    assert len(orders) > 1, "dict orders should vary so code relying on them is exposed"
+    with pytest.raises(ValueError, match="distinct"):
+        beam.random_tree(["a", "a"], 2, seed=0)
+
+
+def test_log_prob_sum_check_names_the_bad_node():
+    with pytest.raises(ValueError, match=r"\('x',\)"):
+        beam.log_prob_sum_check({(): {"x": math.log(0.5), "y": math.log(0.5)}, ("x",): {"x": -0.1, "y": -0.1}})
+
+
+def test_plot_draws_every_node_and_highlights_the_beam(reference):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    _, history = reference["beam_search"](beam.worked_next_log_probs, 2, 3, return_history=True)
+    ax = beam.plot_beam_search(beam.worked_next_log_probs, 3, history)
+    points = [tuple(c.get_offsets()[0]) for c in ax.collections]
+    assert len(points) == 1 + 2 + 4 + 8
+    blue = matplotlib.colors.to_rgba("tab:blue")
+    filled = [c for c in ax.collections if tuple(c.get_facecolors()[0]) == blue]
+    assert len(filled) == 1 + 2 * 3  # root + two kept hypotheses per step
+    plt.close("all")
+    with pytest.raises(ValueError, match="too large"):
+        beam.plot_beam_search(beam.tree_function(beam.random_tree(["a", "b", "c"], 4, seed=0)), 4)
+
+
+# --- the notebook's tests ---------------------------------------------------------------------
+
+def test_reference_passes_every_test_cell(reference):
+    assert_accepted(NB, CELLS, reference)
+
+
+def test_reference_validates_arguments(reference):
+    for k, T in ((0, 3), (2, 0)):
+        with pytest.raises(ValueError):
+            reference["beam_search"](beam.worked_next_log_probs, k, T)
+
+
+def _rank(c):
+    return (-c[1], c[0])
+
+
+def per_hypothesis_top_k(next_log_probs, k, T, return_history=False):
+    """Wrong: keeps each hypothesis's top-k continuations, then the first k overall, never re-ranking."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        new = []
+        for prefix, score in hyps:
+            conts = [(prefix + (tok,), score + lp) for tok, lp in next_log_probs(prefix).items()]
+            new.extend(sorted(conts, key=_rank)[:k])
+        hyps = new[:k]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def greedy_as_beam(next_log_probs, k, T, return_history=False):
+    """Wrong: greedy decoding whatever k is."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        prefix, score = hyps[0]
+        lps = next_log_probs(prefix)
+        tok = min(lps, key=lambda t: (-lps[t], t))
+        hyps = [(prefix + (tok,), score + lps[tok])]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def rank_by_last_step(next_log_probs, k, T, return_history=False):
+    """Wrong: ranks candidates by the last token's log-prob instead of the total score."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        cands = [(p + (tok,), s + lp, lp) for p, s in hyps for tok, lp in next_log_probs(p).items()]
+        cands.sort(key=lambda c: (-c[2], c[0]))
+        hyps = [(p, s) for p, s, _ in cands[:k]]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def ties_by_dict_order(next_log_probs, k, T, return_history=False):
+    """Wrong: a stable sort on the score only, so ties follow the model's dict order."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        cands = [(p + (tok,), s + lp) for p, s in hyps for tok, lp in next_log_probs(p).items()]
+        cands.sort(key=lambda c: -c[1])
+        hyps = cands[:k]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def unsorted_beam(next_log_probs, k, T, return_history=False):
+    """Wrong: keeps the right k hypotheses but in generation order, not best first."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        cands = [(p + (tok,), s + lp) for p, s in hyps for tok, lp in next_log_probs(p).items()]
+        keep = set(c[0] for c in sorted(cands, key=_rank)[:k])
+        hyps = [c for c in cands if c[0] in keep]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def drops_last_step(next_log_probs, k, T, return_history=False):
+    """Wrong: prunes to k only after expanding, but forgets the final prune (returns k*M hypotheses)."""
+    hyps, history = [((), 0.0)], []
+    for step in range(T):
+        cands = sorted(((p + (tok,), s + lp) for p, s in hyps for tok, lp in next_log_probs(p).items()), key=_rank)
+        hyps = cands if step == T - 1 else cands[:k]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def test_rejects_per_hypothesis_top_k_without_reranking(reference):
+    assert_rejected(NB, ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
+                         "test_beam_search_random_trees"], reference, beam_search=per_hypothesis_top_k)
+
+
+def test_rejects_greedy_decoding_submitted_as_beam_search(reference):
+    assert_rejected(NB, ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
+                         "test_beam_search_random_trees"], reference, beam_search=greedy_as_beam)
+
+
+def test_rejects_ranking_by_last_token_only(reference):
+    assert_rejected(NB, ["test_beam_search_worked_example", "test_beam_search_random_trees"], reference,
+                    beam_search=rank_by_last_step)
+
+
+def test_rejects_ties_broken_by_dict_order(reference):
+    # correct except for ties: random trees (no ties) accept it; the ties cell must not
+    # (the worked tree has one tie too: after "network network" both tokens have -0.69)
+    assert_accepted(NB, ["test_beam_search_random_trees"], reference, beam_search=ties_by_dict_order)
+    assert_rejected(NB, ["test_beam_search_ties"], reference, beam_search=ties_by_dict_order)
+
+
+def test_rejects_beam_not_sorted_best_first(reference):
+    assert_rejected(NB, ["test_beam_search_worked_example", "test_beam_search_random_trees"], reference,
+                    beam_search=unsorted_beam)
+
+
+def test_rejects_missing_final_prune(reference):
+    assert_rejected(NB, ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
+                         "test_beam_search_random_trees"], reference, beam_search=drops_last_step)

@@ -1,0 +1,151 @@
+"""Problem 6 notebook: the reference passes; wrong filter recovery / transposed convolutions are rejected."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from _rejection import assert_accepted, assert_rejected
+from notebook_cells import solution_namespace
+
+NB = "convolutions.ipynb"
+CELLS = ["test_recover_filter", "test_conv_transpose1d", "test_conv_transpose2d"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return solution_namespace(NB)
+
+
+def test_reference_passes_every_test_cell(reference):
+    assert_accepted(NB, CELLS, reference)
+
+
+def test_reference_matches_the_spec_examples(reference):
+    assert reference["recover_filter"]([1, 4, 0, -2, 3], [-2, 2, 11]).tolist() == pytest.approx([2, -1, 3])
+    out = reference["conv_transpose2d"](torch.tensor([[-1.0, 2.0], [3.0, 1.0]]), torch.tensor([[1.0, -1.0], [0.0, 1.0]]))
+    assert out.tolist() == [[-1, 3, -2], [3, -3, 1], [0, 3, 1]]
+
+
+def test_reference_refuses_empty_outputs(reference):
+    with pytest.raises(ValueError):
+        reference["conv_transpose1d"](torch.ones(1), torch.ones(2), stride=1, padding=1)
+    with pytest.raises(ValueError):
+        reference["conv_transpose2d"](torch.ones(1, 3), torch.ones(1, 1), stride=1, padding=1)
+
+
+def test_library_guard_is_restored_after_the_hidden_tests(reference):
+    assert_accepted(NB, ["test_conv_transpose1d"], reference)
+    assert F.conv_transpose1d(torch.ones(1, 1, 2), torch.ones(1, 1, 2)).tolist() == [[[1.0, 2.0, 1.0]]]
+
+
+# --- wrong implementations ----------------------------------------------------------------------
+
+def _stamp1d(x, w, stride, length):
+    full = torch.zeros(length, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        full[i * stride:i * stride + w.shape[0]] += x[i] * w
+    return full
+
+
+def _stamp2d(x, w, stride, shape):
+    full = torch.zeros(shape, dtype=x.dtype)
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            full[i * stride:i * stride + w.shape[0], j * stride:j * stride + w.shape[1]] += x[i, j] * w
+    return full
+
+
+def ct1d_off_by_one(x, w, stride=1, padding=0):
+    """Wrong: output one element too long ((L-1)*stride + K + 1 before cropping)."""
+    full = _stamp1d(x, w, stride, (x.shape[0] - 1) * stride + w.shape[0] + 1)
+    return full[padding:full.shape[0] - padding]
+
+
+def ct2d_off_by_one(x, w, stride=1, padding=0):
+    """Wrong: output one row and column short (the last stamp is cut off)."""
+    shape = ((x.shape[0] - 1) * stride + w.shape[0], (x.shape[1] - 1) * stride + w.shape[1])
+    full = _stamp2d(x, w, stride, shape)[:-1, :-1]
+    return full[padding:full.shape[0] - padding, padding:full.shape[1] - padding]
+
+
+def ct1d_ignores_padding(x, w, stride=1, padding=0):
+    return _stamp1d(x, w, stride, (x.shape[0] - 1) * stride + w.shape[0])
+
+
+def ct2d_ignores_padding(x, w, stride=1, padding=0):
+    return _stamp2d(x, w, stride, ((x.shape[0] - 1) * stride + w.shape[0], (x.shape[1] - 1) * stride + w.shape[1]))
+
+
+def ct1d_crops_one_side(x, w, stride=1, padding=0):
+    """Wrong: removes 2*padding elements from the start instead of padding from each end."""
+    return _stamp1d(x, w, stride, (x.shape[0] - 1) * stride + w.shape[0])[2 * padding:]
+
+
+def ct1d_padding_adds_zeros(x, w, stride=1, padding=0):
+    """Wrong: treats padding like a convolution's padding (adds zeros instead of cropping)."""
+    return F.pad(_stamp1d(x, w, stride, (x.shape[0] - 1) * stride + w.shape[0]), (padding, padding))
+
+
+def ct1d_flipped(x, w, stride=1, padding=0):
+    full = _stamp1d(x, w.flip(0), stride, (x.shape[0] - 1) * stride + w.shape[0])
+    return full[padding:full.shape[0] - padding]
+
+
+def ct2d_flipped(x, w, stride=1, padding=0):
+    full = _stamp2d(x, w.flip(0, 1), stride, ((x.shape[0] - 1) * stride + w.shape[0], (x.shape[1] - 1) * stride + w.shape[1]))
+    return full[padding:full.shape[0] - padding, padding:full.shape[1] - padding]
+
+
+def ct1d_calls_torch(x, w, stride=1, padding=0):
+    """Not allowed: delegates to the library function the tests compare against."""
+    return F.conv_transpose1d(x.view(1, 1, -1), w.view(1, 1, -1), stride=stride, padding=padding)[0, 0]
+
+
+def ct2d_calls_torch(x, w, stride=1, padding=0):
+    return torch.conv_transpose2d(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+
+
+def test_rejects_transpose_conv_with_off_by_one_output_size(reference):
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_off_by_one)
+    assert_rejected(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_off_by_one)
+
+
+def test_rejects_transpose_conv_ignoring_padding(reference):
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_ignores_padding)
+    assert_rejected(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_ignores_padding)
+
+
+def test_rejects_padding_cropped_from_one_side(reference):
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_crops_one_side)
+
+
+def test_rejects_padding_that_adds_zeros(reference):
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_padding_adds_zeros)
+
+
+def test_rejects_flipped_filter(reference):
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_flipped)
+    assert_rejected(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_flipped)
+
+
+def test_rejects_calling_torch_conv_transpose(reference):
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_calls_torch)
+    assert_rejected(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_calls_torch)
+
+
+def test_rejects_recovered_filter_in_flipped_convention(reference):
+    """True convolution (flipped filter) recovers [3, -1, 2] instead of [2, -1, 3]."""
+    good = reference["recover_filter"]
+    assert_rejected(NB, ["test_recover_filter"], reference,
+                    recover_filter=lambda signal, output: good(signal, output).flip(0))
+
+
+def test_rejects_recovery_assuming_a_length_3_filter(reference):
+    """Hard-wiring the example's 3x3 system passes the visible test but not other lengths."""
+    def recover(signal, output):
+        x = torch.as_tensor(signal, dtype=torch.float64)
+        y = torch.as_tensor(output, dtype=torch.float64)
+        A = torch.stack([x[i:i + 3] for i in range(3)])
+        return torch.linalg.solve(A, y[:3])
+    assert_rejected(NB, ["test_recover_filter"], reference, recover_filter=recover)

@@ -1,0 +1,42 @@
+"""Problems 5 and 7 notebook: the numeric reading answers are checked; the survey stays ungraded."""
+from __future__ import annotations
+
+import pytest
+
+from _rejection import assert_accepted, assert_rejected
+from notebook_cells import SOURCE_DIR, load, nbgrader_meta, solution_namespace
+
+NB = "reading_and_survey.ipynb"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return solution_namespace(NB)
+
+
+def test_reference_passes(reference):
+    assert_accepted(NB, ["test_reading_facts"], reference)
+
+
+def test_rejects_fractions_instead_of_percent(reference):
+    assert_rejected(NB, ["test_reading_facts"], reference, baseline_accuracy_percent=0.94, final_accuracy_percent=0.941)
+
+
+def test_rejects_wrong_final_time(reference):
+    """79 s is a plausible intermediate time; only the hidden test knows the series ends at 26 s."""
+    assert_rejected(NB, ["test_reading_facts"], reference, final_seconds=79)
+
+
+def test_rejects_wrong_baseline(reference):
+    assert_rejected(NB, ["test_reading_facts"], reference, baseline_seconds=297)
+    assert_rejected(NB, ["test_reading_facts"], reference, baseline_gpus=8)
+
+
+def test_survey_cells_are_ungraded_and_editable():
+    nb = load(SOURCE_DIR / NB)
+    survey = [c for c in nb.cells if "Write your answer here" in c.source]
+    assert len(survey) == 3
+    for cell in survey:
+        assert cell.cell_type == "markdown" and not nbgrader_meta(cell)
+    graded = [nbgrader_meta(c) for c in nb.cells if nbgrader_meta(c).get("grade")]
+    assert sum(m["points"] for m in graded) == 8

@@ -13,6 +13,9 @@ c.CourseDirectory.course_id = "hw6-rnn"
 c.CourseDirectory.root = course_root
 # The SQLite gradebook lives next to this file (never committed).
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course_root, "gradebook.db")
+# nbgrader's exchange (release/fetch/submit on one multi-user server). On a shared JupyterHub,
+# point this at the shared exchange folder instead.
+c.Exchange.root = os.path.join(course_root, "exchange")
 # Files that never travel with an assignment.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
 

@@ -23,17 +23,17 @@ def copy_course(target: Path) -> Path:
     return target
 
 
-def region_lines(source: str, begin: str, end: str) -> list[str]:
-    """Lines strictly inside ``### begin`` ... ``### end`` regions of a cell source."""
-    inside, lines = False, []
+def split_regions(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:
+    """(lines inside ``### begin`` ... ``### end`` regions, lines outside them), stripped."""
+    inside, secret, public = False, [], []
     for line in source.splitlines():
         if begin in line:
             inside = True
         elif end in line:
             inside = False
-        elif inside:
-            lines.append(line)
-    return lines
+        else:
+            (secret if inside else public).append(line.strip())
+    return secret, public
 
 
 def secret_lines(notebook: str) -> set[str]:
@@ -45,13 +45,12 @@ def secret_lines(notebook: str) -> set[str]:
     nb = nbformat.read(str(SOURCE_DIR / f"{notebook}.ipynb"), as_version=4)
     secret, public = set(), set()
     for cell in nb.cells:
-        meta = nbgrader_meta(cell)
-        hidden = region_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-        answer = (region_lines(cell.source, "BEGIN SOLUTION", "END SOLUTION")
-                  if cell.cell_type == "markdown" and meta.get("solution") else [])
-        secret.update(line.strip() for line in hidden + answer)
-        public.update(line.strip() for line in cell.source.splitlines()
-                      if line not in hidden and line not in answer)
+        if cell.cell_type == "markdown" and nbgrader_meta(cell).get("solution"):
+            inside, outside = split_regions(cell.source, "BEGIN SOLUTION", "END SOLUTION")
+        else:
+            inside, outside = split_regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        secret.update(inside)
+        public.update(outside)
     return {line for line in secret - public if len(line) >= 16 and not line.startswith("#")}
 
 

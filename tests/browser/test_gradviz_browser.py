@@ -1,0 +1,271 @@
+"""The Problem 3d visualizer in a real browser: JupyterLab + headless Chromium (Playwright).
+
+Starts its own JupyterLab on a free loopback port with a random token, in a temporary copy of the
+instructor notebook folder (the reference solution), runs the notebook up to and including the
+visualizer cell, drags the weight-scale slider, changes the nonlinearity, and checks that the rendered
+plot changed and that no cell produced an error. Screenshots go to tests/artifacts/ (gitignored).
+The server (and its kernels) is always stopped.
+
+Skipped, with the reason, only when Chromium or Playwright is missing outside CI; with CI=true it must run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# GRADVIZ_NOTEBOOK_DIR lets a developer point the test at another copy of the folder (default: the source).
+NOTEBOOK_DIR = Path(os.environ.get("GRADVIZ_NOTEBOOK_DIR", REPO_ROOT / "source" / "hw6"))
+NOTEBOOK = "rnn_gradients.ipynb"
+VISUALIZER_GRADE_ID = "gradviz_show"
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+JUPYTER = Path(sys.executable).parent / "jupyter"
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+
+
+def _chromium() -> str | None:
+    for candidate in (*CHROMIUM_CANDIDATES, shutil.which("chromium") or ""):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _require_browser() -> str:
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    problems = []
+    chromium = _chromium()
+    if chromium is None:
+        problems.append("Chromium is not installed (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problems.append("the playwright Python package is not installed")
+    if problems:
+        reason = "; ".join(problems)
+        if in_ci:
+            pytest.fail(f"browser test must run in CI but {reason}")
+        pytest.skip(f"{reason}; this test runs in CI")
+    assert chromium is not None
+    return chromium
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class JupyterLab:
+    """A JupyterLab server of our own: started on loopback, always stopped with its kernels."""
+
+    def __init__(self, root: Path, state: Path) -> None:
+        self.root, self.port, self.token = root, _free_port(), secrets.token_hex(24)
+        env = dict(os.environ)
+        for name, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
+                          ("JUPYTERLAB_SETTINGS_DIR", "settings"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")):
+            (state / sub).mkdir(parents=True, exist_ok=True)
+            env[name] = str(state / sub)
+        # no news/update toasts (they would cover the plot, and must not reach for the network)
+        quiet = state / "settings" / "@jupyterlab" / "apputils-extension"
+        quiet.mkdir(parents=True, exist_ok=True)
+        (quiet / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
+        env["PATH"] = str(JUPYTER.parent) + os.pathsep + env.get("PATH", "")
+        env.pop("NBGRADER_EXECUTION", None)
+        self.log_path = state / "jupyter.log"
+        self.log = open(self.log_path, "wb")
+        command = [str(JUPYTER), "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+                   f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+                   "--ServerApp.port_retries=0", "--LabApp.expose_app_in_browser=True",
+                   "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        # own session: the server and the kernels it starts form one process group we can stop
+        self.process = subprocess.Popen(command, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/api/status?token={self.token}", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"JupyterLab did not answer within {timeout:.0f} s:\n{self.log_text()}")
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)  # our own new session: server + its kernels
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        else:  # the server is gone; make sure no kernel of its group is left
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    if not (NOTEBOOK_DIR / NOTEBOOK).exists():
+        pytest.fail(f"{NOTEBOOK_DIR / NOTEBOOK} is missing")
+    root = tmp_path / "hw6"
+    shutil.copytree(NOTEBOOK_DIR, root, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    server = JupyterLab(root, tmp_path / "jupyter-state")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+RUN_UP_TO_VISUALIZER = """
+async (gradeId) => {
+  const app = window.jupyterapp;
+  const panel = app.shell.currentWidget;
+  await panel.context.ready;
+  await panel.sessionContext.ready;
+  const notebook = panel.content;
+  const index = notebook.widgets.findIndex(
+    (cell) => ((cell.model.getMetadata('nbgrader') || {}).grade_id) === gradeId);
+  if (index < 0) { throw new Error('no cell with grade_id ' + gradeId); }
+  notebook.activeCellIndex = index;
+  await app.commands.execute('notebook:run-all-above');
+  notebook.activeCellIndex = index;
+  await app.commands.execute('notebook:run-cell');
+  return index;
+}
+"""
+
+CELL_OUTPUTS = """
+(upTo) => {
+  const notebook = window.jupyterapp.shell.currentWidget.content;
+  const found = [];
+  notebook.widgets.slice(0, upTo + 1).forEach((cell, i) => {
+    if (cell.model.type !== 'code') { return; }
+    const outputs = cell.model.outputs.toJSON();
+    found.push({index: i, count: cell.model.executionCount, outputs: outputs});
+  });
+  return found;
+}
+"""
+
+KERNEL_IDLE = """
+() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                 && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === 'idle';
+}
+"""
+
+
+def _image_bytes(image) -> bytes:
+    return image.screenshot()
+
+
+def _wait_for_new_plot(page, image, before: bytes, timeout: float = 30.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        if page.evaluate(KERNEL_IDLE):
+            now = _image_bytes(image)
+            if now != before:
+                return now
+    raise AssertionError("the plot did not change in the browser")
+
+
+def test_visualizer_updates_in_jupyterlab(lab):
+    chromium = _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            console_errors: list[str] = []
+            page.on("pageerror", lambda error: console_errors.append(str(error)))
+            page.goto(f"{lab.base_url}/lab/tree/{NOTEBOOK}?token={lab.token}", wait_until="domcontentloaded")
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                                   "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+
+            index = page.evaluate(RUN_UP_TO_VISUALIZER, VISUALIZER_GRADE_ID)
+            widget = page.locator(".gradviz").first
+            widget.wait_for(state="attached", timeout=180_000)
+            widget.scroll_into_view_if_needed()
+            image = widget.locator("img.gradviz-plot")
+            image.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+            page.wait_for_timeout(500)
+            status = widget.locator(".widget-html").first
+            assert "largest |eigenvalue| of W_h" in status.inner_text()
+            first = _image_bytes(image)
+            widget.screenshot(path=str(ARTIFACTS / "gradviz_browser_start.png"))
+
+            # drag the weight-scale slider's handle to about 3/4 of its track (weight scale about 2.5)
+            slider = widget.locator(".widget-slider", has_text="weight scale").first
+            track = slider.locator(".noUi-target").first
+            handle = slider.locator(".noUi-handle").first
+            box_track, box_handle = track.bounding_box(), handle.bounding_box()
+            assert box_track and box_handle
+            page.mouse.move(box_handle["x"] + box_handle["width"] / 2, box_handle["y"] + box_handle["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box_track["x"] + 0.75 * box_track["width"], box_handle["y"] + box_handle["height"] / 2,
+                            steps=8)
+            page.mouse.up()
+            after_slider = _wait_for_new_plot(page, image, first)
+            readout = slider.locator(".widget-readout").first.inner_text()
+            assert float(readout) > 1.5, f"the slider did not move (readout {readout!r})"
+
+            # change the nonlinearity to ReLU
+            widget.locator(".widget-dropdown", has_text="nonlinearity").locator("select").select_option(label="ReLU")
+            after_relu = _wait_for_new_plot(page, image, after_slider)
+            assert after_relu != first
+            status_text = status.inner_text()
+            assert "largest |eigenvalue| of W_h" in status_text and "Could not run" not in status_text
+            widget.screenshot(path=str(ARTIFACTS / "gradviz_browser.png"))
+            page.screenshot(path=str(ARTIFACTS / "gradviz_browser_page.png"))
+
+            # no cell up to the visualizer produced an error, and every one of them ran
+            cells = page.evaluate(CELL_OUTPUTS, index)
+            assert cells and all(cell["count"] for cell in cells), "some code cells did not run"
+            errors = [(cell["index"], out) for cell in cells for out in cell["outputs"]
+                      if out.get("output_type") == "error"
+                      or (out.get("name") == "stderr" and "Traceback" in "".join(out.get("text", "")))]
+            assert not errors, json.dumps(errors)[:3000]
+            assert not console_errors, console_errors
+        finally:
+            browser.close()

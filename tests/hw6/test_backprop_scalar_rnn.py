@@ -83,3 +83,17 @@ def test_rejects_only_the_direct_gradient(reference):
     def edges(w, u1, u2, u3):
         return {"w_in_q": 0.0, "w_in_s": 0.0, "w_in_y": u3 + w * u2 + w**2 * u1}
     assert_rejected(NB, ["test_edge_contributions"], reference, edge_contributions=edges)
+
+
+def test_accepts_closed_forms_returning_tensors(reference):
+    """Closed-form answers (not step-by-step chain rule), returned as 0-d tensors, are also correct."""
+    import torch
+
+    def backward(w, u1, u2, u3):
+        w = torch.tensor(w, dtype=torch.float64)
+        return {"dy_dt": w, "dy_ds": w, "dy_dr": w**2, "dy_dq": w**2, "dy_dp": w**3}
+
+    def edges(w, u1, u2, u3):
+        return {"w_in_q": w**2 * u1, "w_in_s": w * u2 + w**2 * u1, "w_in_y": u3 + w * u2 + w**2 * u1}
+    assert_accepted(NB, ["test_backward_partials"], reference, backward_partials=backward)
+    assert_accepted(NB, ["test_edge_contributions"], reference, edge_contributions=edges)

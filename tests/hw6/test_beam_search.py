@@ -209,3 +209,17 @@ def test_rejects_beam_not_sorted_best_first(reference):
 def test_rejects_missing_final_prune(reference):
     assert_rejected(NB, ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
                          "test_beam_search_random_trees"], reference, beam_search=drops_last_step)
+
+
+def full_sort_beam(next_log_probs, k, T, return_history=False):
+    """A correct alternative: expand everything and sort all k*M candidates (no heap)."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        cands = [(p + (tok,), s + lp) for p, s in hyps for tok, lp in next_log_probs(p).items()]
+        hyps = sorted(cands, key=_rank)[:k]
+        history.append(hyps)
+    return (hyps, history) if return_history else hyps
+
+
+def test_accepts_a_different_correct_implementation(reference):
+    assert_accepted(NB, CELLS, reference, beam_search=full_sort_beam)

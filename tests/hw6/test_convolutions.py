@@ -149,3 +149,25 @@ def test_rejects_recovery_assuming_a_length_3_filter(reference):
         A = torch.stack([x[i:i + 3] for i in range(3)])
         return torch.linalg.solve(A, y[:3])
     assert_rejected(NB, ["test_recover_filter"], reference, recover_filter=recover)
+
+
+def ct1d_via_conv1d(x, w, stride=1, padding=0):
+    """A correct alternative: insert stride-1 zeros, full correlation with the flipped filter, crop."""
+    K = w.shape[0]
+    dilated = torch.zeros((x.shape[0] - 1) * stride + 1, dtype=x.dtype)
+    dilated[::stride] = x
+    full = F.conv1d(dilated.view(1, 1, -1), w.flip(0).view(1, 1, -1), padding=K - 1)[0, 0]
+    return full[padding:full.shape[0] - padding]
+
+
+def ct2d_via_conv2d(x, w, stride=1, padding=0):
+    KH, KW = w.shape
+    dilated = torch.zeros((x.shape[0] - 1) * stride + 1, (x.shape[1] - 1) * stride + 1, dtype=x.dtype)
+    dilated[::stride, ::stride] = x
+    full = F.conv2d(dilated[None, None], w.flip(0, 1)[None, None], padding=(KH - 1, KW - 1))[0, 0]
+    return full[padding:full.shape[0] - padding, padding:full.shape[1] - padding]
+
+
+def test_accepts_transpose_conv_written_as_a_convolution(reference):
+    assert_accepted(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_via_conv1d)
+    assert_accepted(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_via_conv2d)

@@ -26,7 +26,7 @@ WORKED_LENGTH = 3
 #: The worked example's decoder, written out as a tree: prefix -> {next token: log-probability}.
 #: The values given by the homework are kept exactly; the branches it leaves open are filled so that
 #: each node's two probabilities sum to about 1 (e.g. exp(-0.6) + exp(-0.8) = 0.998,
-#: exp(-0.01) + exp(-4.6) = 1.000, exp(-0.69) + exp(-0.69) = 1.003) without changing any fact
+#: exp(-0.01) + exp(-4.6) = 1.000, exp(-0.68) + exp(-0.7) = 1.003) without changing any fact
 #: of the example (beam width 2 keeps the same hypotheses; the best sequence is still
 #: "neural neural neural" at -1.46).
 WORKED_TREE: dict[Prefix, dict[str, float]] = {
@@ -36,7 +36,7 @@ WORKED_TREE: dict[Prefix, dict[str, float]] = {
     ("neural", "network"): {"network": -0.6, "neural": -0.8},  # neural: filled in
     ("network", "neural"): {"network": -0.6, "neural": -0.8},  # neural: filled in
     ("neural", "neural"): {"neural": -0.01, "network": -4.6},  # network: filled in
-    ("network", "network"): {"neural": -0.69, "network": -0.69},  # both filled in
+    ("network", "network"): {"neural": -0.68, "network": -0.7},  # both filled in (no exact tie)
 }
 
 

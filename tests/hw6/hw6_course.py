@@ -36,8 +36,9 @@ def split_regions(source: str, begin: str, end: str) -> tuple[list[str], list[st
     return secret, public
 
 
-def secret_lines(notebook: str) -> set[str]:
-    """Distinctive lines of the hidden tests and written reference answers of a source notebook.
+def secret_lines(notebook: str, *, answers: bool = True) -> set[str]:
+    """Distinctive lines of the hidden tests (and, with ``answers``, the written reference answers)
+    of a source notebook.
 
     Lines that also appear outside those regions (e.g. ``import torch``) or are short are left out,
     so that their presence in a release or feedback really means a leak.
@@ -46,6 +47,8 @@ def secret_lines(notebook: str) -> set[str]:
     secret, public = set(), set()
     for cell in nb.cells:
         if cell.cell_type == "markdown" and nbgrader_meta(cell).get("solution"):
+            if not answers:
+                continue
             inside, outside = split_regions(cell.source, "BEGIN SOLUTION", "END SOLUTION")
         else:
             inside, outside = split_regions(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")

@@ -5,9 +5,11 @@ interface, and — once the notebook exists — the reference RNNLayer/LSTMLayer
 """
 from __future__ import annotations
 
+import base64
 import sys
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -293,7 +295,9 @@ def test_layers_given_by_name_are_looked_up_when_used():
 def test_display_bundle_carries_a_static_png(viz):
     bundle = viz._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["image/png"] == viz.image.value
+    assert isinstance(bundle["image/png"], str)  # base64 text, as in a notebook file
+    assert base64.b64decode(bundle["image/png"]) == viz.image.value
+    nbformat.v4.new_output("display_data", data=bundle)  # validates against the notebook schema
 
 
 def test_headless_show_makes_a_static_plot(monkeypatch, capsys):

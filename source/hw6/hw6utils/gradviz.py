@@ -21,6 +21,7 @@ Biases are drawn from N(0, 1) and multiplied by ``bias_scale``.
 """
 from __future__ import annotations
 
+import base64
 import inspect
 import io
 import math
@@ -525,7 +526,8 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
         if bundle is None:
             return None
         bundle = dict(bundle)
-        bundle["image/png"] = self.image.value
+        # mime bundles carry binary data as base64 text (raw bytes would not survive the JSON message)
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
         return bundle
 
 

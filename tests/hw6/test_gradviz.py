@@ -256,6 +256,23 @@ def test_reset_restores_start_values_with_one_redraw(viz):
     assert viz.image.value == start
 
 
+def test_background_redraws_coalesce_and_end_on_the_latest_settings():
+    widget = GradientVisualizer({"RNNLayer": TinyRNNLayer}, background=True)
+    start = widget.redraws
+    values = [round(0.1 * k, 2) for k in range(1, 31)]  # a fast drag: 30 change events
+    for value in values:
+        widget.weight_scale.value = value
+    widget.wait()
+    assert widget.stats.settings["weight_scale"] == values[-1]
+    assert 1 <= widget.redraws - start < len(values), "stale redraws were not skipped"
+    reference = gradient_magnitudes(TinyRNNLayer, **{k: v for k, v in widget.settings().items() if k != "layer"})
+    np.testing.assert_allclose(widget.stats.grad_norms, reference.grad_norms)
+    widget.reset()
+    widget.wait()
+    assert widget.stats.settings["weight_scale"] == gradviz.DEFAULTS["weight_scale"]
+    widget.close()
+
+
 def test_extreme_settings_do_not_raise(viz):
     viz.nonlinearity.value = "relu"
     viz.seq_len.value = 60

@@ -26,6 +26,8 @@ import inspect
 import io
 import math
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence, Union
 
@@ -403,7 +405,7 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
 
     def __init__(self, layers: Mapping[str, LayerSpec] | Sequence[str], *,
                  namespace: Mapping[str, Any] | None = None, hidden_size: int = 16, max_seq_len: int = 60,
-                 **initial: Any) -> None:
+                 background: bool = False, **initial: Any) -> None:
         import ipywidgets as w
 
         unknown = set(initial) - set(DEFAULTS) - {"layer"}
@@ -439,6 +441,14 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
         self.stats: GradientStats | None = None
         self.error: str | None = None
         self._updating = False
+        # background=True: redraws run in one worker thread that always draws the *latest* settings, so
+        # a fast slider drag (dozens of change events) cannot pile up a backlog of stale redraws.
+        self.background = background
+        self.redraws = 0
+        self._render_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._pending = False
+        self._worker: threading.Thread | None = None
 
         self.controls = [self.weight_scale, self.bias_scale, self.nonlinearity, self.target, self.layer,
                          self.seq_len, self.seed]
@@ -466,7 +476,12 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
         return gradient_magnitudes(factory, hidden_size=self.hidden_size, **settings)
 
     def update(self) -> GradientStats | None:
-        """Recompute and redraw; errors from the student's layer are shown, never raised."""
+        """Recompute and redraw now; errors from the student's layer are shown, never raised."""
+        with self._render_lock:
+            self.redraws += 1
+            return self._update_locked()
+
+    def _update_locked(self) -> GradientStats | None:
         try:
             is_lstm = not _accepts_nonlinearity(resolve_layer(self.layers[self.layer.value], self.namespace))
         except LookupError:
@@ -502,7 +517,38 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
 
     def _on_change(self, _change: Mapping[str, Any]) -> None:
         if not self._updating:
+            self.request_update()
+
+    def request_update(self) -> None:
+        """Redraw now (default), or let the background worker redraw with the latest settings."""
+        if not self.background:
             self.update()
+            return
+        with self._queue_lock:
+            self._pending = True
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._drain, name="gradviz-redraw", daemon=True)
+                self._worker.start()
+
+    def _drain(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._pending:
+                    self._worker = None
+                    return
+                self._pending = False
+            self.update()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until pending background redraws are done (for tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._queue_lock:
+                worker = self._worker
+            if worker is None:
+                return
+            worker.join(timeout=0.05)
+        raise TimeoutError("the visualizer did not finish redrawing")
 
     def reset(self) -> None:
         """Put every control back to its start value and redraw once."""
@@ -518,7 +564,7 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
             self.seed.value = d["seed"]
         finally:
             self._updating = False
-        self.update()
+        self.request_update()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """Widget view plus a static PNG, so saved/headless notebooks still show the current plot."""
@@ -574,6 +620,6 @@ def show_gradient_visualizer(layers: Mapping[str, LayerSpec] | Sequence[str] = (
         else:
             print("static plot (headless run)")
         return None
-    visualizer = GradientVisualizer(layers, namespace=namespace, hidden_size=hidden_size, **initial)
+    visualizer = GradientVisualizer(layers, namespace=namespace, hidden_size=hidden_size, background=True, **initial)
     display(visualizer)
     return visualizer

@@ -137,8 +137,11 @@ def _setup_script(workdir: Path, hidden: Sequence[Path], expose_ro: Sequence[Pat
         if h.is_dir():
             lines.append(f"mount -o remount,ro,bind {q(str(h))} 2>/dev/null || true")
     lines.append(f"cd {q(str(workdir))}")
-    lines.append("exec setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs --inh-caps=-all "
+    # not exec: this root shell stays PID 1 of the namespace (the command cannot signal it) and turns a
+    # death by signal into the exit status 128 + signal, which run() decodes.
+    lines.append("setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs --inh-caps=-all "
                  "--bounding-set=-all -- %s" % (uid, gid, " ".join(q(c) for c in command)))
+    lines.append("exit $?")
     return "\n".join(lines)
 
 
@@ -153,28 +156,59 @@ def _limit_resources(limits: Limits):
     return apply
 
 
-def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
-        hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
-        env: dict[str, str] | None = None) -> SandboxResult:
-    """Run ``command`` in the sandbox with ``workdir`` (made owned by nobody) as its only writable folder.
+SCRATCH_ROOT = "/run/coursekit" if os.path.isdir("/run") else None
+
+
+@dataclass
+class Prepared:
+    """A sandboxed command ready for ``subprocess.Popen(argv, env=env, preexec_fn=preexec_fn)``."""
+    argv: list[str]
+    env: dict[str, str]
+    preexec_fn: object
+    stage: Path
+
+
+def give_to_sandbox_user(path: Path, uid: int | None = None) -> None:
+    """Make ``path`` (and everything below it) owned by the sandbox user, so the sandbox can use it."""
+    _chown_tree(path, *((uid, uid) if uid is not None else _ids(SANDBOX_USER)))
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), uid, gid)
+    os.lchown(path, uid, gid)
+
+
+def kill_user_processes(uid: int) -> None:
+    """Kill every process left running as ``uid`` (a sandbox slot's own user id, never a real user)."""
+    if uid < 60000:
+        raise ValueError("refusing to kill processes of a non-sandbox uid")
+    subprocess.run(["pkill", "-KILL", "-U", str(uid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
+            hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
+            env: dict[str, str] | None = None, uid: int | None = None) -> Prepared:
+    """Build the sandboxed form of ``command``, with ``workdir`` (made the sandbox user's) as its only
+    writable folder.
 
     ``hidden`` adds folders to DEFAULT_HIDDEN (give the course folder here); ``expose_ro`` lists folders
     mounted back read-only if a hidden folder covers them (the Python installation is always added).
+    ``uid`` runs the command as that numeric user and group instead of nobody (one per parallel job, so
+    that process limits are per job).
     """
     check_available()
     limits = limits or Limits()
     workdir = Path(workdir).resolve()
-    uid, gid = _ids(SANDBOX_USER)
+    uid, gid = (uid, uid) if uid is not None else _ids(SANDBOX_USER)
     hidden_paths = []
     for h in [*DEFAULT_HIDDEN, *hidden]:
         p = Path(h).resolve()
         if p not in hidden_paths and p != Path("/"):
             hidden_paths.append(p)
     exposes = [Path(p).resolve() for p in [*python_paths(), *expose_ro]]
-    for root, dirs, files in os.walk(workdir):
-        for name in [*dirs, *files]:
-            os.chown(os.path.join(root, name), uid, gid)
-    os.chown(workdir, uid, gid)
+    _chown_tree(workdir, uid, gid)
     os.chmod(workdir, 0o700)
     stage = Path(tempfile.mkdtemp(prefix="sandbox-stage-", dir="/run" if os.path.isdir("/run") else None))
     if any(_under(stage, h) for h in hidden_paths):
@@ -185,9 +219,19 @@ def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = 
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONNOUSERSITE": "1", "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir)}
     run_env.update(env or {})
+    return Prepared(argv=full, env=run_env, preexec_fn=_limit_resources(limits), stage=stage)
+
+
+def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
+        hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
+        env: dict[str, str] | None = None) -> SandboxResult:
+    """Run ``command`` in the sandbox (see ``prepare``), capturing its output up to the limits."""
+    limits = limits or Limits()
+    prepared = prepare(command, workdir=workdir, limits=limits, hidden=hidden, expose_ro=expose_ro, env=env)
+    full, run_env, stage = prepared.argv, prepared.env, prepared.stage
     started = time.monotonic()
     proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=run_env, start_new_session=True, preexec_fn=_limit_resources(limits))
+                            env=run_env, start_new_session=True, preexec_fn=prepared.preexec_fn)
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
     exceeded = threading.Event()
 
@@ -227,7 +271,10 @@ def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = 
         stage.rmdir() if not any(stage.iterdir()) else shutil.rmtree(stage, ignore_errors=True)
     except OSError:
         pass
-    return SandboxResult(returncode=proc.returncode, stdout=bytes(buffers["stdout"]),
+    code = proc.returncode
+    if code is not None and 128 < code < 128 + 65 and not timed_out and not exceeded.is_set():
+        code = -(code - 128)   # the shell's report of a death by signal
+    return SandboxResult(returncode=code, stdout=bytes(buffers["stdout"]),
                          stderr=bytes(buffers["stderr"]), timed_out=timed_out,
                          output_exceeded=exceeded.is_set(), duration=time.monotonic() - started,
                          command=list(command))

@@ -5,7 +5,10 @@ Tests use this to execute the reference solution cells of a source notebook, or 
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -80,13 +83,56 @@ def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
     return namespace
 
 
-def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any]) -> None:
-    """Run one test cell of a source notebook (hidden tests included) in ``namespace``.
+def _checks_module():
+    """The hw6utils.checks module the notebooks' test cells use (the one in sys.modules)."""
+    sys.path.insert(0, str(SOURCE_DIR))
+    try:
+        return importlib.import_module("hw6utils.checks")
+    finally:
+        sys.path.remove(str(SOURCE_DIR))
 
-    Raises whatever the test raises (AssertionError for a rejected implementation).
-    """
+
+def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any]
+                      ) -> tuple[list[dict[str, Any]], BaseException | None]:
+    """Run one test cell in record mode (as the grader does): (published check records, error or None)."""
     cell = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id)
     if not is_test_cell(cell):
         raise ValueError(f"{grade_id!r} is not a test cell")
-    with working_directory(SOURCE_DIR):
-        exec(compile(runnable_source(cell.source), f"<{notebook}:{grade_id}>", "exec"), namespace)
+    checks = _checks_module()
+    checks.recorder = []
+    error = None
+    try:
+        with working_directory(SOURCE_DIR):
+            exec(compile(runnable_source(cell.source), f"<{notebook}:{grade_id}>", "exec"), namespace)
+    except Exception as err:  # the student's code may raise anything
+        error = err
+    finally:
+        records, checks.recorder = checks.recorder, None
+    return records, error
+
+
+@functools.lru_cache(maxsize=None)
+def reference_records(notebook: str, grade_id: str) -> tuple[dict[str, Any], ...]:
+    """The records the reference solution publishes for one test cell (what the grader compares with)."""
+    records, error = test_cell_records(notebook, grade_id, solution_namespace(notebook, until_grade_id=grade_id))
+    if error is not None:
+        raise RuntimeError(f"the reference solution fails {notebook}:{grade_id}: {error!r}")
+    return tuple(records)
+
+
+def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any]) -> None:
+    """Grade one test cell of a source notebook (hidden checks included) against ``namespace``,
+    the way the grader does: records compared with the reference solution's records, outside the code
+    under test. Raises AssertionError naming the failed checks if the implementation is rejected.
+    """
+    from coursekit.verdicts import judge_cell
+
+    reference = list(reference_records(notebook, grade_id))
+    records, error = test_cell_records(notebook, grade_id, namespace)
+    if not reference:  # a test cell that asserts directly instead of publishing checks
+        if error is not None:
+            raise error
+        return
+    reasons = judge_cell(reference, records, _checks_module().compare)
+    if reasons:
+        raise AssertionError(f"{grade_id}: " + "; ".join(reasons)) from error

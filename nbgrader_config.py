@@ -36,6 +36,16 @@ c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelA
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 50
 
+# --- the sandbox every student kernel runs in (see coursekit/executor.py and coursekit/sandbox.py) ----
+# Kernels run as an unprivileged user with no network, without sight of this course folder (except
+# what is listed in read_only), under CPU/memory/process/file-size limits. Verdicts are decided
+# outside the kernel (coursekit/verdicts.py).
+c.Sandbox.enabled = True
+c.Sandbox.notebook_timeout = 900  # seconds for a whole notebook
+c.Sandbox.max_output_bytes = 2_000_000  # outputs kept per notebook
+c.Sandbox.read_only = [os.path.join(course_root, "data", "names")]  # Problem 4's data set
+c.Sandbox.environment = {"HW6_DATA_DIR": os.path.join(course_root, "data", "names")}
+
 # --- feedback -------------------------------------------------------------------------------
 # Stock feedback shows hidden tests and their tracebacks; ours removes both.
 c.GenerateFeedback.preprocessors = [

@@ -202,11 +202,9 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
     limits = limits or Limits()
     workdir = Path(workdir).resolve()
     uid, gid = (uid, uid) if uid is not None else _ids(SANDBOX_USER)
-    hidden_paths = []
-    for h in [*DEFAULT_HIDDEN, *hidden]:
-        p = Path(h).resolve()
-        if p not in hidden_paths and p != Path("/"):
-            hidden_paths.append(p)
+    candidates = {Path(h).resolve() for h in [*DEFAULT_HIDDEN, *hidden]} - {Path("/")}
+    # a folder inside another hidden folder is already hidden (and its mount point would be gone)
+    hidden_paths = sorted(p for p in candidates if not any(q != p and _under(p, q) for q in candidates))
     exposes = [Path(p).resolve() for p in [*python_paths(), *expose_ro]]
     _chown_tree(workdir, uid, gid)
     os.chmod(workdir, 0o700)

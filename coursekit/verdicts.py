@@ -90,11 +90,15 @@ def verdict_outputs(reasons: list[str], n_checks: int) -> list[NotebookNode]:
                        traceback=[f"CheckFailed: {reason}" for reason in reasons])]
 
 
-def apply_verdicts(nb: NotebookNode, reference: dict[str, list[dict[str, Any]]], compare: Compare) -> dict[str, list[str]]:
-    """Judge every test cell of an executed notebook in place; return grade_id -> failure reasons."""
+def apply_verdicts(nb: NotebookNode, reference: dict[str, list[dict[str, Any]]], compare: Compare,
+                   skip: set[str] = frozenset()) -> dict[str, list[str]]:
+    """Judge every test cell of an executed notebook in place; return grade_id -> failure reasons.
+
+    Cells in ``skip`` (test cells that publish no checks) keep nbgrader's in-kernel verdict.
+    """
     verdicts = {}
     for cell in nb.cells:
-        if not is_test_cell(cell):
+        if not is_test_cell(cell) or cell.metadata["nbgrader"]["grade_id"] in skip:
             continue
         grade_id = cell.metadata["nbgrader"]["grade_id"]
         reasons = judge_cell(reference.get(grade_id, []), records_in(cell.get("outputs", [])), compare)

@@ -26,8 +26,8 @@ def adder_notebook() -> nbformat.NotebookNode:
         _cell("markdown", "# Adder\nWrite `add`.", "intro", grade=False, solution=False),
         _cell("code", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
               "add", grade=False, solution=True),
-        _cell("code", "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nSECRET_EXPECTED = -3\n"
-                      "assert add(-5, 2) == SECRET_EXPECTED, 'hidden-test-marker'\n### END HIDDEN TESTS",
+        _cell("code", "from hw6utils.checks import check\ncheck('one_plus_two', add(1, 2), 3)\n"
+                      "### BEGIN HIDDEN TESTS\ncheck('hidden-test-marker', add(-5, 2))\n### END HIDDEN TESTS",
               "test_add", grade=True, solution=False, points=2),
         _cell("markdown", "Why does addition commute?\n\n### BEGIN SOLUTION\nBecause REFERENCE-ANSWER.\n"
                           "### END SOLUTION", "why", grade=True, solution=True, points=1),
@@ -40,7 +40,8 @@ def squares_notebook() -> nbformat.NotebookNode:
     nb = new_notebook(cells=[
         _cell("code", "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION",
               "square", grade=False, solution=True),
-        _cell("code", "assert square(3) == 9\n### BEGIN HIDDEN TESTS\nassert square(-4) == 16\n### END HIDDEN TESTS",
+        _cell("code", "from hw6utils.checks import check\ncheck('three', square(3), 9)\n"
+                      "### BEGIN HIDDEN TESTS\ncheck('minus_four', square(-4))\n### END HIDDEN TESTS",
               "test_square", grade=True, solution=False, points=1),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -56,4 +57,6 @@ def make_course(root: Path) -> Path:
     nbformat.write(adder_notebook(), str(source / "adder.ipynb"))
     nbformat.write(squares_notebook(), str(source / "squares.ipynb"))
     (source / "helper.py").write_text("TRUSTED = True\n")
+    shutil.copytree(REPO_ROOT / "source" / "hw6" / "hw6utils", source / "hw6utils",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     return root

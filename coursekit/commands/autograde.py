@@ -11,12 +11,16 @@ from coursekit.report import summary_table
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_assignment_argument(parser)
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
+    parser.add_argument("--jobs", "-j", type=int, default=1, help="grade this many notebooks in parallel")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels unsandboxed (only for trusted code, e.g. on a machine without root)")
 
 
 @guarded
 def run(args: argparse.Namespace) -> int:
     course, assignment = open_course(args)
-    results = autograde(course, assignment, args.student)
+    results = autograde(course, assignment, args.student, jobs=args.jobs,
+                        sandboxed=False if args.no_sandbox else None)
     print(summary_table(results))
     print(f"logs: {course.root / 'reports' / 'autograde-logs'}")
     return 0

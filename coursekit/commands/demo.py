@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     print("[2/5] sample submissions: " + ", ".join(SAMPLE_STUDENTS))
     build_samples(course, assignment)
     print("[3/5] autograde into the gradebook")
-    results = autograde(course, assignment, list(SAMPLE_STUDENTS))
+    results = autograde(course, assignment, list(SAMPLE_STUDENTS), jobs=2)
     print("[4/5] feedback")
     generate_feedback(course, assignment, list(SAMPLE_STUDENTS))
     print("[5/5] export")

@@ -170,8 +170,8 @@ def test_feedback_never_contains_hidden_tests(course):
     assert generate_feedback(course, ASSIGNMENT, ["fb", "fb_wrong"]) == {"fb": None, "fb_wrong": None}
     for student in ("fb", "fb_wrong"):
         text = visible_text(course.folder("feedback", student, ASSIGNMENT) / "adder.html")
-        assert "assert add(1, 2) == 3" in text  # visible tests stay visible
-        for secret in ("SECRET_EXPECTED", "hidden-test-marker", "add(-5, 2)", "BEGIN HIDDEN TESTS"):
+        assert "check('one_plus_two', add(1, 2), 3)" in text  # visible tests stay visible
+        for secret in ("hidden-test-marker", "add(-5, 2)", "BEGIN HIDDEN TESTS"):
             assert secret not in text, f"{secret!r} leaked into {student}'s feedback"
     assert "Some test in this cell failed" in visible_text(course.folder("feedback", "fb_wrong", ASSIGNMENT) / "adder.html")
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from _rejection import assert_accepted, assert_rejected
+from _rejection import (LyingFloat, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
+                        reference_calls)
 from notebook_cells import solution_namespace
 
 NB = "backprop_scalar_rnn.ipynb"
@@ -17,6 +18,61 @@ def reference():
 
 def test_reference_passes_every_test_cell(reference):
     assert_accepted(NB, CELLS, reference)
+
+
+def test_test_cells_publish_checks_only():
+    assert_check_style(NB)
+
+
+def _autograd_nodes(w, u1, u2, u3):
+    """The graph in torch (float64), with the gradient of y kept for every node."""
+    import torch
+    w = torch.tensor(w, dtype=torch.float64)
+    p = torch.tensor(u1, dtype=torch.float64, requires_grad=True)
+    q = w * p
+    r = u2 + q
+    s = w * r
+    t = u3 + s
+    y = w * t
+    for node in (q, r, s, t):
+        node.retain_grad()
+    y.backward()
+    return {"p": p, "q": q, "r": r, "s": s, "t": t, "y": y}
+
+
+def _autograd_edges(w, u1, u2, u3):
+    """One copy of w per edge: each copy's gradient is that edge's contribution; plus dy/dw of the shared w."""
+    import torch
+    w_q, w_s, w_y, w_all = (torch.tensor(w, dtype=torch.float64, requires_grad=True) for _ in range(4))
+    (w_y * (u3 + w_s * (u2 + w_q * u1))).backward()
+    (w_all * (u3 + w_all * (u2 + w_all * u1))).backward()
+    return {"w_in_q": w_q.grad.item(), "w_in_s": w_s.grad.item(), "w_in_y": w_y.grad.item()}, w_all.grad.item()
+
+
+def test_reference_agrees_with_autograd_on_every_input_the_cells_use(reference):
+    """The hidden checks compare with the reference's own answers: here those answers are verified."""
+    forward = reference_calls(NB, "test_forward_intermediates", reference, "forward_intermediates")
+    assert len(forward) >= 25 and any(call.args[0] < 0 for call in forward) and any(call.args[0] == 0 for call in forward)
+    for call in forward:
+        nodes = _autograd_nodes(*call.args)
+        assert set(call.result) == set(nodes)
+        for key, value in nodes.items():
+            assert call.result[key] == pytest.approx(value.item(), abs=1e-10)
+        w, u1, u2, u3 = call.args
+        assert call.result["y"] == pytest.approx(w * u3 + w**2 * u2 + w**3 * u1, abs=1e-10)
+    backward = reference_calls(NB, "test_backward_partials", reference, "backward_partials")
+    assert len(backward) >= 25
+    for call in backward:
+        nodes = _autograd_nodes(*call.args)
+        assert set(call.result) == {"dy_dt", "dy_ds", "dy_dr", "dy_dq", "dy_dp"}
+        for key in "tsrqp":
+            assert call.result[f"dy_d{key}"] == pytest.approx(nodes[key].grad.item(), abs=1e-10)
+    edges = reference_calls(NB, "test_edge_contributions", reference, "edge_contributions")
+    assert len(edges) >= 25
+    for call in edges:
+        want, dy_dw = _autograd_edges(*call.args)
+        assert call.result == pytest.approx(want, abs=1e-10)
+        assert sum(call.result.values()) == pytest.approx(dy_dw, abs=1e-10)
 
 
 def test_closed_forms_of_reference(reference):
@@ -97,3 +153,18 @@ def test_accepts_closed_forms_returning_tensors(reference):
         return {"w_in_q": w**2 * u1, "w_in_s": w * u2 + w**2 * u1, "w_in_y": u3 + w * u2 + w**2 * u1}
     assert_accepted(NB, ["test_backward_partials"], reference, backward_partials=backward)
     assert_accepted(NB, ["test_edge_contributions"], reference, edge_contributions=edges)
+
+
+def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):
+    """Lying floats (equal to everything) and closeness tests patched to say yes still fail every cell."""
+    def forward(w, u1, u2, u3):
+        return {key: LyingFloat(0.0) for key in "pqrsty"}
+
+    def backward(w, u1, u2, u3):
+        return {key: LyingFloat(0.0) for key in ("dy_dt", "dy_ds", "dy_dr", "dy_dq", "dy_dp")}
+
+    def edges(w, u1, u2, u3):
+        return {key: LyingFloat(0.0) for key in ("w_in_q", "w_in_s", "w_in_y")}
+    assert_sabotage_rejected(NB, "test_forward_intermediates", reference, forward_intermediates=forward)
+    assert_sabotage_rejected(NB, "test_backward_partials", reference, backward_partials=backward)
+    assert_sabotage_rejected(NB, "test_edge_contributions", reference, edge_contributions=edges)

@@ -11,7 +11,8 @@ from itertools import product
 
 import pytest
 
-from _rejection import assert_accepted, assert_rejected
+from _rejection import (AlwaysEqual, LyingFloat, assert_accepted, assert_check_style, assert_rejected,
+                        assert_sabotage_rejected, reference_calls)
 from notebook_cells import SOURCE_DIR, solution_namespace
 
 sys.path.insert(0, str(SOURCE_DIR))
@@ -99,6 +100,71 @@ def test_plot_draws_every_node_and_highlights_the_beam(reference):
 
 def test_reference_passes_every_test_cell(reference):
     assert_accepted(NB, CELLS, reference)
+
+
+def test_test_cells_publish_checks_only():
+    assert_check_style(NB)
+
+
+def oracle_history(f, k, T):
+    """Plain beam search: expand every hypothesis fully, sort everything, keep k (same tie rule)."""
+    hyps, history = [((), 0.0)], []
+    for _ in range(T):
+        cands = [(p + (tok,), s + lp) for p, s in hyps for tok, lp in f(p).items()]
+        hyps = sorted(cands, key=_rank)[:k]
+        history.append(hyps)
+    return history
+
+
+def oracle_greedy(f, T):
+    prefix, score = (), 0.0
+    for _ in range(T):
+        lps = f(prefix)
+        tok = min(lps, key=lambda t: (-lps[t], t))
+        prefix, score = prefix + (tok,), score + lps[tok]
+    return [(prefix, score)]
+
+
+def oracle_exhaustive(f, T, k):
+    """Score every complete sequence (walking the whole tree, token sets may differ per node); the k best."""
+    sequences = [()]
+    for _ in range(T):
+        sequences = [seq + (tok,) for seq in sequences for tok in f(seq)]
+    return sorted(((seq, beam.sequence_log_prob(f, seq)) for seq in sequences), key=_rank)[:k]
+
+
+def assert_same_beam(got, want):
+    assert [tuple(tokens) for tokens, _ in got] == [tokens for tokens, _ in want]
+    assert [score for _, score in got] == pytest.approx([score for _, score in want], abs=1e-12)
+
+
+def test_reference_agrees_with_brute_force_on_every_input_the_cells_use(reference):
+    """The hidden checks compare with the reference's answers; here every one of them is verified
+    against a full-sort beam search, and against greedy decoding (k = 1) / exhaustive search (k >= M^(T-1))."""
+    import inspect
+    signature = inspect.signature(reference["beam_search"])
+    counts = {"calls": 0, "greedy": 0, "exhaustive": 0}
+    for grade_id in CELLS:
+        for call in reference_calls(NB, grade_id, reference, "beam_search"):
+            bound = signature.bind(*call.args, **call.kwargs)
+            bound.apply_defaults()
+            f, k, T, with_history = (bound.arguments[name] for name in ("next_log_probs", "k", "T", "return_history"))
+            history = oracle_history(f, k, T)
+            final = call.result
+            if with_history:
+                final, got_history = call.result
+                assert len(got_history) == T
+                for got, want in zip(got_history, history):
+                    assert_same_beam(got, want)
+            assert_same_beam(final, history[-1])
+            if k == 1:
+                assert_same_beam(final, oracle_greedy(f, T))
+                counts["greedy"] += 1
+            if k >= len(f(())) ** (T - 1):
+                assert_same_beam(final, oracle_exhaustive(f, T, k))
+                counts["exhaustive"] += 1
+            counts["calls"] += 1
+    assert counts["calls"] >= 90 and counts["greedy"] >= 10 and counts["exhaustive"] >= 10, counts
 
 
 def test_reference_validates_arguments(reference):
@@ -223,3 +289,22 @@ def full_sort_beam(next_log_probs, k, T, return_history=False):
 
 def test_accepts_a_different_correct_implementation(reference):
     assert_accepted(NB, CELLS, reference, beam_search=full_sort_beam)
+
+
+def lying_greedy(next_log_probs, k, T, return_history=False):
+    """Wrong (greedy whatever k is), with scores that claim to equal anything."""
+    final, history = greedy_as_beam(next_log_probs, k, T, return_history=True)
+    history = [[(tokens, LyingFloat(score)) for tokens, score in beam] for beam in history]
+    return (history[-1], history) if return_history else history[-1]
+
+
+def always_equal_beam(next_log_probs, k, T, return_history=False):
+    """Wrong: hypotheses that are equal to whatever they are compared with."""
+    beam = [(AlwaysEqual(), AlwaysEqual())] * k
+    return (beam, [beam] * T) if return_history else beam
+
+
+def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):
+    for grade_id in CELLS:
+        assert_sabotage_rejected(NB, grade_id, reference, beam_search=lying_greedy)
+        assert_sabotage_rejected(NB, grade_id, reference, beam_search=always_equal_beam)

@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _rejection import assert_accepted, assert_rejected
+from _rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
+                        reference_calls)
 from notebook_cells import solution_namespace
 
 NB = "convolutions.ipynb"
@@ -19,6 +20,52 @@ def reference():
 
 def test_reference_passes_every_test_cell(reference):
     assert_accepted(NB, CELLS, reference)
+
+
+def test_test_cells_publish_checks_only():
+    assert_check_style(NB)
+
+
+def test_reference_recovers_the_unique_filter_on_every_input_the_cell_uses(reference):
+    """The hidden checks compare with the reference's filters; here each one is verified: it maps the
+    signal to the output and the system has full column rank (so no other filter does)."""
+    calls = reference_calls(NB, "test_recover_filter", reference, "recover_filter")
+    solved, refused, lengths = 0, 0, set()
+    for call in calls:
+        x = torch.as_tensor(call.args[0], dtype=torch.float64)
+        y = torch.as_tensor(call.args[1], dtype=torch.float64)
+        K, m = x.numel() - y.numel() + 1, y.numel()
+        if call.error is not None:
+            assert isinstance(call.error, ValueError) and (K < 1 or m < K)
+            refused += 1
+            continue
+        w = call.result
+        assert w.dtype == torch.float64 and w.shape == (K,)
+        assert torch.allclose(F.conv1d(x.view(1, 1, -1), w.view(1, 1, -1))[0, 0], y, atol=1e-9, rtol=0)
+        A = torch.stack([x[i:i + K] for i in range(m)])
+        assert torch.linalg.matrix_rank(A) == K
+        solved += 1
+        lengths.add((K, m > K))
+    assert solved >= 20 and refused == 2
+    assert {K for K, _ in lengths} == {1, 2, 3, 4, 5} and {over for _, over in lengths} == {True, False}
+
+
+def test_reference_transposed_convolutions_match_torch_on_every_input_the_cells_use(reference):
+    """The hidden checks compare with the reference's outputs; here each one is compared with torch."""
+    for name, grade_id, torch_fn in (("conv_transpose1d", "test_conv_transpose1d", F.conv_transpose1d),
+                                     ("conv_transpose2d", "test_conv_transpose2d", F.conv_transpose2d)):
+        calls = reference_calls(NB, grade_id, reference, name)
+        assert len(calls) >= 30 and all(call.error is None for call in calls)
+        strides = set()
+        for call in calls:
+            x, w = call.args
+            stride, padding = call.kwargs.get("stride", 1), call.kwargs.get("padding", 0)
+            want = torch_fn(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+            assert call.result.dtype == x.dtype
+            assert call.result.shape == want.shape
+            assert torch.allclose(call.result, want, atol=1e-12 if x.dtype == torch.float64 else 1e-5, rtol=0)
+            strides.add((stride, padding))
+        assert len(strides) >= 8
 
 
 def test_reference_matches_the_spec_examples(reference):
@@ -171,3 +218,14 @@ def ct2d_via_conv2d(x, w, stride=1, padding=0):
 def test_accepts_transpose_conv_written_as_a_convolution(reference):
     assert_accepted(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_via_conv1d)
     assert_accepted(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_via_conv2d)
+
+
+def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):
+    good = reference["recover_filter"]
+    assert_sabotage_rejected(NB, "test_recover_filter", reference,
+                             recover_filter=lambda signal, output: good(signal, output).flip(0))
+    assert_sabotage_rejected(NB, "test_recover_filter", reference, recover_filter=lambda signal, output: AlwaysEqual())
+    assert_sabotage_rejected(NB, "test_conv_transpose1d", reference, conv_transpose1d=ct1d_flipped)
+    assert_sabotage_rejected(NB, "test_conv_transpose1d", reference, conv_transpose1d=lambda *a, **k: AlwaysEqual())
+    assert_sabotage_rejected(NB, "test_conv_transpose2d", reference, conv_transpose2d=ct2d_ignores_padding)
+    assert_sabotage_rejected(NB, "test_conv_transpose2d", reference, conv_transpose2d=lambda *a, **k: AlwaysEqual())

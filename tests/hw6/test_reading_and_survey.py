@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from _rejection import assert_accepted, assert_rejected
+from _rejection import (AlwaysEqual, LyingFloat, assert_accepted, assert_check_style, assert_rejected,
+                        assert_sabotage_rejected)
 from notebook_cells import SOURCE_DIR, load, nbgrader_meta, solution_namespace
 
 NB = "reading_and_survey.ipynb"
@@ -16,6 +17,30 @@ def reference():
 
 def test_reference_passes(reference):
     assert_accepted(NB, ["test_reading_facts"], reference)
+
+
+def test_test_cells_publish_checks_only():
+    assert_check_style(NB)
+
+
+def test_reference_answers_are_the_spec_facts(reference):
+    """The hidden checks compare with the reference's numbers: 94% in 341 s on one GPU, then 94.1% in 26 s."""
+    assert (reference["baseline_accuracy_percent"], reference["baseline_seconds"], reference["baseline_gpus"],
+            reference["final_accuracy_percent"], reference["final_seconds"]) == (94, 341, 1, 94.1, 26)
+
+
+def test_rejects_answers_that_are_not_numbers(reference):
+    assert_rejected(NB, ["test_reading_facts"], reference, baseline_gpus=True)
+    assert_rejected(NB, ["test_reading_facts"], reference, final_seconds="26")
+
+
+def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):
+    """Numbers that claim to equal everything (and closeness tests patched to say yes) still fail."""
+    liars = {name: LyingFloat(50.0) for name in ("baseline_accuracy_percent", "baseline_seconds", "baseline_gpus",
+                                                "final_accuracy_percent", "final_seconds")}
+    assert abs(liars["baseline_accuracy_percent"] - 94.0) < 0.05  # what an in-kernel `abs(x - 94) < 0.05` believed
+    assert_sabotage_rejected(NB, "test_reading_facts", reference, **liars)
+    assert_sabotage_rejected(NB, "test_reading_facts", reference, final_seconds=AlwaysEqual())
 
 
 def test_rejects_fractions_instead_of_percent(reference):

@@ -1,9 +1,9 @@
 """The test cells of rnn_gradients.ipynb (Problem 3) accept the reference and reject wrong answers.
 
 Each wrong implementation below is a plausible student mistake. It is put into a copy of the
-reference namespace and the notebook's test cell (hidden tests included) must fail on it. For the
-mistakes that the visible checks cannot see, we also show that the visible part alone passes, so the
-hidden part is what catches them.
+reference namespace, and both the whole test cell and its hidden section on its own must fail on it
+(so the hidden tests reject it by themselves, whatever the visible checks do). For the mistakes that
+the visible checks cannot see, we also show that the visible part alone passes.
 """
 from __future__ import annotations
 
@@ -38,23 +38,38 @@ def namespace_with(reference: dict[str, Any], **overrides: Any) -> dict[str, Any
     return ns
 
 
-def assert_rejected(grade_id: str, ns: dict[str, Any]) -> None:
-    """The test cell must fail, and not because the test itself is broken (NameError)."""
-    with pytest.raises(Exception) as excinfo:
-        run_test_cell(NOTEBOOK, grade_id, ns)
-    assert not isinstance(excinfo.value, (NameError, SyntaxError)), f"{grade_id} is broken: {excinfo.value!r}"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
-def run_visible_part(grade_id: str, ns: dict[str, Any]) -> None:
-    """Run only the visible part of a test cell (what students see)."""
+def _cell_part(grade_id: str, part: str) -> str:
     source = cell_by_grade_id(load(SOURCE_DIR / NOTEBOOK), grade_id).source
-    visible = source.split("### BEGIN HIDDEN TESTS")[0]
+    assert BEGIN_HIDDEN in source, f"{grade_id} has no hidden tests"
+    if part == "visible":
+        return source.split(BEGIN_HIDDEN)[0]
+    return source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0]
+
+
+def run_part(grade_id: str, part: str, ns: dict[str, Any]) -> None:
+    """Run only the visible part (what students see) or only the hidden section of a test cell."""
     with working_directory(SOURCE_DIR):
-        exec(compile(runnable_source(visible), f"<{grade_id} visible>", "exec"), ns)
+        exec(compile(runnable_source(_cell_part(grade_id, part)), f"<{grade_id}:{part}>", "exec"), ns)
+
+
+def _expect_failure(run, label: str) -> None:
+    with pytest.raises(Exception) as excinfo:
+        run()
+    assert not isinstance(excinfo.value, (NameError, SyntaxError)), f"{label} is broken: {excinfo.value!r}"
+
+
+def assert_rejected(grade_id: str, ns: dict[str, Any]) -> None:
+    """The whole cell fails, and so does its hidden section alone (not because a test is broken)."""
+    _expect_failure(lambda: run_test_cell(NOTEBOOK, grade_id, dict(ns)), grade_id)
+    _expect_failure(lambda: run_part(grade_id, "hidden", dict(ns)), f"{grade_id} (hidden section)")
 
 
 def hidden_only_catches(grade_id: str, ns: dict[str, Any]) -> None:
-    run_visible_part(grade_id, dict(ns))
+    """The visible checks pass on this mistake; the hidden tests reject it."""
+    run_part(grade_id, "visible", dict(ns))
     assert_rejected(grade_id, ns)
 
 
@@ -138,11 +153,11 @@ def test_rnn_nonzero_initial_state_rejected(reference: dict[str, Any], h0: str) 
     assert_rejected("test_rnn_layer_values", namespace_with(reference, RNNLayer=NonzeroStart))
 
 
-def test_rnn_transposed_recurrent_weight_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+def test_rnn_transposed_recurrent_weight_rejected(reference: dict[str, Any]) -> None:
     layer = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
     ns = namespace_with(reference, RNNLayer=layer)
     run_test_cell(NOTEBOOK, "test_rnn_layer_values", dict(ns))  # layout-free checks cannot see it
-    hidden_only_catches("test_rnn_layer_torch", ns)
+    assert_rejected("test_rnn_layer_torch", ns)
 
 
 def test_rnn_ignoring_nonlinearity_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
@@ -283,19 +298,19 @@ def test_lstm_variant_helper_matches_reference(reference: dict[str, Any]) -> Non
         run_test_cell(NOTEBOOK, grade_id, dict(ns))
 
 
-@pytest.mark.parametrize("swap", [("f", "i"), ("o", "g"), ("f", "o"), ("i", "o")])
-def test_lstm_swapped_gates_caught_by_hidden_tests(reference: dict[str, Any], swap: tuple[str, str]) -> None:
+@pytest.mark.parametrize("swap", [("f", "i"), ("f", "o"), ("f", "g"), ("i", "o"), ("i", "g"), ("o", "g")])
+def test_lstm_swapped_gates_rejected(reference: dict[str, Any], swap: tuple[str, str]) -> None:
     roles = dict(CORRECT_ROLES)
     a, b = swap
     roles[a], roles[b] = b, a
     ns = namespace_with(reference, LSTMLayer=_lstm_variant(reference, _lstm_cell(roles)))
     run_test_cell(NOTEBOOK, "test_lstm_layer_values", dict(ns))  # constant parameters cannot see roles
-    hidden_only_catches("test_lstm_layer_gates", ns)
+    assert_rejected("test_lstm_layer_gates", ns)
 
 
-def test_lstm_transposed_recurrent_weights_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+def test_lstm_transposed_recurrent_weights_rejected(reference: dict[str, Any]) -> None:
     ns = namespace_with(reference, LSTMLayer=_lstm_variant(reference, _lstm_cell(CORRECT_ROLES, transpose_w=True)))
-    hidden_only_catches("test_lstm_layer_gates", ns)
+    assert_rejected("test_lstm_layer_gates", ns)
 
 
 def test_lstm_without_output_gate_rejected(reference: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,7 @@ def main() -> int:
           f"Adam lr {REFERENCE['lr']}): {ref['seconds']:.1f} s for 20 epochs, final eval accuracy {final:.2f}%, "
           f"first >= 80% after ~{first80:.1f} s" if first80 else "never reached 80%")
 
+    print("reference curve: " + ", ".join(f"{t:.1f}s:{a:.1f}%" for t, a in ref["curve"]))
     target = 80.0
     tut = train_tutorial(data, train_idx, eval_idx, target=target, cap_seconds=args.tutorial_cap)
     best = max(a for _, a in tut["curve"])
@@ -151,6 +153,13 @@ def main() -> int:
         ratio = f">= {tut['seconds'] / (first80 or ref['seconds']):.1f}x"
         print(f"tutorial recipe did not reach {target:.0f}% in {tut['seconds']:.0f} s of training "
               f"({tut['iterations']} names, best {best:.1f}%): ratio {ratio}")
+
+    # time to equal accuracy at the best level both recipes reach (whole percent)
+    level = float(min(math.floor(best), math.floor(max(a for _, a in ref["curve"]))))
+    t_ref = next(t for t, a in ref["curve"] if a >= level)
+    t_tut = next(t for t, a in tut["curve"] if a >= level)
+    print(f"time to {level:.0f}% eval accuracy (best level both reach): reference {t_ref:.1f} s, tutorial "
+          f"{t_tut:.1f} s -> ratio {t_tut / t_ref:.1f}x")
 
     # grade-log on the reference's log
     with tempfile.TemporaryDirectory() as tmp:

@@ -57,11 +57,45 @@ def timed_run(build, last_only: bool, recipe: TrainingRecipe, target: float, che
     return {"final": evaluate_regression_model(model, last_only, recipe), "seconds": seconds, "hit": clock["hit"]}
 
 
+def robustness(n_seeds: int) -> int:
+    """Worst final loss over seeds 0..n-1 of the new recipe, for each of the eight runs.
+
+    Another seed stands in for a different but correct student implementation: tiny rounding
+    differences change the training trajectory about as much as a new seed does.
+    """
+    ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="train_rnn")
+    nets = {"rnn": ns["RNN"], "lstm": ns["LSTM"]}
+    print(f"new recipe, seeds 0..{n_seeds - 1}: worst final loss per run and its margin to the target")
+    worst_margin = float("inf")
+    for kind, net_class in nets.items():
+        for layers in (1, 2):
+            for task, last_only in TASKS.items():
+                finals = []
+                for seed in range(n_seeds):
+                    recipe = replace(NEW[kind], seed=seed)
+                    model, _ = train_regression_model(
+                        lambda: ns["RecurrentRegressionModel"](net_class(1, recipe.hidden_size, layers)),
+                        last_only, recipe, progress=False)
+                    finals.append(evaluate_regression_model(model, last_only, recipe))
+                target = LOSS_TARGETS[layers]
+                margin = target / max(finals)
+                worst_margin = min(worst_margin, margin)
+                print(f"{f'{kind}_{layers}, {task}':20s} median {sorted(finals)[len(finals) // 2]:.2e}  "
+                      f"worst {max(finals):.2e}  target {target:g}  margin {margin:.1f}x", flush=True)
+    print(f"smallest margin: {worst_margin:.1f}x")
+    return 0 if worst_margin > 1 else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="run the earlier recipe on all eight runs")
     parser.add_argument("--check-every", type=int, default=50, help="steps between target checks")
+    parser.add_argument("--seeds", type=int, default=0, metavar="N",
+                        help="instead of the comparison: run the new recipe with seeds 0..N-1 and report the "
+                             "worst final loss of each run against its target (robustness margin)")
     args = parser.parse_args()
+    if args.seeds:
+        return robustness(args.seeds)
 
     ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="train_rnn")
     nets = {"rnn": ns["RNN"], "lstm": ns["LSTM"]}
@@ -87,7 +121,7 @@ def main() -> int:
                 new = timed_run(build, last_only, NEW[kind], target, args.check_every)
                 totals["new"] += new["seconds"]
                 all_met &= new["final"] < target
-                line = (f"{kind}_{layers}, {task:10s} {new['final']:10.2e} {new['seconds']:7.1f} "
+                line = (f"{f'{kind}_{layers}, {task}':20s} {new['final']:10.2e} {new['seconds']:7.1f} "
                         f"{(new['hit'] or float('nan')):9.1f} | ")
                 if args.all or not last_only:
                     old = timed_run(build, last_only, OLD, target, args.check_every)

@@ -60,10 +60,12 @@ def _reject_constant(name: str) -> None:
 
 def read_log(path: Path, max_bytes: int) -> dict[str, Any]:
     """Size check, strict JSON parsing and schema validation; raises Rejected with the reason."""
+    if not path.is_file():
+        raise GraderError(f"{path} is not a file")
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise Rejected(f"cannot read {path}: {exc.strerror}") from None
+        raise GraderError(f"cannot read {path}: {exc.strerror}") from None
     if size > max_bytes:
         raise Rejected(f"{path} is {size} bytes, over the limit of {max_bytes} bytes (not parsed)")
     with open(path, "rb") as handle:

@@ -278,3 +278,9 @@ def test_forward_returning_garbage(honest, tmp_path):
     forged = copy.deepcopy(honest)
     forged["source_forward"] = "def forward(self, x, last_pos):\n    return torch.full((len(x), 18), float('nan'))\n"
     assert_zero(grade(save(tmp_path, forged)), "NaN or inf")
+
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "coursekit", "--course-dir", str(REPO_ROOT), "grade-log",
+                           str(tmp_path / "absent.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "is not a file" in done.stderr and "Traceback" not in done.stderr

@@ -8,11 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from _rejection import assert_accepted, assert_rejected
-from notebook_cells import SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, run_test_cell, solution_namespace
+from _rejection import (BEGIN_HIDDEN, LyingFloat, assert_accepted, assert_rejected, assert_sabotage_rejected,
+                        reference_calls, reference_hidden_records)
+from notebook_cells import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, reference_records, run_test_cell,
+                            solution_namespace)
 
 NB = "rnn_gradients.ipynb"
 CELLS = ["test_spectral_radius"]
+
+# TEMPORARY (removed when the 3d cells are inserted): the notebook does not have them yet.
+if "gradviz_intro" not in {nbgrader_meta(c).get("grade_id") for c in load(SOURCE_DIR / NB).cells}:
+    pytest.skip("the 3d cells are not in rnn_gradients.ipynb yet", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +44,40 @@ def test_3d_cells_and_metadata():
 
 def test_reference_passes(reference):
     assert_accepted(NB, CELLS, reference)
+
+
+def test_test_cell_publishes_checks_only():
+    """Same rules as _rejection.assert_check_style, for the 3d cell (no direct asserts, unique names,
+    visible checks first, hidden checks that name no expected value)."""
+    import re
+
+    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_spectral_radius").source
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+    assert not re.search(r"^\s*assert\b", code, re.M) and "assert_close" not in code
+    assert BEGIN_HIDDEN in source
+    records = reference_records(NB, "test_spectral_radius")
+    hidden = reference_hidden_records(NB, "test_spectral_radius")
+    names = [r["name"] for r in records]
+    assert len(names) == len(set(names))
+    hidden_names = {r["name"] for r in hidden}
+    assert hidden and not any(r["visible"] for r in hidden)
+    visible = [r for r in records if r["name"] not in hidden_names]
+    assert visible and all(r["visible"] for r in visible)
+
+
+def test_reference_answers_are_right_on_every_input_the_cell_uses(reference):
+    """Hidden checks compare with the reference; here each reference answer is verified with numpy."""
+    calls = reference_calls(NB, "test_spectral_radius", reference, "spectral_radius")
+    assert len(calls) >= 25
+    for call in calls:
+        weight = call.args[0].detach().double().numpy()
+        assert isinstance(call.result, float)
+        assert call.result == pytest.approx(float(np.abs(np.linalg.eigvals(weight)).max()), rel=1e-9, abs=1e-12)
+    calls = reference_calls(NB, "test_spectral_radius", reference, "critical_weight_scale")
+    assert len(calls) == 4
+    for call in calls:
+        w = call.args[0].W_h.detach().double().numpy()
+        assert float(np.abs(np.linalg.eigvals(call.result * w)).max()) == pytest.approx(1.0, rel=1e-9)
 
 
 def test_reference_values(reference):
@@ -92,6 +132,16 @@ def test_rejects_wrong_critical_scale(reference):
         assert_rejected(NB, CELLS, reference, critical_weight_scale=wrong)
 
 
+def test_wrong_answers_are_rejected_in_a_sabotaged_kernel(reference):
+    assert_sabotage_rejected(NB, "test_spectral_radius", reference, spectral_radius=_largest_singular_value,
+                             critical_weight_scale=lambda layer: 1.0 / _largest_singular_value(layer.W_h))
+
+    def lying(weight):
+        return LyingFloat(0.0)
+
+    assert_rejected(NB, CELLS, reference, spectral_radius=lying)
+
+
 def test_rejects_tensor_instead_of_float(reference):
     def as_tensor(weight):
         return torch.linalg.eigvals(weight.detach().double()).abs().max()
@@ -119,3 +169,29 @@ def test_visualizer_cell_runs_headless_with_reference_and_with_unfinished_layer(
     namespace = dict(reference, RNNLayer=Unfinished)
     exec(compile(source, "<gradviz_show>", "exec"), namespace)
     assert "not implemented" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_visualizer_cell_in_a_real_kernel_shows_widget_and_static_png(tmp_path):
+    """nbclient (a real kernel, no frontend): the cell shows the widget plus a PNG fallback, no errors."""
+    import base64
+    import shutil
+
+    import nbclient
+    import nbformat
+
+    folder = tmp_path / "hw6"
+    shutil.copytree(SOURCE_DIR, folder, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    nb = load(folder / NB)
+    ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
+    nb.cells = nb.cells[: ids.index("gradviz_show") + 1]
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}}).execute()
+    nbformat.validate(nb)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    outputs = nb.cells[-1].outputs
+    assert len(outputs) == 1 and outputs[0].output_type == "display_data"
+    data = outputs[0].data
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"

@@ -206,6 +206,14 @@ def _wait_for_new_plot(page, image, before: bytes, timeout: float = 30.0) -> byt
     raise AssertionError("the plot did not change in the browser")
 
 
+def _screenshot_with_margin(page, element, path: Path, margin: float = 12.0) -> None:
+    box = element.bounding_box()
+    assert box, "the visualizer is not on screen"
+    x, y = max(box["x"] - margin, 0.0), max(box["y"] - margin, 0.0)
+    page.screenshot(path=str(path), clip={"x": x, "y": y, "width": box["width"] + 2 * margin,
+                                          "height": box["height"] + 2 * margin})
+
+
 def test_visualizer_updates_in_jupyterlab(lab):
     chromium = _require_browser()
     from playwright.sync_api import sync_playwright
@@ -259,7 +267,7 @@ def test_visualizer_updates_in_jupyterlab(lab):
             assert after_relu != first
             status_text = status.inner_text()
             assert "largest |eigenvalue| of W_h" in status_text and "Could not run" not in status_text
-            widget.screenshot(path=str(ARTIFACTS / "gradviz_browser.png"))
+            _screenshot_with_margin(page, widget, ARTIFACTS / "gradviz_browser.png")
             page.screenshot(path=str(ARTIFACTS / "gradviz_browser_page.png"))
 
             # no cell up to the visualizer produced an error, and every one of them ran

@@ -43,6 +43,10 @@ c.LimitOutput.max_traceback = 50
 c.Sandbox.enabled = True
 c.Sandbox.notebook_timeout = 900  # seconds for a whole notebook
 c.Sandbox.max_output_bytes = 2_000_000  # outputs kept per notebook
+c.Sandbox.cpu_seconds = 1800  # CPU seconds per kernel
+c.Sandbox.memory_bytes = 8 * 1024**3  # address space per kernel (torch alone maps ~1.5 GiB)
+c.Sandbox.max_processes = 256  # processes and threads per kernel (each parallel job has its own uid)
+c.Sandbox.max_file_bytes = 256 * 1024**2  # largest file a kernel may write
 c.Sandbox.read_only = [os.path.join(course_root, "data", "names")]  # Problem 4's data set
 c.Sandbox.environment = {"HW6_DATA_DIR": os.path.join(course_root, "data", "names")}
 

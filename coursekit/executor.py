@@ -9,7 +9,6 @@ cells unexecuted, so their checks simply never ran.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from coursekit import sandbox
-from coursekit.verdicts import RECORD_ENV
+from coursekit.verdicts import RECORD_ENV, RECORD_MIME
 
 
 @dataclass
@@ -99,12 +98,21 @@ class CappedNotebookClient(NotebookClient):
 
     max_output_bytes: int = 2_000_000
     _received = 0
+    _record_bytes = 0
     _truncated_cells: set[int]
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        self._received += size
-        if self._received > self.max_output_bytes:
+        content = msg.get("content", {})
+        data = content.get("data", {}) if isinstance(content.get("data"), dict) else {}
+        is_record = RECORD_MIME in data
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in data.values()) \
+            + sum(len(str(line)) for line in content.get("traceback", []) or [])
+        # check records have their own budget, so a flood of prints cannot crowd out the tests
+        if is_record:
+            self._record_bytes += size
+        else:
+            self._received += size
+        if self._received > self.max_output_bytes or self._record_bytes > self.max_output_bytes:
             if cell_index not in self._truncated_cells:
                 self._truncated_cells.add(cell_index)
                 outs.append(new_output("stream", name="stderr",

@@ -1,8 +1,11 @@
 """Feedback that never shows hidden tests.
 
 nbgrader's stock feedback HTML prints every test cell as it was run, hidden tests included, with
-their tracebacks and expected values. ``HideHiddenTests`` (enabled in nbgrader_config.py) removes
-the hidden region from each test cell and replaces that cell's outputs with a one-line verdict.
+their tracebacks. ``HideHiddenTests`` (enabled in nbgrader_config.py) removes the hidden region from
+each test cell, replaces that cell's outputs with a one-line verdict, and blanks any line of any
+other output that repeats a hidden test line (a submission can capture the code its kernel runs and
+print it later). Expected values of hidden checks never reach the student's kernel (see
+coursekit/verdicts.py), so they cannot appear anywhere.
 """
 from __future__ import annotations
 
@@ -13,10 +16,53 @@ from coursekit.course import Course
 
 HIDDEN_NOTE = ("This cell also ran hidden tests. Their code and output are not shown; "
                "see the score on the right. {verdict}\n")
+REDACTED = "[line removed: it repeats hidden test code]"
+MIN_SECRET_LENGTH = 12
 
 
 class HideHiddenTests(ClearHiddenTests):
-    """Strip hidden test code and its outputs (tracebacks included) from feedback notebooks."""
+    """Strip hidden test code, its outputs and any echo of it from feedback notebooks."""
+
+    def preprocess(self, nb, resources):
+        self._secrets = set()
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                self._secrets.update(self._hidden_lines(cell.source))
+        nb, resources = super().preprocess(nb, resources)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [self._redact(out) for out in cell.get("outputs", [])]
+        return nb, resources
+
+    def _hidden_lines(self, source: str) -> set[str]:
+        inside, lines = False, set()
+        for line in source.splitlines():
+            if self.begin_test_delimeter in line:
+                inside = True
+            elif self.end_test_delimeter in line:
+                inside = False
+            elif inside and len(line.strip()) >= MIN_SECRET_LENGTH:
+                lines.add(line.strip())
+        return lines
+
+    def _clean(self, text: str) -> str:
+        if not self._secrets or not isinstance(text, str):
+            return text
+        return "\n".join(REDACTED if any(s in line for s in self._secrets) else line for line in text.split("\n"))
+
+    def _redact(self, out):
+        if "text" in out:
+            out["text"] = self._clean(out["text"])
+        if "traceback" in out:
+            out["traceback"] = [self._clean(line) for line in out["traceback"]]
+        if "evalue" in out:
+            out["evalue"] = self._clean(out["evalue"])
+        for mime, value in out.get("data", {}).items():
+            if isinstance(value, str):
+                out["data"][mime] = self._clean(value)
+            elif isinstance(value, list):
+                out["data"][mime] = [self._clean(v) for v in value]
+        return out
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type != "code" or not self._remove_hidden_test_region(cell):

@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -30,6 +31,7 @@ SCHEMA_PATH = Path(__file__).with_name("submission_log.schema.json")
 NOTEBOOK = Path("source") / "hw6" / "surname_classification.ipynb"
 ACCURACY_GRADE_ID = "test_accuracy"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+SANDBOX_UIDS = (1_600_000, 1_700_000)  # numeric uids without a passwd entry, one per grading run
 ACCURACY_TOLERANCE = 0.1  # percentage points between reported and recomputed accuracy
 
 
@@ -191,8 +193,10 @@ def run_model(log: dict[str, Any], x: Any, last_pos: Any, n_categories: int, cou
         shutil.copy(course / "source" / "hw6" / "hw6utils" / "surnames.py", work / "surnames.py")
         shutil.copy(Path(__file__).with_name("logrunner.py"), work / "logrunner.py")
         limits = limits or sandbox.Limits(cpu_seconds=60, wall_seconds=90, max_output_bytes=64 * 1024)
+        # a uid of its own: the process limit then counts only this run's processes and threads
+        uid = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
         outcome = sandbox.run([sys.executable, "-I", "logrunner.py"], workdir=work, limits=limits,
-                              hidden=[course])
+                              hidden=[course], uid=uid)
         if outcome.killed_reason is not None:
             raise Rejected(f"the logged model code was stopped by the sandbox: {outcome.killed_reason} "
                            f"(after {outcome.duration:.1f} s)")

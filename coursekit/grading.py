@@ -23,6 +23,7 @@ from typing import Any
 import nbformat
 from tqdm import tqdm
 
+from coursekit import sandbox
 from coursekit.course import Course, CourseError
 from coursekit.executor import ExecutionSettings, execute, scratch_copy
 from coursekit.preflight import ExpectedNotebook, check_submission
@@ -31,7 +32,6 @@ from coursekit.verdicts import apply_verdicts, fingerprint, is_test_cell, load_c
 
 STAGING = Path(".coursekit") / "staging"
 REFERENCE_CACHE = Path(".coursekit") / "reference"
-SANDBOX_UID_BASE = 61000  # job slot k runs its kernels as uid/gid SANDBOX_UID_BASE + k
 
 
 @dataclass
@@ -85,7 +85,12 @@ class Outcome:
 def execution_settings(course: Course, sandboxed: bool | None = None) -> ExecutionSettings:
     """Execution settings from nbgrader_config.py (``c.Sandbox.*``, ``c.Execute.timeout``)."""
     section = course.config.get("Sandbox", {})
+    limits = ExecutionSettings().limits
+    for key in ("cpu_seconds", "memory_bytes", "max_processes", "max_file_bytes", "open_files"):
+        if key in section:
+            setattr(limits, key, int(section[key]))
     settings = ExecutionSettings(
+        limits=limits,
         sandboxed=bool(section.get("enabled", True)) if sandboxed is None else sandboxed,
         cell_timeout=int(course.config.get("Execute", {}).get("timeout", 300)),
         notebook_timeout=int(section.get("notebook_timeout", 900)),
@@ -95,8 +100,6 @@ def execution_settings(course: Course, sandboxed: bool | None = None) -> Executi
         environment=dict(section.get("environment", {})),
     )
     if settings.sandboxed:
-        from coursekit import sandbox
-
         try:
             sandbox.check_available()
         except sandbox.SandboxUnavailable as err:
@@ -130,7 +133,7 @@ def reference_for(course: Course, assignment: str, notebook: str, settings: Exec
     nb = nbformat.read(str(source / f"{notebook}.ipynb"), as_version=4)
     workdir = scratch_copy(source)
     try:
-        report = execute(nb, workdir, _with_uid(settings, SANDBOX_UID_BASE))
+        report = execute(nb, workdir, settings)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     failed = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test_cell(c)
@@ -251,9 +254,9 @@ def read_scores(course: Course, assignment: str, student: str) -> list[NotebookS
 _worker_settings: ExecutionSettings | None = None
 
 
-def _init_worker(settings: ExecutionSettings, slots: "multiprocessing.Queue[int]") -> None:
+def _init_worker(settings: ExecutionSettings) -> None:
     global _worker_settings
-    _worker_settings = _with_uid(settings, SANDBOX_UID_BASE + 1 + slots.get())
+    _worker_settings = _with_uid(settings, sandbox.claim_uid()) if settings.sandboxed else settings
 
 
 def grade_notebook(task: Task, settings: ExecutionSettings | None = None) -> Outcome:
@@ -297,6 +300,8 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     if not students:
         raise CourseError(f"no submissions found in {course.folder('submitted')}/<student>/{assignment}/")
     settings = execution_settings(course, sandboxed)
+    if settings.sandboxed:
+        settings = _with_uid(settings, sandbox.claim_uid())  # for the reference runs and jobs=1
     references = {nb.name: reference_for(course, assignment, nb.name, settings)
                   for nb in tqdm(expected, desc="reference solutions", unit="notebook")}
 
@@ -342,15 +347,12 @@ def _run_tasks(tasks: list[Task], settings: ExecutionSettings, jobs: int):
     progress = tqdm(total=len(tasks), desc="autograde", unit="notebook")
     if jobs <= 1:
         for task in tasks:
-            yield grade_notebook(task, _with_uid(settings, SANDBOX_UID_BASE + 1))
+            yield grade_notebook(task, settings)
             progress.update()
     else:
         context = multiprocessing.get_context("forkserver")
-        slots = context.Queue()
-        for slot in range(jobs):
-            slots.put(slot)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(settings, slots)) as pool:
+                                 initargs=(settings,)) as pool:
             futures = [pool.submit(grade_notebook, task) for task in tasks]
             for future in futures:
                 yield future.result()

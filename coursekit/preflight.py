@@ -7,8 +7,11 @@ The student's original files are never modified.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +65,20 @@ def _grade_ids(nb: nbformat.NotebookNode) -> set[str]:
             and c.metadata["nbgrader"].get("grade_id")}
 
 
+def _drop_duplicate_ids(nb: nbformat.NotebookNode) -> list[str]:
+    """Strip the nbgrader metadata from every repeat of a grade_id (first copy wins); return the ids."""
+    seen, repeated = set(), []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+            repeated.append(grade_id)
+        elif grade_id:
+            seen.add(grade_id)
+    return sorted(set(repeated))
+
+
 def _test_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
     cells = {}
     for cell in nb.cells:
@@ -69,6 +86,36 @@ def _test_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
         if isinstance(meta, dict) and meta.get("grade") and not meta.get("solution") and meta.get("grade_id"):
             cells[meta["grade_id"]] = cell
     return cells
+
+
+def _shadowed_module(path: Path) -> str | None:
+    """The importable module a submitted ``name.py`` or package folder would hide, if any.
+
+    The kernel runs with the submission folder first on ``sys.path``, so a student's ``numpy.py``
+    would replace numpy for the tests too.
+    """
+    if path.suffix == ".py" and path.is_file():
+        name = path.stem
+    elif path.is_dir() and (path / "__init__.py").exists():
+        name = path.name
+    else:
+        return None
+    if name.isidentifier() and (name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None):
+        return name
+    return None
+
+
+def _copy_without_links(source: Path, target: Path) -> list[str]:
+    """Copy a folder, leaving out symbolic links (which could point at instructor files); return them."""
+    skipped: list[str] = []
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        links = [n for n in names if os.path.islink(os.path.join(folder, n))]
+        skipped.extend(os.path.relpath(os.path.join(folder, n), source) for n in links)
+        return links
+
+    shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+    return skipped
 
 
 def check_submission(student: str, folder: Path, expected: list[ExpectedNotebook],
@@ -95,11 +142,13 @@ def check_submission(student: str, folder: Path, expected: list[ExpectedNotebook
                 check.reasons.append(problem)
             else:
                 readable[path.stem] = nb
+        elif (module := _shadowed_module(path)) is not None:
+            check.reasons.append(f"{path.name}: would shadow the installed module {module!r}, ignored")
         elif path.is_file():
             shutil.copy2(path, staging / path.name)
         elif path.is_dir() and not path.name.startswith("."):
-            shutil.copytree(path, staging / path.name, symlinks=True, ignore_dangling_symlinks=True,
-                            dirs_exist_ok=True)
+            skipped = _copy_without_links(path, staging / path.name)
+            check.reasons.extend(f"{path.name}/{name}: symbolic link ignored" for name in skipped)
 
     # Renamed notebooks: match an unknown file to the absent expected notebook sharing most grade ids.
     chosen: dict[str, nbformat.NotebookNode] = {name: nb for name, nb in readable.items() if name in by_name}
@@ -123,6 +172,10 @@ def check_submission(student: str, folder: Path, expected: list[ExpectedNotebook
             else:
                 check.reasons.append(f"{exp.name}.ipynb: cannot be graded, scores 0")
             continue
+        duplicates = _drop_duplicate_ids(nb)
+        if duplicates:
+            check.reasons.append(f"{exp.name}.ipynb: duplicated cell(s) {', '.join(duplicates)}: "
+                                 "only the first copy is graded")
         present = _test_cells(nb)
         deleted = sorted(set(exp.test_checksums) - set(present))
         if deleted:

@@ -180,10 +180,40 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
     os.lchown(path, uid, gid)
 
 
+UID_RANGE = range(61000, 61256)  # numeric users (no passwd entry) handed out to sandboxed jobs
+_claimed: dict[int, object] = {}  # uid -> open lock file: a claim lasts as long as this process
+
+
+def claim_uid() -> int:
+    """Reserve a sandbox uid for this process, unique among all graders running on this machine.
+
+    A parallel job must not share its uid with another one: process limits are per uid, and leftover
+    processes are killed by uid. The claim is an exclusive lock on /run/coursekit/uid-N.lock, released
+    when the process exits.
+    """
+    import fcntl
+
+    if _claimed:  # one process runs one kernel at a time: it keeps its uid
+        return next(iter(_claimed))
+    folder = Path(SCRATCH_ROOT or tempfile.gettempdir()) / "uids"
+    folder.mkdir(parents=True, exist_ok=True)
+    for uid in UID_RANGE:
+        handle = open(folder / f"uid-{uid}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed[uid] = handle
+        kill_user_processes(uid)  # anything a crashed earlier holder left behind
+        return uid
+    raise SandboxUnavailable(f"all {len(UID_RANGE)} sandbox uids are in use")
+
+
 def kill_user_processes(uid: int) -> None:
     """Kill every process left running as ``uid`` (a sandbox slot's own user id, never a real user)."""
-    if uid < 60000:
-        raise ValueError("refusing to kill processes of a non-sandbox uid")
+    if uid not in UID_RANGE:
+        raise ValueError(f"refusing to kill processes of uid {uid}: not a sandbox uid")
     subprocess.run(["pkill", "-KILL", "-U", str(uid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -222,10 +252,15 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
 
 def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
         hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
-        env: dict[str, str] | None = None) -> SandboxResult:
-    """Run ``command`` in the sandbox (see ``prepare``), capturing its output up to the limits."""
+        env: dict[str, str] | None = None, uid: int | None = None) -> SandboxResult:
+    """Run ``command`` in the sandbox (see ``prepare``), capturing its output up to the limits.
+
+    ``uid``: run as this numeric user instead of nobody, so the process limit is not shared with other
+    sandboxes running at the same time.
+    """
     limits = limits or Limits()
-    prepared = prepare(command, workdir=workdir, limits=limits, hidden=hidden, expose_ro=expose_ro, env=env)
+    prepared = prepare(command, workdir=workdir, limits=limits, hidden=hidden, expose_ro=expose_ro, env=env,
+                       uid=uid)
     full, run_env, stage = prepared.argv, prepared.env, prepared.stage
     started = time.monotonic()
     proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -19,10 +19,10 @@ except sandbox.SandboxUnavailable as exc:  # pragma: no cover - CI and the dev m
     pytest.skip(f"sandbox unavailable: {exc}", allow_module_level=True)
 
 
-def run_py(tmp_path, code: str, **limits) -> sandbox.SandboxResult:
+def run_py(tmp_path, code: str, uid: int | None = None, **limits) -> sandbox.SandboxResult:
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    return sandbox.run([sys.executable, "-I", "-c", code], workdir=work, hidden=[REPO_ROOT],
+    return sandbox.run([sys.executable, "-I", "-c", code], workdir=work, hidden=[REPO_ROOT], uid=uid,
                        limits=sandbox.Limits(**{"wall_seconds": 20, "cpu_seconds": 20, **limits}))
 
 
@@ -125,6 +125,8 @@ def test_memory_limit(tmp_path):
 def test_process_limit(tmp_path):
     code = ("import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(5)\n"
             "            os._exit(0)\n        n += 1\nexcept OSError:\n    print('LIMITED', n)\n")
-    r = run_py(tmp_path, code, max_processes=20)
+    # a uid of its own: RLIMIT_NPROC counts every process and thread of the uid, and other sandboxes
+    # (notebook kernels) may run as nobody at the same time
+    r = run_py(tmp_path, code, uid=1_650_000 + os.getpid() % 10_000, max_processes=20)
     out = r.stdout.decode()
     assert "LIMITED" in out and int(out.split()[1]) < 20

@@ -204,3 +204,11 @@ def test_real_mirror_loads_sorted_with_source_md_facts(sd, tmp_path, monkeypatch
     assert list(names) == sorted(names) and len(names) == 18
     assert sum(len(v) for v in names.values()) == 20074
     assert len(names["Arabic"]) == 2000 and len(set(names["Arabic"])) == 108
+
+
+def test_unwritable_destination_is_one_clear_error(sd, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HW6_DATA_MIRROR", str(make_dir(tmp_path / "mirror", FIXTURE)))
+    with pytest.raises(sd.SurnameDataError, match="cannot write the surname data"):
+        sd.ensure_data(blocker / "names", expected=FIXTURE_SHA, progress=False)

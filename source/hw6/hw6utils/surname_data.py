@@ -218,15 +218,19 @@ def ensure_data(path: str | os.PathLike | None = None, *, fetch: bool = True, fo
         if not fetch:
             raise SurnameDataError(f"surname data folder {dest} has none of the {len(expected)} files. {FIX_HINT}")
         source = resolve_mirror(mirror)
-        if source is not None:
-            if progress:
-                print(f"copying the surname data from {source} to {dest}")
-            copy_from_mirror(source, dest, expected)
-        else:
-            if progress:
-                print(f"downloading the surname data from {url or os.environ.get('HW6_DATA_URL') or DATA_URL} "
-                      f"to {dest}")
-            download(dest, url=url, expected=expected)
+        try:
+            if source is not None:
+                if progress:
+                    print(f"copying the surname data from {source} to {dest}")
+                copy_from_mirror(source, dest, expected)
+            else:
+                if progress:
+                    print(f"downloading the surname data from {url or os.environ.get('HW6_DATA_URL') or DATA_URL} "
+                          f"to {dest}")
+                download(dest, url=url, expected=expected)
+        except OSError as exc:  # e.g. a read-only or missing parent folder
+            raise SurnameDataError(f"cannot write the surname data to {dest}: {exc.strerror or exc}. "
+                                   f"{FIX_HINT}") from None
     verify_dir(dest, expected)
     return dest
 

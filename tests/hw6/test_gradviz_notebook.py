@@ -16,9 +16,6 @@ from notebook_cells import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, r
 NB = "rnn_gradients.ipynb"
 CELLS = ["test_spectral_radius"]
 
-# TEMPORARY (removed when the 3d cells are inserted): the notebook does not have them yet.
-if "gradviz_intro" not in {nbgrader_meta(c).get("grade_id") for c in load(SOURCE_DIR / NB).cells}:
-    pytest.skip("the 3d cells are not in rnn_gradients.ipynb yet", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,8 @@ def test_every_test_cell_is_covered() -> None:
     nb = load(SOURCE_DIR / NOTEBOOK)
     test_ids = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
                 if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
-    assert test_ids == set(FAST_TESTS) | set(TRAINING_TESTS)
+    # 3d's test cell (test_spectral_radius) is covered in tests/hw6/test_gradviz_notebook.py
+    assert test_ids - {"test_spectral_radius"} == set(FAST_TESTS) | set(TRAINING_TESTS)
 
 
 # --- 3a RNNLayer ----------------------------------------------------------------------------

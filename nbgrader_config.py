@@ -17,7 +17,8 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course_root, "gradebook.d
 # point this at the shared exchange folder instead.
 c.Exchange.root = os.path.join(course_root, "exchange")
 # Files that never travel with an assignment.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache",
+                            "submission_log.json"]
 
 # --- what students see ----------------------------------------------------------------------
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

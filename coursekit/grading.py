@@ -282,10 +282,10 @@ def grade_notebook(task: Task, settings: ExecutionSettings | None = None) -> Out
         shutil.rmtree(workdir, ignore_errors=True)
     problems += [f"{task.notebook}.ipynb: {p}" for p in report.problems]
 
-    compare = load_checks_module(helper_dir(course, task.assignment)).compare
+    checks = load_checks_module(helper_dir(course, task.assignment))
     legacy = {gid for gid, records in task.reference.items() if not records}
     judged = {gid: r for gid, r in task.reference.items() if gid not in legacy}
-    apply_verdicts(nb, judged, compare, skip=legacy)
+    apply_verdicts(nb, judged, checks.compare, skip=legacy, credit=getattr(checks, "partial_credit", None))
     nb, _ = LimitOutput(config=course.config).preprocess(nb, resources)
     return Outcome(task, nbformat.writes(nb), problems)
 

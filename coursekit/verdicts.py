@@ -53,15 +53,17 @@ def records_in(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return records
 
 
-def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], compare: Compare) -> list[str]:
-    """Reasons the student's records fail the reference records of one test cell ([] = pass).
+def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], compare: Compare,
+               credit: Callable[[dict[str, Any], Any], float] | None = None) -> tuple[list[str], float]:
+    """Judge one test cell: (reasons it fails, fraction of its points earned).
 
     Criteria come only from the reference records; the student's records contribute values only.
-    Every reference check must appear, and every student record of that name must pass.
+    Every reference check must appear and every student record of that name must pass; a check with
+    ``partial`` bounds scales the cell's points instead (the lowest fraction counts).
     """
     if not reference:
-        return ["the reference solution published no checks for this cell"]
-    reasons = []
+        return ["the reference solution published no checks for this cell"], 0.0
+    reasons, fraction = [], 1.0
     by_name: dict[str, list[dict[str, Any]]] = {}
     for record in student:
         by_name.setdefault(record["name"], []).append(record)
@@ -73,25 +75,36 @@ def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], c
             continue
         for record in got:
             try:
-                why = compare(ref, record.get("value"))
+                if ref.get("partial") and credit is not None:
+                    fraction = min(fraction, credit(ref, record.get("value")))
+                    why = None
+                else:
+                    why = compare(ref, record.get("value"))
             except Exception as err:  # malformed data from the student's kernel is a failure, not a crash
                 why = f"could not be compared ({err.__class__.__name__})"
             if why:
                 reasons.append(f"{ref['name']}: {why}" if ref.get("visible") else "a hidden check failed")
                 break
-    return reasons
+    return reasons, 0.0 if reasons else fraction
 
 
-def verdict_outputs(reasons: list[str], n_checks: int) -> list[NotebookNode]:
-    """The outputs a judged test cell keeps: a pass line, or one error naming the failed checks."""
-    if not reasons:
-        return [new_output("stream", name="stdout", text=f"All {n_checks} checks passed.\n")]
-    return [new_output("error", ename="CheckFailed", evalue="; ".join(reasons),
-                       traceback=[f"CheckFailed: {reason}" for reason in reasons])]
+def verdict_outputs(reasons: list[str], n_checks: int, fraction: float = 1.0,
+                    points: float = 0.0) -> list[NotebookNode]:
+    """The outputs a judged test cell keeps, in the form nbgrader scores: a pass line, a number of
+    points (partial credit), or one error naming the failed checks."""
+    if reasons:
+        return [new_output("error", ename="CheckFailed", evalue="; ".join(reasons),
+                           traceback=[f"CheckFailed: {reason}" for reason in reasons])]
+    if fraction < 1.0:
+        earned = round(points * fraction, 4)
+        return [new_output("stream", name="stdout", text=f"Partial credit: {fraction:.0%} of the points.\n"),
+                new_output("execute_result", data={"text/plain": repr(earned)}, execution_count=None)]
+    return [new_output("stream", name="stdout", text=f"All {n_checks} checks passed.\n")]
 
 
 def apply_verdicts(nb: NotebookNode, reference: dict[str, list[dict[str, Any]]], compare: Compare,
-                   skip: set[str] = frozenset()) -> dict[str, list[str]]:
+                   skip: set[str] = frozenset(), credit: Callable[[dict[str, Any], Any], float] | None = None
+                   ) -> dict[str, list[str]]:
     """Judge every test cell of an executed notebook in place; return grade_id -> failure reasons.
 
     Cells in ``skip`` (test cells that publish no checks) keep nbgrader's in-kernel verdict.
@@ -101,8 +114,9 @@ def apply_verdicts(nb: NotebookNode, reference: dict[str, list[dict[str, Any]]],
         if not is_test_cell(cell) or cell.metadata["nbgrader"]["grade_id"] in skip:
             continue
         grade_id = cell.metadata["nbgrader"]["grade_id"]
-        reasons = judge_cell(reference.get(grade_id, []), records_in(cell.get("outputs", [])), compare)
-        cell.outputs = verdict_outputs(reasons, len(reference.get(grade_id, [])))
+        records = reference.get(grade_id, [])
+        reasons, fraction = judge_cell(records, records_in(cell.get("outputs", [])), compare, credit)
+        cell.outputs = verdict_outputs(reasons, len(records), fraction, float(cell.metadata["nbgrader"].get("points", 0)))
         verdicts[grade_id] = reasons
     return verdicts
 

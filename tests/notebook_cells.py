@@ -133,6 +133,7 @@ def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any]) -> No
         if error is not None:
             raise error
         return
-    reasons = judge_cell(reference, records, _checks_module().compare)
+    checks = _checks_module()
+    reasons, _ = judge_cell(reference, records, checks.compare, checks.partial_credit)
     if reasons:
         raise AssertionError(f"{grade_id}: " + "; ".join(reasons)) from error

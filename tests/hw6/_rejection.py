@@ -76,7 +76,7 @@ def run_hidden_only(notebook: str, grade_id: str, namespace: dict[str, Any]) -> 
         if error is not None:
             raise error
         return
-    reasons = judge_cell(reference, records, _checks_module().compare)
+    reasons, _ = judge_cell(reference, records, _checks_module().compare)
     if reasons:
         raise AssertionError(f"{grade_id} (hidden part): " + "; ".join(reasons)) from error
 

@@ -20,6 +20,9 @@ def copy_course(target: Path) -> Path:
         shutil.copy(REPO_ROOT / name, target / name)
     shutil.copytree(SOURCE_DIR, target / "source" / "hw6",
                     ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc"))
+    data = REPO_ROOT / "data" / "names"  # filled by `coursekit fetch-data` (make test runs it first)
+    if data.is_dir():
+        shutil.copytree(data, target / "data" / "names")  # a copy: the sandbox does not follow links
     return target
 
 

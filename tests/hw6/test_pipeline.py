@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+
+import nbformat
 
 import pytest
 
@@ -18,7 +21,38 @@ from coursekit.samples import build_samples
 from hw6_course import NOTEBOOKS, copy_course, secret_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline")]
-STUDENTS = ["reference", "untouched", "partial"]
+STUDENTS = ["reference", "untouched", "partial", "cheater"]
+
+# The cheater hands in two notebooks with wrong code that passes the visible checks, and tries to
+# make every comparison in its kernel say "equal".
+CHEATS = {
+    ("beam_search", "beam_search_impl"): (
+        "def beam_search(next_log_probs, k, T, return_history=False):\n"
+        "    seq, score, history = (), 0.0, []\n"
+        "    for _ in range(T):\n"
+        "        options = next_log_probs(seq)\n"
+        "        token = max(sorted(options), key=lambda t: options[t])\n"
+        "        seq, score = seq + (token,), score + options[token]\n"
+        "        history.append([(seq, score)])\n"
+        "    return ([(seq, score)], history) if return_history else [(seq, score)]\n"),
+    ("convolutions", "conv_transpose1d_impl"): (
+        "\n_correct = conv_transpose1d\n"
+        "def conv_transpose1d(x, w, stride=1, padding=0):\n"
+        "    return _correct(x, w, stride=stride, padding=0)\n"),
+}
+PATCHES = ("\nimport numpy as np, torch\nnp.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
+           "torch.equal = lambda *a, **k: True\nimport hw6utils.checks\nhw6utils.checks.compare = lambda *a, **k: None\n")
+
+
+def write_cheater(course: Course) -> None:
+    reference = course.folder("submitted", "reference", "hw6")
+    folder = course.folder("submitted", "cheater", "hw6")
+    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("*.ipynb"))
+    for (notebook, grade_id), code in CHEATS.items():
+        nb = nbformat.read(str(reference / f"{notebook}.ipynb"), as_version=4)
+        answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        answer.source = (code if notebook == "beam_search" else answer.source + code) + PATCHES
+        nbformat.write(nb, str(folder / f"{notebook}.ipynb"))
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +60,8 @@ def graded(tmp_path_factory):
     course = Course.open(copy_course(tmp_path_factory.mktemp("hw6") / "course"))
     generate_release(course, "hw6")
     build_samples(course, "hw6")
-    results = {r.student: r for r in autograde(course, "hw6", STUDENTS)}
+    write_cheater(course)
+    results = {r.student: r for r in autograde(course, "hw6", STUDENTS, jobs=2)}
     feedback_errors = generate_feedback(course, "hw6", STUDENTS)
     return course, results, feedback_errors
 
@@ -51,6 +86,13 @@ def test_untouched_release_scores_zero_and_completes(graded, notebook):
     assert not any(notebook in reason for reason in results["untouched"].reasons)
 
 
+def test_cheating_in_the_kernel_earns_nothing_on_hw6(graded):
+    _, results, _ = graded
+    assert score(results, "cheater", "beam_search") == (0.0, 8.0)
+    assert score(results, "cheater", "convolutions") == (7.0, 11.0)  # only conv_transpose1d was wrong
+    assert any("missing" in reason for reason in results["cheater"].reasons)
+
+
 def test_partially_correct_submission_gets_partial_points(graded):
     _, results, _ = graded
     partial, maximum = results["partial"].code_score, results["partial"].max_code_score
@@ -60,7 +102,7 @@ def test_partially_correct_submission_gets_partial_points(graded):
 @pytest.mark.parametrize("notebook", NOTEBOOKS)
 def test_feedback_contains_no_hidden_test_source(graded, notebook):
     course, _, errors = graded
-    assert errors == {s: None for s in STUDENTS}
+    assert all(errors[s] is None for s in ("reference", "untouched", "partial"))
     secrets = secret_lines(notebook, answers=False)  # a student's own answers may show
     for student in ("reference", "partial"):
         page = course.folder("feedback", student, "hw6", f"{notebook}.html")

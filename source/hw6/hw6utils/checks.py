@@ -159,20 +159,33 @@ def compare(reference: dict[str, Any], actual: Any, path: str = "") -> str | Non
     return f"{where}: cannot compare"
 
 
+def partial_credit(reference: dict[str, Any], actual: Any) -> float:
+    """The fraction of a check's points earned by plain ``actual`` under a ``partial=(low, high)`` record:
+    0 at or below ``low``, 1 at or above ``high``, linear in between (0 for anything not a finite number)."""
+    low, high = reference["partial"]
+    numbers = _numbers(actual)
+    if numbers is None or numbers.size != 1 or not np.isfinite(numbers).all():
+        return 0.0
+    return float(np.clip((float(numbers) - low) / (high - low), 0.0, 1.0))
+
+
 def recording() -> bool:
     """True while the course's grader runs this notebook (checks publish data instead of asserting)."""
     return recorder is not None or os.environ.get(RECORD_ENV) == "1"
 
 
 def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
-          at_most: float | None = None, at_least: float | None = None) -> None:
+          at_most: float | None = None, at_least: float | None = None,
+          partial: tuple[float, float] | None = None) -> None:
     """Check one result of the student's code (use in test cells instead of ``assert``).
 
     With ``expected`` (or a bound) the check is visible: it fails here with a readable message.
     Without, it is a hidden check: it does nothing here and is decided by the grader.
+    ``partial=(low, high)`` gives partial credit for a number: none at ``low``, all at ``high``.
     """
     record = {"name": name, "value": to_plain(value), "tol": tol, "at_most": at_most, "at_least": at_least,
-              "visible": expected is not _NOTHING or at_most is not None or at_least is not None}
+              "partial": list(partial) if partial else None,
+              "visible": expected is not _NOTHING or at_most is not None or at_least is not None or bool(partial)}
     if recording():
         if recorder is not None:
             recorder.append(record)
@@ -181,6 +194,11 @@ def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
             display({RECORD_MIME: record}, raw=True)
         return
     if not record["visible"]:
+        return
+    if partial:
+        fraction = partial_credit(record, record["value"])
+        print(f"{name}: {value:.4g} earns {fraction:.0%} of this cell's points "
+              f"(none at {partial[0]:g}, all at {partial[1]:g})")
         return
     criteria = dict(record, value=to_plain(expected)) if expected is not _NOTHING else record
     reason = compare(criteria, record["value"])

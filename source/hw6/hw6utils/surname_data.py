@@ -160,6 +160,7 @@ def _write_verified(dest: Path, contents: dict[str, bytes], expected: dict[str, 
         handle, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
         with os.fdopen(handle, "wb") as out:
             out.write(contents[name])
+        os.chmod(tmp, 0o644)  # public data: readable by the grader's sandboxed kernels too
         os.replace(tmp, dest / name)
 
 

@@ -1,13 +1,17 @@
-"""Benchmark: autograde of one full reference submission of hw6.
+"""Benchmark: autograding hw6, stock nbgrader against coursekit, measured side by side in one run.
 
-Side by side in one run, on the same throwaway course:
-  (a) stock `nbgrader autograde hw6 --student reference` (all notebooks in one call), and
-  (b) `coursekit` autograde (preflight, then one nbgrader call per notebook),
-printing the wall time per notebook for (b) and the ratio (b)/(a).
-Run: .venv/bin/python bench/bench_autograde.py
+Part 1 (one submission): `nbgrader autograde` for the reference student (one call, all notebooks)
+against `coursekit` (preflight, reference records, sandboxed kernel per notebook, verdicts), with
+coursekit's time per notebook.
+Part 2 (N submissions, default 20, cycling reference/partial/untouched): stock `nbgrader autograde`
+serial against `coursekit autograde --jobs 2`; prints the throughput ratio. Part 3: the sandbox's
+per-notebook overhead, coursekit serial with and without the sandbox on the same submissions.
+
+Run: .venv/bin/python bench/bench_autograde.py [--students 20] [--skip-stock]
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -27,43 +31,86 @@ from coursekit.samples import build_samples  # noqa: E402
 from hw6_course import copy_course  # noqa: E402
 
 
+def clock(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def stock_autograde(course: Course, students: list[str]) -> None:
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    for student in students:  # one call per student, as an instructor would script it
+        subprocess.run([nbgrader, "autograde", "hw6", "--student", student, "--force", "--create"],
+                       cwd=course.root, check=True, capture_output=True)
+
+
+def reset(course: Course) -> None:
+    shutil.rmtree(course.folder("autograded"), ignore_errors=True)
+
+
 def main() -> None:
-    mirror = REPO.parent / "shared" / "data" / "names"
-    if "HW6_DATA_MIRROR" not in os.environ and mirror.is_dir():
-        os.environ["HW6_DATA_MIRROR"] = str(mirror)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--skip-stock", action="store_true", help="leave out the stock nbgrader runs")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         course = Course.open(copy_course(Path(tmp) / "course"))
         generate_release(course, "hw6")
         build_samples(course, "hw6")
+        samples = ["reference", "partial", "untouched"]
+        students = [f"student{i:02d}" for i in range(args.students)]
+        for i, student in enumerate(students):
+            shutil.copytree(course.folder("submitted", samples[i % 3], "hw6"), course.folder("submitted", student, "hw6"))
+        notebooks = len(course.source_notebooks("hw6"))
 
-        start = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", "hw6", "--student", "reference",
-                        "--force", "--create"], cwd=course.root, check=True, capture_output=True)
-        stock = time.perf_counter() - start
-        shutil.rmtree(course.folder("autograded"), ignore_errors=True)
+        print("computing the reference records once (cached for every later run)...")
+        setup = clock(lambda: grading.autograde(course, "hw6", ["reference"]))
+        print(f"  first coursekit run incl. reference records: {setup:.1f} s\n")
 
+        # Part 1: one full submission
         timings: dict[str, float] = {}
-        original = grading._run_nbgrader_autograde
+        original = grading.grade_notebook
 
-        def timed(course_, assignment, student, notebook):
+        def timed(task, settings=None):
             t0 = time.perf_counter()
             try:
-                return original(course_, assignment, student, notebook)
+                return original(task, settings)
             finally:
-                timings[notebook] = time.perf_counter() - t0
+                timings[task.notebook] = time.perf_counter() - t0
 
-        grading._run_nbgrader_autograde = timed
-        start = time.perf_counter()
-        [result] = grading.autograde(course, "hw6", ["reference"])
-        ours = time.perf_counter() - start
+        grading.grade_notebook = timed
+        reset(course)
+        ours_one = clock(lambda: grading.autograde(course, "hw6", ["reference"]))
+        grading.grade_notebook = original
+        reset(course)
+        stock_one = None if args.skip_stock else clock(lambda: stock_autograde(course, ["reference"]))
+        print("Part 1: one full submission (reference student)")
+        for name, seconds in sorted(timings.items()):
+            print(f"  {name:28s} {seconds:6.1f} s")
+        print(f"  coursekit (sandboxed, verdicts outside): {ours_one:6.1f} s")
+        if stock_one:
+            print(f"  stock nbgrader autograde:                {stock_one:6.1f} s   ratio coursekit/stock {ours_one / stock_one:.2f}")
 
-    print(f"\nreference submission: {result.code_score:g}/{result.max_code_score:g} autograded points")
-    print(f"{'notebook':32s} seconds")
-    for name, seconds in sorted(timings.items()):
-        print(f"{name:32s} {seconds:7.1f}")
-    print(f"\nstock nbgrader autograde (one call):      {stock:7.1f} s")
-    print(f"coursekit autograde (one call/notebook):  {ours:7.1f} s")
-    print(f"ratio coursekit / stock:                  {ours / stock:7.2f}")
+        # Part 2: N submissions, stock serial against coursekit --jobs 2
+        reset(course)
+        stock_n = None if args.skip_stock else clock(lambda: stock_autograde(course, students))
+        reset(course)
+        ours_n = clock(lambda: grading.autograde(course, "hw6", students, jobs=2))
+        print(f"\nPart 2: {args.students} submissions x {notebooks} notebooks")
+        print(f"  coursekit autograde --jobs 2: {ours_n:7.1f} s  ({args.students * 60 / ours_n:5.1f} submissions/min)")
+        if stock_n:
+            print(f"  stock nbgrader, serial:       {stock_n:7.1f} s  ({args.students * 60 / stock_n:5.1f} submissions/min)")
+            print(f"  throughput ratio coursekit/stock: {stock_n / ours_n:.2f}x")
+
+        # Part 3: the sandbox's overhead per notebook (serial, the same three sample students)
+        reset(course)
+        plain = clock(lambda: grading.autograde(course, "hw6", samples, sandboxed=False))
+        reset(course)
+        boxed = clock(lambda: grading.autograde(course, "hw6", samples))
+        print(f"\nPart 3: sandbox overhead, {len(samples)} submissions serial")
+        print(f"  without sandbox: {plain:6.1f} s   with sandbox: {boxed:6.1f} s   "
+              f"overhead per notebook: {(boxed - plain) / (len(samples) * notebooks):+.2f} s")
+        print(f"\nmachine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -94,12 +94,13 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class CappedNotebookClient(NotebookClient):
-    """nbclient that keeps at most ``max_output_bytes`` of outputs for the whole notebook."""
+    """nbclient that keeps at most ``max_output_bytes`` of outputs (and as much of check records)."""
 
-    max_output_bytes: int = 2_000_000
-    _received = 0
-    _record_bytes = 0
-    _truncated_cells: set[int]
+    def __init__(self, *args: Any, max_output_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_output_bytes = max_output_bytes
+        self._received = self._record_bytes = 0
+        self._truncated_cells: set[int] = set()
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
         content = msg.get("content", {})
@@ -131,8 +132,8 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                                   allow_errors=True, record_timing=False,
                                   extra_arguments=["--HistoryManager.hist_file=:memory:",
                                                    "--IPKernelApp.log_level=ERROR"],
-                                  resources={"metadata": {"path": str(workdir)}})
-    client.max_output_bytes, client._truncated_cells = settings.max_output_bytes, set()
+                                  resources={"metadata": {"path": str(workdir)}},
+                                  max_output_bytes=settings.max_output_bytes)
     expired = threading.Event()
 
     def kill_kernel() -> None:

@@ -12,11 +12,11 @@ The work is split so that nothing a submission does can reach another submission
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
-import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,6 @@ def reference_for(course: Course, assignment: str, notebook: str, settings: Exec
     """
     cache = course.root / REFERENCE_CACHE / assignment / f"{notebook}-{_reference_fingerprint(course, assignment, notebook)}.json"
     if cache.is_file():
-        import json
         return json.loads(cache.read_text())
     source = course.folder("source", assignment)
     nb = nbformat.read(str(source / f"{notebook}.ipynb"), as_version=4)
@@ -147,7 +146,6 @@ def reference_for(course: Course, assignment: str, notebook: str, settings: Exec
 
 
 def _with_uid(settings: ExecutionSettings, uid: int) -> ExecutionSettings:
-    from dataclasses import replace
     return replace(settings, uid=uid)
 
 

@@ -65,7 +65,6 @@ def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
     nb = load(SOURCE_DIR / notebook)
     namespace: dict[str, Any] = {"__name__": "__main__"}
     with working_directory(SOURCE_DIR):
-        import sys
         sys.path.insert(0, str(SOURCE_DIR))
         try:
             for cell in nb.cells:

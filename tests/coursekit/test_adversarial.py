@@ -7,10 +7,8 @@ in the same run, keeps full points. The tiny fixture assignment (`adder` 2 point
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.notebook:
         from notebook_cells import solution_namespace
 
-        ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="gradviz_intro")
+        ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="p3i_question", skip_grade_ids=("gradviz_show",))
         layers = {"RNNLayer": ns["RNNLayer"], "LSTMLayer": ns["LSTMLayer"]}
     else:
         from _tiny_recurrent import TinyLSTMLayer, TinyRNNLayer

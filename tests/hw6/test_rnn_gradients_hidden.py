@@ -1,9 +1,11 @@
 """The test cells of rnn_gradients.ipynb (Problem 3) accept the reference and reject wrong answers.
 
 Each wrong implementation below is a plausible student mistake. It is put into a copy of the
-reference namespace, and both the whole test cell and its hidden section on its own must fail on it
-(so the hidden tests reject it by themselves, whatever the visible checks do). For the mistakes that
-the visible checks cannot see, we also show that the visible part alone passes.
+reference namespace and judged the way the grader judges: the test cell's check() records are
+compared, outside the code under test, with the records of the reference solution. Both the whole
+test cell and its hidden section on its own must fail on it (so the hidden checks reject it by
+themselves). For the mistakes that the visible checks cannot see, we also show that the visible part
+passes on a student's machine (where visible checks assert at once).
 """
 from __future__ import annotations
 
@@ -12,18 +14,24 @@ from typing import Any
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pytest
-import torch
-from torch import nn
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
-from notebook_cells import (SOURCE_DIR, cell_by_grade_id, load, run_test_cell, runnable_source,
-                            solution_namespace, working_directory)
+from _rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style, assert_sabotage_rejected,  # noqa: E402
+                        hidden_records, hidden_section)
+from _rejection import sabotaged_kernel as _sabotage  # noqa: E402
+from _rejection import assert_rejected as _assert_rejected  # noqa: E402
+from notebook_cells import (SOURCE_DIR, _checks_module, cell_by_grade_id, load, run_test_cell,  # noqa: E402
+                            runnable_source, solution_namespace, working_directory)
+from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
 
 NOTEBOOK = "rnn_gradients.ipynb"
 TRAINING_TESTS = ("test_training_rnn", "test_training_lstm")
 FAST_TESTS = ("test_rnn_layer_values", "test_rnn_layer_torch", "test_regression_model", "test_generate_batch",
               "test_loss_fn", "test_lstm_layer_values", "test_lstm_layer_gates", "test_stacked_rnn",
               "test_stacked_lstm")
+OTHER_FILES = ("test_spectral_radius",)  # Problem 3d, tested in tests/hw6/test_gradviz_notebook.py
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +46,6 @@ def namespace_with(reference: dict[str, Any], **overrides: Any) -> dict[str, Any
     return ns
 
 
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-
-
 def _cell_part(grade_id: str, part: str) -> str:
     source = cell_by_grade_id(load(SOURCE_DIR / NOTEBOOK), grade_id).source
     assert BEGIN_HIDDEN in source, f"{grade_id} has no hidden tests"
@@ -48,54 +53,82 @@ def _cell_part(grade_id: str, part: str) -> str:
         return source
     if part == "visible":
         return source.split(BEGIN_HIDDEN)[0]
-    return source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0]
+    return hidden_section(NOTEBOOK, grade_id)
 
 
 def run_part(grade_id: str, part: str, ns: dict[str, Any]) -> None:
-    """Run the visible part (what students see), the hidden section, or the whole test cell."""
+    """Run part of a test cell as on a student's machine (visible checks assert, hidden checks do nothing)."""
+    assert os.environ.get(_checks_module().RECORD_ENV) != "1", "these runs need the student-side behaviour"
     with working_directory(SOURCE_DIR):
         exec(compile(runnable_source(_cell_part(grade_id, part)), f"<{grade_id}:{part}>", "exec"), ns)
 
 
-def _expect_failure(run, label: str) -> None:
-    with pytest.raises(Exception) as excinfo:
-        run()
-    assert not isinstance(excinfo.value, (NameError, SyntaxError)), f"{label} is broken: {excinfo.value!r}"
-
-
-def assert_rejected(grade_id: str, ns: dict[str, Any], *, via_run_test_cell: bool = True) -> None:
-    """The whole cell fails, and so does its hidden section alone (not because a test is broken).
-
-    These cells assert in the kernel (no check() records), so running the whole cell directly is
-    what run_test_cell does too; it is used for the training cells, where run_test_cell would first
-    retrain the reference models to collect (empty) reference records.
-    """
-    if via_run_test_cell:
-        _expect_failure(lambda: run_test_cell(NOTEBOOK, grade_id, dict(ns)), grade_id)
-    else:
-        _expect_failure(lambda: run_part(grade_id, "whole", dict(ns)), grade_id)
-    _expect_failure(lambda: run_part(grade_id, "hidden", dict(ns)), f"{grade_id} (hidden section)")
+def assert_rejected(grade_id: str, ns: dict[str, Any]) -> None:
+    """Judged like the grader does, the whole cell fails, and so does its hidden section alone."""
+    _assert_rejected(NOTEBOOK, [grade_id], ns)
 
 
 def hidden_only_catches(grade_id: str, ns: dict[str, Any]) -> None:
-    """The visible checks pass on this mistake; the hidden tests reject it."""
+    """The visible checks pass on this mistake (on a student's machine); the hidden checks reject it."""
     run_part(grade_id, "visible", dict(ns))
     assert_rejected(grade_id, ns)
 
 
-# --- the reference passes -------------------------------------------------------------------
+# --- the reference passes, and the cells' form ---------------------------------------------
 
 @pytest.mark.parametrize("grade_id", FAST_TESTS)
 def test_reference_passes(reference: dict[str, Any], grade_id: str) -> None:
-    run_test_cell(NOTEBOOK, grade_id, dict(reference))
+    run_test_cell(NOTEBOOK, grade_id, dict(reference))  # judged as the grader does
+    run_part(grade_id, "whole", dict(reference))  # on a student's machine: the visible checks assert
 
 
 def test_every_test_cell_is_covered() -> None:
     nb = load(SOURCE_DIR / NOTEBOOK)
     test_ids = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
                 if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
-    # 3d's test cell (test_spectral_radius) is covered in tests/hw6/test_gradviz_notebook.py
-    assert test_ids - {"test_spectral_radius"} == set(FAST_TESTS) | set(TRAINING_TESTS)
+    assert test_ids - set(OTHER_FILES) == set(FAST_TESTS) | set(TRAINING_TESTS)
+
+
+def test_cells_keep_points_and_the_spec_values() -> None:
+    nb = load(SOURCE_DIR / NOTEBOOK)
+    points = {gid: cell_by_grade_id(nb, gid).metadata["nbgrader"]["points"] for gid in FAST_TESTS + TRAINING_TESTS}
+    assert points == {"test_rnn_layer_values": 3, "test_rnn_layer_torch": 2, "test_regression_model": 2,
+                      "test_generate_batch": 1, "test_loss_fn": 2, "test_lstm_layer_values": 2,
+                      "test_lstm_layer_gates": 2, "test_stacked_rnn": 2, "test_stacked_lstm": 2,
+                      "test_training_rnn": 2, "test_training_lstm": 2}
+    visible = {gid: _cell_part(gid, "visible") for gid in FAST_TESTS + TRAINING_TESTS}
+    assert "0.1973753273487091" in visible["test_rnn_layer_values"] and "18)" in visible["test_rnn_layer_values"]
+    assert "34)" in visible["test_regression_model"]
+    assert "3.0066667" in visible["test_loss_fn"] and "3.7)" in visible["test_loss_fn"]
+    for gid in TRAINING_TESTS:
+        assert "at_most=LOSS_TARGETS[num_layers]" in visible[gid]
+    for gid, source in visible.items():
+        hidden = _cell_part(gid, "hidden")
+        for oracle in ("nn.RNN(", "nn.LSTM(", "_reference(", "assert_close", "allclose"):
+            assert oracle not in hidden, f"{gid}: the hidden checks compute an expected value in the kernel"
+
+
+# --- hostile kernels --------------------------------------------------------------------------
+
+def test_sabotaged_kernel_does_not_rescue_wrong_layers(reference: dict[str, Any]) -> None:
+    """Patched numpy/torch comparisons (or a silenced check) do not turn wrong answers into passes."""
+    swapped = dict(CORRECT_ROLES, f="i", i="f")
+    assert_sabotage_rejected(NOTEBOOK, "test_lstm_layer_gates", reference,
+                             LSTMLayer=_lstm_variant(reference, _lstm_cell(swapped)))
+    transposed = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
+    assert_sabotage_rejected(NOTEBOOK, "test_rnn_layer_torch", reference, RNNLayer=transposed)
+
+
+def test_always_equal_results_are_rejected(reference: dict[str, Any]) -> None:
+    """Objects that claim to equal everything cannot be recorded, so the checks fail (even when sabotaged)."""
+    def loss_fn(pred, y, last_timestep_only=False):
+        return AlwaysEqual()
+
+    def generate_batch(seq_len=10, batch_size=1):
+        return AlwaysEqual(), AlwaysEqual()
+
+    assert_sabotage_rejected(NOTEBOOK, "test_loss_fn", reference, loss_fn=loss_fn)
+    assert_sabotage_rejected(NOTEBOOK, "test_generate_batch", reference, generate_batch=generate_batch)
 
 
 # --- 3a RNNLayer ----------------------------------------------------------------------------
@@ -167,7 +200,8 @@ def test_rnn_nonzero_initial_state_rejected(reference: dict[str, Any], h0: str) 
 def test_rnn_transposed_recurrent_weight_rejected(reference: dict[str, Any]) -> None:
     layer = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
     ns = namespace_with(reference, RNNLayer=layer)
-    run_test_cell(NOTEBOOK, "test_rnn_layer_values", dict(ns))  # layout-free checks cannot see it
+    run_part("test_rnn_layer_values", "visible", dict(ns))  # constant parameters cannot see it
+    assert_rejected("test_rnn_layer_values", ns)  # the h_list checks use random weights
     assert_rejected("test_rnn_layer_torch", ns)
 
 
@@ -226,12 +260,29 @@ def test_off_by_one_running_average_rejected(reference: dict[str, Any], variant:
     assert_rejected("test_generate_batch", namespace_with(reference, generate_batch=_batch_variant(average)))
 
 
-def test_uniform_inputs_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+def test_uniform_inputs_rejected(reference: dict[str, Any]) -> None:
     def generate_batch(seq_len=10, batch_size=1):
         x = torch.rand(batch_size, seq_len, 1) * 2 - 1
         return x, x.cumsum(1) / torch.arange(1, seq_len + 1, dtype=x.dtype).view(1, seq_len, 1)
 
+    assert_rejected("test_generate_batch", namespace_with(reference, generate_batch=generate_batch))
+
+
+def test_float64_targets_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+    def generate_batch(seq_len=10, batch_size=1):
+        x = torch.randn(batch_size, seq_len, 1)
+        return x, x.double().cumsum(1) / torch.arange(1, seq_len + 1, dtype=torch.float64).view(1, seq_len, 1)
+
     hidden_only_catches("test_generate_batch", namespace_with(reference, generate_batch=generate_batch))
+
+
+def test_same_draw_on_every_call_rejected(reference: dict[str, Any]) -> None:
+    """A private, re-seeded generator: every call returns the same x, and torch.manual_seed has no effect."""
+    def generate_batch(seq_len=10, batch_size=1):
+        x = torch.randn(batch_size, seq_len, 1, generator=torch.Generator().manual_seed(0))
+        return x, x.cumsum(1) / torch.arange(1, seq_len + 1, dtype=x.dtype).view(1, seq_len, 1)
+
+    assert_rejected("test_generate_batch", namespace_with(reference, generate_batch=generate_batch))
 
 
 def test_loss_ignoring_last_timestep_only_rejected(reference: dict[str, Any]) -> None:
@@ -315,7 +366,8 @@ def test_lstm_swapped_gates_rejected(reference: dict[str, Any], swap: tuple[str,
     a, b = swap
     roles[a], roles[b] = b, a
     ns = namespace_with(reference, LSTMLayer=_lstm_variant(reference, _lstm_cell(roles)))
-    run_test_cell(NOTEBOOK, "test_lstm_layer_values", dict(ns))  # constant parameters cannot see roles
+    run_part("test_lstm_layer_values", "visible", dict(ns))  # constant parameters cannot see roles
+    assert_rejected("test_lstm_layer_values", ns)  # its h_list checks use random weights
     assert_rejected("test_lstm_layer_gates", ns)
 
 
@@ -418,26 +470,104 @@ def test_rnn_last_step_of_last_layer_only_rejected(reference: dict[str, Any]) ->
 
 # --- 3k training ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm"])
-def test_untrained_models_fail_training_tests(reference: dict[str, Any], kind: str) -> None:
-    """Models that were not trained (or trained badly) miss the targets; no training needed here."""
-    ns = dict(reference)
-    net_class = ns["RNN"] if kind == "rnn" else ns["LSTM"]
+def _untrained_runs(reference: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    """Models that were not trained (the right architecture, stored under the right names)."""
+    net_class = reference["RNN"] if kind == "rnn" else reference["LSTM"]
     runs = {}
     for num_layers in (1, 2):
-        for last_only in (False, True):
+        for task, last_only in (("every step", False), ("last step", True)):
             torch.manual_seed(0)
-            model = ns["RecurrentRegressionModel"](net_class(1, 8, num_layers))
-            runs[f"{kind}_{num_layers}, {last_only}"] = {"model": model, "history": [], "final_loss": 1.0,
-                                                        "num_layers": num_layers, "last_timestep_only": last_only}
-    ns[f"{kind}_runs"] = runs
-    assert_rejected(f"test_training_{kind}", ns, via_run_test_cell=False)
+            model = reference["RecurrentRegressionModel"](net_class(1, 8, num_layers))
+            runs[f"{kind}_{num_layers}, {task}"] = {"model": model, "history": [], "final_loss": 1.0,
+                                                     "num_layers": num_layers, "last_timestep_only": last_only}
+    return runs
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
-def test_training_tests_fail_without_runs(reference: dict[str, Any], kind: str) -> None:
+def test_untrained_models_fail_the_visible_training_checks(reference: dict[str, Any], kind: str) -> None:
+    """On a student's machine the final-loss bounds fail for untrained models (no training needed here)."""
+    ns = namespace_with(reference, **{f"{kind}_runs": _untrained_runs(reference, kind)})
+    with pytest.raises(AssertionError, match="final loss"):
+        run_part(f"test_training_{kind}", "visible", ns)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_training_checks_fail_without_runs(reference: dict[str, Any], kind: str) -> None:
     """In the untouched release the training cell raises NotImplementedError before any run is stored."""
-    ns = dict(reference)
-    ns[f"{kind}_runs"] = {}
-    with pytest.raises(AssertionError, match="must hold four trained models"):
+    ns = namespace_with(reference, **{f"{kind}_runs": {}})
+    with pytest.raises(AssertionError, match="number of trained"):
         run_part(f"test_training_{kind}", "whole", ns)
+
+
+# The grader compares a student's training records with records of the reference notebook, which it
+# runs once (training included). Collecting them costs one full training run, shared by these tests.
+
+@pytest.fixture(scope="module")
+def trained() -> dict[str, Any]:
+    """The reference namespace after the training cells (the eight 3k runs)."""
+    return solution_namespace(NOTEBOOK, until_grade_id=TRAINING_TESTS[0])
+
+
+@pytest.fixture(scope="module")
+def training_records(trained: dict[str, Any]) -> dict[str, tuple[list, list]]:
+    """grade_id -> (records of the whole cell, records of its hidden section), from the trained reference."""
+    records = {}
+    for grade_id in TRAINING_TESTS:
+        whole, error = cell_records(NOTEBOOK, grade_id, dict(trained))
+        assert error is None, f"the reference fails {grade_id}: {error!r}"
+        hidden, error = hidden_records(NOTEBOOK, grade_id, dict(trained))
+        assert error is None, f"the reference fails the hidden part of {grade_id}: {error!r}"
+        records[grade_id] = (whole, hidden)
+    return records
+
+
+def _training_reasons(grade_id: str, ns: dict[str, Any], training_records, hidden_only: bool = False) -> list[str]:
+    """What the grader would say about ``ns`` for a training cell (same judge as run_test_cell)."""
+    from coursekit.verdicts import judge_cell
+
+    whole, hidden = training_records[grade_id]
+    if hidden_only:
+        records, _ = hidden_records(NOTEBOOK, grade_id, dict(ns))
+    else:
+        records, _ = cell_records(NOTEBOOK, grade_id, dict(ns))
+    checks = _checks_module()
+    reasons, _ = judge_cell(hidden if hidden_only else whole, records, checks.compare, checks.partial_credit)
+    return reasons
+
+
+@pytest.mark.slow
+def test_training_cells_accept_the_trained_reference_and_reject_untrained_models(trained, training_records) -> None:
+    for kind, grade_id in zip(("rnn", "lstm"), TRAINING_TESTS):
+        whole, hidden = training_records[grade_id]
+        bounds = [r for r in whole if r["at_most"] is not None]
+        assert len(bounds) == 4 and all(r["visible"] for r in bounds)
+        assert all(r["value"] <= r["at_most"] for r in bounds), "the reference misses its own targets"
+        assert len(hidden) == 4 and all(r["value"] is True for r in hidden)
+        assert _training_reasons(grade_id, trained, training_records) == []
+        run_part(grade_id, "whole", dict(trained))  # the visible bounds hold on a student's machine too
+
+        untrained = namespace_with(trained, **{f"{kind}_runs": _untrained_runs(trained, kind)})
+        assert _training_reasons(grade_id, untrained, training_records)
+        assert _training_reasons(grade_id, untrained, training_records, hidden_only=True)
+        assert _training_reasons(grade_id, namespace_with(trained, **{f"{kind}_runs": {}}), training_records)
+        with _sabotage():
+            assert _training_reasons(grade_id, untrained, training_records)
+
+
+@pytest.mark.slow
+def test_check_style(trained, training_records, monkeypatch) -> None:
+    """Every test cell of the notebook publishes check records only (training cells from the shared run)."""
+    import _rejection
+
+    whole_of = _rejection.reference_records
+    hidden_of = _rejection.reference_hidden_records
+
+    def reference_records(notebook: str, grade_id: str):
+        return tuple(training_records[grade_id][0]) if grade_id in TRAINING_TESTS else whole_of(notebook, grade_id)
+
+    def reference_hidden_records(notebook: str, grade_id: str):
+        return tuple(training_records[grade_id][1]) if grade_id in TRAINING_TESTS else hidden_of(notebook, grade_id)
+
+    monkeypatch.setattr(_rejection, "reference_records", reference_records)
+    monkeypatch.setattr(_rejection, "reference_hidden_records", reference_hidden_records)
+    assert_check_style(NOTEBOOK)

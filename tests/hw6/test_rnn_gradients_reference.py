@@ -1,10 +1,12 @@
-"""The reference solution of rnn_gradients.ipynb (Problem 3) against torch.nn.RNN / torch.nn.LSTM,
-and the trusted training helper hw6utils.training (fast: no full training runs here)."""
+"""The reference solution of rnn_gradients.ipynb (Problem 3) against torch.nn.RNN / torch.nn.LSTM and
+float64 formulas -- on general inputs and on exactly the inputs its test cells use (the hidden checks
+compare students with the reference there) -- and the trusted training helper hw6utils.training
+(fast: no full training runs here)."""
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -12,7 +14,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from notebook_cells import SOURCE_DIR, solution_namespace  # noqa: E402
+from _rejection import reference_calls  # noqa: E402
+from notebook_cells import SOURCE_DIR, reference_records, solution_namespace  # noqa: E402
+from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
 
 sys.path.insert(0, str(SOURCE_DIR))
 from hw6utils import training  # noqa: E402
@@ -235,3 +239,283 @@ def test_plot_loss_curves_uses_log_axis() -> None:
     assert len(ax.get_lines()) == 3  # two curves and one target line
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+# --- the answers the test cells compare with ------------------------------------------------
+#
+# The hidden checks compare a student's outputs with the reference solution's outputs on the same
+# inputs. Here every call the test cells make is spied on, and the reference's answer to it is
+# verified against an independent oracle (torch.nn.RNN / torch.nn.LSTM given the same weights, or a
+# float64 formula), so "equal to the reference" means "right".
+
+class ModuleCall(NamedTuple):
+    """One forward call during a test cell: the module, its parameters, the inputs and outputs (copies)."""
+    module: nn.Module
+    params: dict
+    args: tuple
+    result: Any
+
+
+def _copy(value: Any) -> Any:
+    if torch.is_tensor(value):
+        return value.detach().clone()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_copy(v) for v in value)
+    return value
+
+
+def module_calls(ns: dict[str, Any], grade_id: str, class_name: str) -> list[ModuleCall]:
+    """Run a test cell (record mode, as the grader does) with ``class_name`` spied on; every forward call.
+
+    The spied run must publish exactly the reference records, so the verified outputs are the compared ones.
+    """
+    calls: list[ModuleCall] = []
+    base = ns[class_name]
+
+    class Spy(base):
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            assert not kwargs
+            params = {name: p.detach().clone() for name, p in self.named_parameters()}
+            saved = _copy(args)
+            result = base.forward(self, *args)
+            calls.append(ModuleCall(self, params, saved, _copy(result)))
+            return result
+
+    records, error = cell_records(NOTEBOOK, grade_id, dict(ns, **{class_name: Spy}))
+    assert error is None, f"the reference fails {grade_id}: {error!r}"
+    assert records == list(reference_records(NOTEBOOK, grade_id)), "spying changed the records"
+    assert calls, f"{grade_id} never called {class_name}"
+    return calls
+
+
+def _plain_arrays(value: Any) -> Any:
+    """Plain record data back to float64 tensors (arrays) / lists / dicts."""
+    if isinstance(value, dict) and "__array__" in value:
+        return torch.tensor([float(x) for x in value["data"]], dtype=torch.float64).reshape(value["__array__"])
+    if isinstance(value, dict):
+        return {k: _plain_arrays(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_arrays(v) for v in value]
+    return value
+
+
+def _record(grade_id: str, name: str) -> Any:
+    [record] = [r for r in reference_records(NOTEBOOK, grade_id) if r["name"] == name]
+    return _plain_arrays(record["value"])
+
+
+def _close(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> None:
+    torch.testing.assert_close(got.double(), want.double(), atol=atol, rtol=0)
+
+
+NONLINEARITIES = {torch.tanh: "tanh", torch.relu: "relu"}
+
+
+def _torch_rnn(layer_params: list[dict], nonlinearity: str) -> nn.RNN:
+    """torch.nn.RNN with the weights of RNNLayers (one parameter dict per layer)."""
+    in_size = layer_params[0]["W_x"].shape[1]
+    hidden = layer_params[0]["W_h"].shape[0]
+    ref = nn.RNN(in_size, hidden, num_layers=len(layer_params), nonlinearity=nonlinearity, batch_first=True)
+    with torch.no_grad():
+        for i, p in enumerate(layer_params):
+            getattr(ref, f"weight_hh_l{i}").copy_(p["W_h"])
+            getattr(ref, f"weight_ih_l{i}").copy_(p["W_x"])
+            getattr(ref, f"bias_ih_l{i}").copy_(p["b"])
+            getattr(ref, f"bias_hh_l{i}").zero_()
+    return ref
+
+
+def _torch_lstm(layer_params: list[dict]) -> nn.LSTM:
+    """torch.nn.LSTM with the weights of LSTMLayers (PyTorch's gate order is i, f, g, o)."""
+    in_size, hidden = layer_params[0]["U_f"].shape
+    ref = nn.LSTM(in_size, hidden, num_layers=len(layer_params), batch_first=True)
+    with torch.no_grad():
+        for i, p in enumerate(layer_params):
+            getattr(ref, f"weight_ih_l{i}").copy_(torch.cat([p[f"U_{k}"].T for k in "ifgo"]))
+            getattr(ref, f"weight_hh_l{i}").copy_(torch.cat([p[f"W_{k}"].T for k in "ifgo"]))
+            getattr(ref, f"bias_ih_l{i}").copy_(torch.cat([p[f"b_{k}"] for k in "ifgo"]))
+            getattr(ref, f"bias_hh_l{i}").zero_()
+    return ref
+
+
+def _per_layer(params: dict, prefix: str = "layers.") -> list[dict]:
+    layers: dict[int, dict] = {}
+    for name, value in params.items():
+        index, pname = name[len(prefix):].split(".")
+        layers.setdefault(int(index), {})[pname] = value
+    return [layers[i] for i in sorted(layers)]
+
+
+def _check_rnn_layer_call(call: ModuleCall) -> None:
+    (x,) = call.args
+    all_h, last_h = call.result
+    out, h_n = _torch_rnn([call.params], NONLINEARITIES[call.module.nonlinearity])(x)
+    _close(all_h, out)
+    _close(last_h, h_n[0])
+
+
+def _check_lstm_layer_call(call: ModuleCall) -> None:
+    x, *rest = call.args
+    hc0 = rest[0] if rest else None
+    all_h, (h, c) = call.result
+    ref = _torch_lstm([call.params])
+    out, (h_n, c_n) = ref(x) if hc0 is None else ref(x, (hc0[0][None], hc0[1][None]))
+    _close(all_h, out)
+    _close(h, h_n[0])
+    _close(c, c_n[0])
+
+
+def test_rnn_layer_answers_match_torch(ns: dict[str, Any]) -> None:
+    kinds = set()
+    for grade_id in ("test_rnn_layer_values", "test_rnn_layer_torch"):
+        calls = module_calls(ns, grade_id, "RNNLayer")
+        for call in calls:
+            _check_rnn_layer_call(call)
+            kinds.add(NONLINEARITIES[call.module.nonlinearity])
+        assert len(calls) >= 7
+    assert kinds == {"tanh", "relu"}
+
+
+def _float64_rnn_states(params: dict, x: torch.Tensor) -> list[torch.Tensor]:
+    """h_1..h_T of an RNN layer in float64, written out step by step (for gradients of a loss)."""
+    W_h, W_x, b = (params[k].double().requires_grad_() for k in ("W_h", "W_x", "b"))
+    h, states = torch.zeros(x.shape[0], W_h.shape[0], dtype=torch.float64), []
+    for t in range(x.shape[1]):
+        h = torch.tanh(h @ W_h.T + x[:, t].double() @ W_x.T + b)
+        states.append(h)
+    return states
+
+
+def _float64_lstm_states(params: dict, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    p = {k: v.double().requires_grad_() for k, v in params.items()}
+    hidden = p["W_f"].shape[0]
+    h = c = torch.zeros(x.shape[0], hidden, dtype=torch.float64)
+    states = []
+    for t in range(x.shape[1]):
+        xt = x[:, t].double()
+        gate = {k: xt @ p[f"U_{k}"] + h @ p[f"W_{k}"] + p[f"b_{k}"] for k in "fiog"}
+        c = torch.sigmoid(gate["f"]) * c + torch.sigmoid(gate["i"]) * torch.tanh(gate["g"])
+        h = torch.tanh(c) * torch.sigmoid(gate["o"])
+        states.append(h)
+    return states, c
+
+
+def test_rnn_h_list_answers_match_autograd(ns: dict[str, Any]) -> None:
+    """The recorded h_list values and gradients are h_t and dL/dh_t for L = sum(h_T @ linspace(-1, 1, H))."""
+    call = module_calls(ns, "test_rnn_layer_values", "RNNLayer")[-1]  # the h_list layer is the last one built
+    (x,) = call.args
+    states = _float64_rnn_states(call.params, x)
+    loss = (states[-1] @ torch.linspace(-1.0, 1.0, states[-1].shape[1], dtype=torch.float64)).sum()
+    grads = torch.autograd.grad(loss, states)
+    values, recorded = _record("test_rnn_layer_values", "rnn_h_list_values"), _record("test_rnn_layer_values", "rnn_h_list_grads")
+    assert len(values) == len(recorded) == x.shape[1] == 6
+    for t in range(6):
+        _close(values[t], states[t])
+        _close(recorded[t], grads[t])
+    assert float(recorded[0].abs().sum()) > 0
+
+
+def test_lstm_layer_answers_match_torch(ns: dict[str, Any]) -> None:
+    with_state = 0
+    for grade_id in ("test_lstm_layer_values", "test_lstm_layer_gates"):
+        calls = module_calls(ns, grade_id, "LSTMLayer")
+        for call in calls:
+            _check_lstm_layer_call(call)
+            with_state += len(call.args) > 1 and call.args[1] is not None
+        assert len(calls) >= 6
+    assert with_state == 5
+
+
+def test_lstm_h_list_answers_match_autograd(ns: dict[str, Any]) -> None:
+    """The recorded gradients are dL/dh_t for L = sum(h_T) + sum(c_T)."""
+    call = module_calls(ns, "test_lstm_layer_values", "LSTMLayer")[-1]
+    (x,) = call.args
+    states, c = _float64_lstm_states(call.params, x)
+    grads = torch.autograd.grad(states[-1].sum() + c.sum(), states)
+    values, recorded = _record("test_lstm_layer_values", "lstm_h_list_values"), _record("test_lstm_layer_values", "lstm_h_list_grads")
+    assert len(values) == len(recorded) == 5
+    for t in range(5):
+        _close(values[t], states[t])
+        _close(recorded[t], grads[t])
+    assert float(recorded[0].abs().sum()) > 0
+
+
+def test_stacked_answers_match_torch(ns: dict[str, Any]) -> None:
+    for call in module_calls(ns, "test_stacked_rnn", "RNN"):
+        (x,) = call.args
+        out, h_n = _torch_rnn(_per_layer(call.params), "tanh")(x)
+        _close(call.result[0], out)
+        _close(call.result[1], h_n)
+    with_state = 0
+    for call in module_calls(ns, "test_stacked_lstm", "LSTM"):
+        x, *rest = call.args
+        hc0 = rest[0] if rest else None
+        with_state += hc0 is not None
+        out, (h_n, c_n) = _torch_lstm(_per_layer(call.params))(x, hc0)
+        last_layer_h, (h, c) = call.result
+        _close(last_layer_h, out)
+        _close(h, h_n)
+        _close(c, c_n)
+    assert with_state == 4
+
+
+def test_regression_model_answers_match_the_formula(ns: dict[str, Any]) -> None:
+    """out = all_h @ W.T + b on every timestep, all_h = the recurrent net's states (given or from nn.RNN)."""
+    stand_ins = 0
+    for call in module_calls(ns, "test_regression_model", "RecurrentRegressionModel"):
+        (x,) = call.args
+        out, all_h = call.result
+        net = call.module.recurrent_net
+        if hasattr(net, "all_h"):  # the hidden checks' stand-in net with given states
+            want_h = net.all_h
+            stand_ins += 1
+        else:
+            inner = {k[len("recurrent_net."):]: v for k, v in call.params.items() if k.startswith("recurrent_net.")}
+            want_h = _torch_rnn([inner], "tanh")(x)[0]
+        _close(all_h, want_h)
+        _close(out, want_h @ call.params["output_layer.weight"].T + call.params["output_layer.bias"])
+    assert stand_ins == 3
+    for trial in range(3):
+        assert _record("test_regression_model", f"readout_{trial}")["recurrent net calls"] == 1
+
+
+def test_loss_answers_match_the_formula(ns: dict[str, Any]) -> None:
+    calls = reference_calls(NOTEBOOK, "test_loss_fn", ns, "loss_fn")
+    for call in calls:
+        pred, y = call.args[0].double(), call.args[1].double()
+        last = call.kwargs.get("last_timestep_only", call.args[2] if len(call.args) > 2 else False)
+        d = pred[:, -1] - y[:, -1] if last else pred - y
+        _close(call.result, (d ** 2).mean(), atol=1e-6)
+    assert len(calls) == 3 + 2 * 4
+    for shape in [(4, 6, 1), (3, 5, 2), (1, 1, 1), (5, 3)]:
+        [call] = [c for c in calls if tuple(c.args[0].shape) == shape and c.kwargs.get("last_timestep_only")]
+        d = (call.args[0] - call.args[1]).double()
+        grad = torch.zeros(shape, dtype=torch.float64)
+        grad[:, -1] = 2 * d[:, -1] / d[:, -1].numel()
+        _close(_record("test_loss_fn", "loss_" + "x".join(map(str, shape)))["gradient of the last-step loss"], grad)
+
+
+def test_generate_batch_answers_are_running_averages_of_standard_normal_draws(ns: dict[str, Any]) -> None:
+    calls = reference_calls(NOTEBOOK, "test_generate_batch", ns, "generate_batch")
+    assert len(calls) >= 10
+    for call in calls:
+        seq_len = call.kwargs.get("seq_len", 10)
+        batch_size = call.kwargs.get("batch_size", 1)
+        x, y = call.result
+        assert x.shape == y.shape == (batch_size, seq_len, 1) and x.dtype == y.dtype == torch.float32
+        counts = torch.arange(1, seq_len + 1, dtype=torch.float64).view(1, seq_len, 1)
+        _close(y, x.double().cumsum(1) / counts, atol=1e-6)
+    # the seeded draws are torch.randn(batch_size, seq_len, 1) after torch.manual_seed
+    records = {T: _record("test_generate_batch", f"batch_T{T}_B{B}") for T, B in [(1, 1), (2, 5), (7, 3), (30, 4)]}
+    torch.manual_seed(3004)
+    for T, B in [(1, 1), (2, 5), (7, 3), (30, 4)]:
+        want = torch.randn(B, T, 1)
+        _close(records[T]["x"], want, atol=0)
+    big = torch.randn(400, 50, 1)
+    assert abs(_record("test_generate_batch", "sample_mean") - float(big.mean())) < 1e-6
+    assert abs(_record("test_generate_batch", "sample_mean")) < 0.03
+    assert abs(_record("test_generate_batch", "sample_std") - 1) < 0.03
+    first, second = _record("test_generate_batch", "two_calls")
+    assert not torch.equal(first, second)
+    again = _record("test_generate_batch", "seed_11_twice")
+    assert torch.equal(again[0], again[1])

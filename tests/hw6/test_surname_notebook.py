@@ -10,9 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from _rejection import assert_accepted, assert_rejected
-from notebook_cells import (SOURCE_DIR, load, nbgrader_meta, run_test_cell, runnable_source, solution_namespace,
-                            working_directory)
+from _rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
+                        reference_calls)
+from notebook_cells import (SOURCE_DIR, load, nbgrader_meta, reference_records, run_test_cell,
+                            runnable_source, solution_namespace, working_directory)
+from notebook_cells import test_cell_records as cell_records  # (not a test)
 
 NB = "surname_classification.ipynb"
 UNIT_TESTS = ["test_normalize", "test_encode", "test_model_structure", "test_model_forward"]
@@ -66,8 +68,9 @@ def release_stub_namespace() -> dict:
 def test_release_stubs_fail_every_unit_test():
     ns = release_stub_namespace()
     for grade_id in UNIT_TESTS:
-        with pytest.raises(NotImplementedError):
+        with pytest.raises(AssertionError) as failed:
             run_test_cell(NB, grade_id, dict(ns))
+        assert isinstance(failed.value.__cause__, NotImplementedError), failed.value
 
 
 # ---------------------------------------------------------------- wrong implementations
@@ -193,6 +196,14 @@ def test_rejects_other_attribute_names(ref):
     assert_rejected(NB, ["test_model_structure"], ref, RecurrentClassifier=OtherNames)
 
 
+def test_sabotaged_kernel_does_not_rescue_wrong_code(ref):
+    """Patched numpy/torch comparisons (or a silenced check) do not turn wrong answers into passes."""
+    assert_sabotage_rejected(NB, "test_model_forward", ref, RecurrentClassifier=LastColumn)
+    assert_sabotage_rejected(NB, "test_model_structure", ref, RecurrentClassifier=NoDropout)
+    assert_sabotage_rejected(NB, "test_encode", ref, namesToBatch=lambda names: (AlwaysEqual(), AlwaysEqual()))
+    assert_sabotage_rejected(NB, "test_normalize", ref, unicodeToAscii=lambda s: AlwaysEqual())
+
+
 def test_accepts_packed_sequence_model(ref):
     """A different but correct layout (packed sequences) passes: the tests check behaviour, not code."""
     class Packed(_Base):
@@ -203,6 +214,174 @@ def test_accepts_packed_sequence_model(ref):
             h = h[0] if isinstance(h, tuple) else h
             return self.output(self.dropout(h[-1]))
     assert_accepted(NB, ["test_model_structure", "test_model_forward"], ref, RecurrentClassifier=Packed)
+
+
+# ---------------------------------------------------------------- the answers the hidden checks compare with
+#
+# Hidden checks compare a student's results with the reference's on the same inputs; here the reference's
+# answers on exactly those inputs are verified against the trusted helpers (hw6utils.surnames) and a
+# step-by-step re-implementation of the model, so "equal to the reference" means "right".
+
+def _record(grade_id, name):
+    [record] = [r for r in reference_records(NB, grade_id) if r["name"] == name]
+    return record["value"]
+
+
+def _array(plain):
+    return torch.tensor([float(v) for v in plain["data"]], dtype=torch.float64).reshape(plain["__array__"])
+
+
+def test_reference_normalization_answers(ref):
+    surnames = ref["surnames"]
+    calls = reference_calls(NB, "test_normalize", ref, "unicodeToAscii")
+    assert len(calls) >= 300 + 13 + 2
+    for call in calls:
+        assert call.result == surnames.unicode_to_ascii(call.args[0]), call.args
+    assert _record("test_normalize", "examples") == [
+        "Gro", "Marszaek", "AbdankKossovsky", "MaxaB", "Rafaj", "Lu", "Eluard", "To The First Page", "Nunez",
+        "Zuraw", "De la fontaine", "See ", ""]
+    assert _record("test_normalize", "every_letter_index") == list(range(57))
+
+
+def test_reference_encoding_answers(ref):
+    surnames = ref["surnames"]
+    calls = reference_calls(NB, "test_encode", ref, "namesToBatch")
+    assert len(calls) == 4
+    for call in calls:
+        x, last = surnames.encode_names(call.args[0])
+        assert torch.equal(call.result[0], x) and torch.equal(call.result[1], last)
+        assert call.result[0].dtype == call.result[1].dtype == torch.long
+    assert _record("test_encode", "batch_1")["x"]["data"] == [51, 7, 14, 20]
+
+
+def _step_by_step_logits(sd, x, last_pos, model_type, num_layers):
+    """The model written out from its state dict in float64 (PyTorch gate order i, f, g, o)."""
+    sd = {k: v.double() for k, v in sd.items()}
+    h = sd["embedding.weight"][x]
+    B, L, _ = h.shape
+    for layer in range(num_layers):
+        w_ih, w_hh = sd[f"rnn.weight_ih_l{layer}"], sd[f"rnn.weight_hh_l{layer}"]
+        b = sd[f"rnn.bias_ih_l{layer}"] + sd[f"rnn.bias_hh_l{layer}"]
+        H = w_hh.shape[1]
+        ht, ct, outs = torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, H, dtype=torch.float64), []
+        for t in range(L):
+            z = h[:, t] @ w_ih.T + ht @ w_hh.T + b
+            if model_type == "rnn":
+                ht = torch.tanh(z)
+            else:
+                i, f, g, o = z.chunk(4, dim=1)
+                ct = torch.sigmoid(f) * ct + torch.sigmoid(i) * torch.tanh(g)
+                ht = torch.sigmoid(o) * torch.tanh(ct)
+            outs.append(ht)
+        h = torch.stack(outs, dim=1)
+    return h[torch.arange(B), last_pos] @ sd["output.weight"].T + sd["output.bias"]
+
+
+def _model_calls(ref, grade_id):
+    """Every forward call of RecurrentClassifier during a test cell (record mode): (model, state, args, logits)."""
+    calls, base = [], ref["RecurrentClassifier"]
+
+    class Spy(base):
+        def forward(self, x, last_pos):
+            state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+            logits = base.forward(self, x, last_pos)
+            calls.append((self, state, (x.clone(), last_pos.clone()), logits.detach().clone()))
+            return logits
+
+    records, error = cell_records(NB, grade_id, dict(ref, RecurrentClassifier=Spy))
+    assert error is None, repr(error)
+    assert records == list(reference_records(NB, grade_id)), "spying changed the records"
+    return calls
+
+
+def test_reference_logits_match_the_step_by_step_model(ref):
+    checked = set()
+    for grade_id in ("test_model_forward", "test_model_structure"):
+        for model, state, (x, last_pos), logits in _model_calls(ref, grade_id):
+            if model.training and model.dropout.p > 0:
+                continue  # dropout active: random by design
+            model_type = "lstm" if isinstance(model.rnn, nn.LSTM) else "rnn"
+            want = _step_by_step_logits(state, x, last_pos, model_type, model.rnn.num_layers)
+            torch.testing.assert_close(logits.double(), want, atol=1e-5, rtol=0)
+            checked.add((grade_id, model_type, model.rnn.num_layers))
+    assert {(t, n) for g, t, n in checked if g == "test_model_forward"} == {("rnn", 1), ("rnn", 2), ("lstm", 1), ("lstm", 2)}
+    for model_type in ("rnn", "lstm"):
+        for layers in (1, 2):
+            value = _record("test_model_forward", f"logits_{model_type}_{layers}")
+            logits = _array(value["logits"])
+            torch.testing.assert_close(_array(value["other letters after the end"]), logits, atol=1e-5, rtol=0)
+            torch.testing.assert_close(_array(value["longest name alone"]), logits[3:4], atol=1e-5, rtol=0)
+
+
+def test_reference_structure_answers(ref):
+    for model_type, gates in (("rnn", 1), ("lstm", 4)):
+        for layers in (1, 3):
+            value = _record("test_model_structure", f"structure_{model_type}_{layers}")
+            want = {"embedding.weight": [58, 12], "output.weight": [18, 12], "output.bias": [18]}
+            for layer in range(layers):
+                want.update({f"rnn.weight_ih_l{layer}": [gates * 12, 12], f"rnn.weight_hh_l{layer}": [gates * 12, 12],
+                             f"rnn.bias_ih_l{layer}": [gates * 12], f"rnn.bias_hh_l{layer}": [gates * 12]})
+            assert value == {"shapes": want, "rnn class": model_type.upper(), "batch_first": True,
+                             "logits shape": [4, 18]}
+    assert _record("test_model_structure", "default_model_type") == "LSTM"
+    first, second = _record("test_model_structure", "eval_mode_twice")
+    assert first == second
+    assert _record("test_model_structure", "training_mode_outputs_differ") is True
+
+
+# ---------------------------------------------------------------- the accuracy cell (needs one training run)
+
+@pytest.fixture(scope="module")
+def trained(monkeypatch_module):
+    """The reference after its training cell (the grouped-split run and the log export are skipped)."""
+    monkeypatch_module.setenv("NBGRADER_EXECUTION", "autograde")
+    return solution_namespace(NB, until_grade_id="test_accuracy", skip_grade_ids=("p4_grouped", "p4_log"))
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.mark.slow
+def test_accuracy_cell_gives_partial_credit_from_the_judge(trained, monkeypatch):
+    from coursekit.verdicts import judge_cell
+    from notebook_cells import _checks_module
+
+    checks = _checks_module()
+    reference, error = cell_records(NB, "test_accuracy", dict(trained))
+    assert error is None, repr(error)
+    [bar] = [r for r in reference if r.get("partial")]
+    assert bar["partial"] == [70.0, 80.0] and bar["value"] >= 80.0, "the reference must earn full points"
+    assert judge_cell(reference, reference, checks.compare, checks.partial_credit) == ([], 1.0)
+
+    def judged(ns):
+        records, _ = cell_records(NB, "test_accuracy", ns)
+        return judge_cell(reference, records, checks.compare, checks.partial_credit)
+
+    # an untrained model of the same kind: accuracy far below the bar, so no points
+    torch.manual_seed(0)
+    untrained = trained["RecurrentClassifier"](58, 64, 18, model_type="lstm")
+    reasons, fraction = judged(dict(trained, model=untrained, history=dict(
+        trained["history"], eval_accuracies=trained["history"]["eval_accuracies"][:-1] + [
+            trained["surnames"].accuracy(untrained, *trained["data"].subset(trained["eval_idx"]))])))
+    assert reasons == [] and fraction == 0.0
+    # a reported accuracy that the model does not reach fails the cell
+    reasons, _ = judged(dict(trained, history=dict(trained["history"], eval_accuracies=trained["history"][
+        "eval_accuracies"][:-1] + [99.0])))
+    assert reasons and "recomputed minus reported" in reasons[0]
+    # too few epochs fail it too
+    reasons, _ = judged(dict(trained, history=dict(trained["history"],
+                                                    eval_accuracies=trained["history"]["eval_accuracies"][:5])))
+    assert reasons
+
+    # and the style rules of every test cell (the accuracy cell's records come from this one training run)
+    import _rejection
+    whole_of = _rejection.reference_records
+    monkeypatch.setattr(_rejection, "reference_records",
+                        lambda nb, gid: tuple(reference) if gid == "test_accuracy" else whole_of(nb, gid))
+    assert_check_style(NB)
 
 
 # ---------------------------------------------------------------- trusted pipeline

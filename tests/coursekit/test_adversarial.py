@@ -169,7 +169,7 @@ def infinite_loop(course, nbs):
 
 @hostile
 def memory_bomb(course, nbs):
-    insert_before(nbs, "adder", "test_add", "hoard = []\nwhile True:\n    hoard.append(bytearray(50 * 2**20))")
+    insert_before(nbs, "adder", "why", "hoard = []\nwhile True:\n    hoard.append(bytearray(50 * 2**20))")
 
 
 @hostile
@@ -366,8 +366,8 @@ def test_infinite_loops_are_stopped(outcome):
 
 def test_memory_bomb(outcome):
     course, results, _ = outcome
-    # the hoarded memory stays hoarded: the test cell after it cannot even import its helpers
-    assert scores(course, "memory_bomb") == {"adder": 0.0, "squares": 1.0}
+    # the kernel's memory limit stops the bomb with a MemoryError; the grader and the tests before it are fine
+    assert scores(course, "memory_bomb") == {"adder": 2.0, "squares": 1.0}
     assert "MemoryError" in outputs_text(course, "memory_bomb")
 
 

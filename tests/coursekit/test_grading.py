@@ -189,3 +189,24 @@ def test_samples_cover_reference_untouched_partial_and_messy(course):
     assert "adder (1).ipynb" in messy and "squares.ipynb" in messy
     with pytest.raises(json.JSONDecodeError):
         json.loads((folders["messy"] / "squares.ipynb").read_text())
+
+
+def test_parallel_grading_gives_the_same_grades_as_serial(course):
+    from nbgrader.api import Gradebook
+
+    def grades() -> dict[tuple[str, str, str], float]:
+        with Gradebook(course.db_url, course.course_id) as gb:
+            return {(s, nb.name, g.name): g.score for s in students
+                    for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
+
+    students = ["par_ref", "par_blank", "par_half"]
+    submit(course, "par_ref", notebooks(course))
+    submit(course, "par_blank", notebooks(course, filled=False))
+    half = notebooks(course)
+    half["squares.ipynb"] = notebooks(course, filled=False)["squares.ipynb"]
+    submit(course, "par_half", half)
+    autograde(course, ASSIGNMENT, students, jobs=1)
+    serial = grades()
+    autograde(course, ASSIGNMENT, students, jobs=2)
+    assert grades() == serial
+    assert serial[("par_half", "adder", "test_add")] == 2.0 and serial[("par_half", "squares", "test_square")] == 0.0

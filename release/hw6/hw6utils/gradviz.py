@@ -1,0 +1,625 @@
+"""Gradient-magnitude visualizer for Problem 3d (recurrent nets: RNN and LSTM).
+
+Two layers:
+
+* :func:`gradient_magnitudes` is a plain function (no widgets). It builds a recurrent layer (the
+  student's ``RNNLayer`` or ``LSTMLayer``), redraws its weights and biases at a chosen scale, runs one
+  seeded batch of the running-average task, backpropagates the loss and returns the norm of every
+  hidden state ``|h_t|`` and of every hidden-state gradient ``|dL/dh_t|``, plus the largest
+  eigenvalue magnitude of the recurrent weight ``W_h`` for RNNs. Tests and the widget share it.
+* :class:`GradientVisualizer` puts ipywidgets controls around it and draws one matplotlib figure
+  (rendered to PNG into an ``ipywidgets.Image``) that is redrawn in place on every change. It needs
+  no Colab calls and no ipympl, so it works in JupyterLab 4 and Notebook 7. Run headless (nbconvert,
+  nbgrader: ``NBGRADER_EXECUTION`` is set) it shows a static plot instead of controls.
+
+Why the weights are *redrawn* rather than multiplied: students initialise their layers in different
+ways, and we want the same settings to show the same picture for every correct implementation. Every
+weight matrix is drawn from N(0, 1/fan_in) with a generator seeded by ``seed`` (one generator per
+parameter role, so the declaration order of the parameters does not matter) and multiplied by
+``weight_scale``; with this scaling the largest |eigenvalue| of ``W_h`` is close to ``|weight_scale|``.
+Biases are drawn from N(0, 1) and multiplied by ``bias_scale``.
+"""
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+
+NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "none": lambda z: z,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+}
+"""Activation choices for RNN layers (LSTM gates have their own fixed activations)."""
+
+NONLINEARITY_LABELS = {"none": "none (linear)", "tanh": "tanh", "relu": "ReLU"}
+
+DEFAULTS: dict[str, Any] = {
+    "weight_scale": 1.0,
+    "bias_scale": 0.0,
+    "nonlinearity": "tanh",
+    "last_timestep_only": True,
+    "seq_len": 10,
+    "seed": 0,
+}
+"""Start values of the visualizer controls (the reset button returns to these)."""
+
+
+@dataclass(frozen=True)
+class GradientStats:
+    """What one forward/backward pass of the visualizer measured (arrays are indexed by t-1)."""
+
+    h_norms: np.ndarray
+    """``|h_t|`` (Euclidean norm over the hidden units, mean over the batch), shape (T,)."""
+    grad_norms: np.ndarray
+    """``|dL/dh_t|`` (same reductions), shape (T,)."""
+    h_max_abs: np.ndarray
+    """Largest absolute hidden-state component at each step, shape (T,)."""
+    max_abs_eigenvalue: float | None
+    """Largest |eigenvalue| of ``W_h`` (RNNs); None for layers without a single recurrent matrix."""
+    loss: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def timesteps(self) -> np.ndarray:
+        """1, 2, ..., T (the x-axis of the plots)."""
+        return np.arange(1, len(self.h_norms) + 1)
+
+    @property
+    def finite(self) -> bool:
+        """False when the hidden states or gradients overflowed (inf/NaN)."""
+        return bool(np.all(np.isfinite(self.h_norms)) and np.all(np.isfinite(self.grad_norms)))
+
+
+def _accepts_nonlinearity(layer_factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(layer_factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "nonlinearity" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def build_layer(layer_factory: Callable[..., torch.nn.Module], input_size: int, hidden_size: int,
+                nonlinearity: str) -> torch.nn.Module:
+    """Instantiate ``layer_factory(input_size, hidden_size[, nonlinearity=...])``.
+
+    The nonlinearity is passed only to factories that take one (``RNNLayer`` does, ``LSTMLayer``
+    does not).
+    """
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+    if _accepts_nonlinearity(layer_factory):
+        return layer_factory(input_size, hidden_size, nonlinearity=NONLINEARITIES[nonlinearity])
+    return layer_factory(input_size, hidden_size)
+
+
+def recurrent_matrix(layer: torch.nn.Module) -> torch.Tensor | None:
+    """The matrix that multiplies ``h_{t-1}``: ``layer.W_h`` if present, else the only (H, H) parameter.
+
+    Returns None when there is no single such matrix (an LSTM has one per gate).
+    """
+    weight = getattr(layer, "W_h", None)
+    if isinstance(weight, torch.Tensor) and weight.dim() == 2 and weight.shape[0] == weight.shape[1]:
+        return weight
+    hidden = getattr(layer, "hidden_size", None)
+    squares = [p for p in layer.parameters() if p.dim() == 2 and p.shape[0] == p.shape[1]
+               and (hidden is None or p.shape[0] == hidden)]
+    return squares[0] if len(squares) == 1 else None
+
+
+def max_abs_eigenvalue(weight: torch.Tensor) -> float:
+    """Largest |eigenvalue| (spectral radius) of a square matrix, computed in float64."""
+    return float(torch.linalg.eigvals(weight.detach().double()).abs().max())
+
+
+def _generator(seed: int, role: int, index: int) -> torch.Generator:
+    gen = torch.Generator()
+    gen.manual_seed(int(seed) * 1_000_003 + role * 1009 + index)
+    return gen
+
+
+def rescale_parameters(layer: torch.nn.Module, weight_scale: float, bias_scale: float, seed: int,
+                       input_size: int, hidden_size: int) -> None:
+    """Redraw every parameter of ``layer`` (see the module docstring for the distribution).
+
+    Parameters are grouped by role: square (H, H) recurrent matrices, other matrices (input
+    weights) and vectors (biases); each parameter gets its own generator from (seed, role, index
+    within role), so the realisation does not depend on how the student ordered the declarations.
+    """
+    counters = {0: 0, 1: 0, 2: 0}
+    with torch.no_grad():
+        for param in layer.parameters():
+            if param.dim() == 1:
+                role, std, scale = 2, 1.0, bias_scale
+            elif param.dim() == 2 and param.shape[0] == param.shape[1] == hidden_size:
+                role, std, scale = 0, 1.0 / math.sqrt(hidden_size), weight_scale
+            elif param.dim() == 2:
+                role, std, scale = 1, 1.0 / math.sqrt(min(param.shape)), weight_scale
+            else:
+                raise ValueError(f"unexpected parameter of shape {tuple(param.shape)} in "
+                                 f"{type(layer).__name__}: expected matrices and bias vectors")
+            gen = _generator(seed, role, counters[role])
+            counters[role] += 1
+            values = torch.randn(param.shape, generator=gen, dtype=torch.float64) * std * scale
+            param.copy_(values.to(param.dtype))
+
+
+def running_average_batch(seq_len: int, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded batch of the 3c task: ``x ~ N(0, 1)`` of shape (B, T, 1), ``y_t = mean(x_1..x_t)``."""
+    gen = _generator(seed, 3, 0)
+    x = torch.randn(batch_size, seq_len, 1, generator=gen)
+    y = torch.cumsum(x, dim=1) / torch.arange(1, seq_len + 1, dtype=x.dtype).view(1, -1, 1)
+    return x, y
+
+
+def _hidden_list(layer: torch.nn.Module, seq_len: int) -> list[torch.Tensor]:
+    h_list = getattr(layer, "h_list", None)
+    if h_list is None:
+        raise RuntimeError(f"{type(layer).__name__}.forward did not call store_h_for_grad(h_list): "
+                           "the visualizer needs self.h_list to read dL/dh_t")
+    h_list = list(h_list)
+    if len(h_list) == seq_len + 1:  # the implementation also stored h_0
+        h_list = h_list[1:]
+    if len(h_list) != seq_len:
+        raise RuntimeError(f"{type(layer).__name__}.h_list has {len(h_list)} entries, expected one per "
+                           f"timestep ({seq_len})")
+    return h_list
+
+
+def gradient_magnitudes(layer_factory: Callable[..., torch.nn.Module], *, weight_scale: float = 1.0,
+                        bias_scale: float = 0.0, nonlinearity: str = "tanh",
+                        last_timestep_only: bool = True, seq_len: int = 10, hidden_size: int = 16,
+                        seed: int = 0, batch_size: int = 1, input_size: int = 1) -> GradientStats:
+    """Per-timestep ``|h_t|`` and ``|dL/dh_t|`` of a freshly built, rescaled recurrent layer.
+
+    ``layer_factory`` is a layer class such as ``RNNLayer``/``LSTMLayer`` (or any callable taking
+    ``(input_size, hidden_size)`` and optionally ``nonlinearity=``). A linear read-out (fixed,
+    seeded, not rescaled) predicts the running average; the loss is the MSE over every step or over
+    the last step only. ``dL/dh_t`` is the *total* gradient, through all later steps, read from the
+    tensors the layer kept with ``store_h_for_grad``.
+    """
+    if seq_len < 1 or hidden_size < 1 or batch_size < 1:
+        raise ValueError("seq_len, hidden_size and batch_size must be positive")
+    layer = build_layer(layer_factory, input_size, hidden_size, nonlinearity)
+    rescale_parameters(layer, weight_scale, bias_scale, seed, input_size, hidden_size)
+    readout = torch.randn(hidden_size, 1, generator=_generator(seed, 4, 0)) / math.sqrt(hidden_size)
+
+    x, y = running_average_batch(seq_len, batch_size, seed)
+    with torch.enable_grad():
+        all_h, _ = layer(x)
+        pred = all_h @ readout
+        if last_timestep_only:
+            loss = torch.mean((pred[:, -1] - y[:, -1]) ** 2)
+        else:
+            loss = torch.mean((pred - y) ** 2)
+        h_list = _hidden_list(layer, seq_len)
+        loss.backward()
+
+    h_stack = torch.stack([h.detach().reshape(batch_size, -1) for h in h_list], dim=1)  # (B, T, H)
+    grads = [h.grad if h.grad is not None else torch.zeros_like(h) for h in h_list]
+    g_stack = torch.stack([g.detach().reshape(batch_size, -1) for g in grads], dim=1)
+    weight = recurrent_matrix(layer)
+    settings = dict(layer=getattr(layer_factory, "__name__", str(layer_factory)), weight_scale=weight_scale,
+                    bias_scale=bias_scale, nonlinearity=nonlinearity, last_timestep_only=last_timestep_only,
+                    seq_len=seq_len, hidden_size=hidden_size, seed=seed, batch_size=batch_size)
+    return GradientStats(
+        h_norms=h_stack.double().norm(dim=2).mean(dim=0).numpy(),
+        grad_norms=g_stack.double().norm(dim=2).mean(dim=0).numpy(),
+        h_max_abs=h_stack.double().abs().amax(dim=(0, 2)).numpy(),
+        max_abs_eigenvalue=None if weight is None else max_abs_eigenvalue(weight),
+        loss=float(loss.detach()),
+        settings=settings,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Drawing (matplotlib object API only: no pyplot, so nothing is auto-displayed or piles up)
+# ----------------------------------------------------------------------------------------------
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    """Values safe for a log axis: zeros, negatives, inf and NaN become NaN (not drawn)."""
+    out = np.asarray(values, dtype=np.float64).copy()
+    out[~np.isfinite(out) | (out <= 0)] = np.nan
+    return out
+
+
+def _decade_label(value: float, _position: int) -> str:
+    """'1e-3'-style label for a power of ten (cheap to draw, unlike mathtext)."""
+    if value <= 0 or not np.isfinite(value):
+        return ""
+    exponent = math.log10(value)
+    if abs(exponent - round(exponent)) > 1e-6:
+        return ""
+    exponent = int(round(exponent))
+    return {0: "1", 1: "10"}.get(exponent, f"1e{exponent}")
+
+
+class GradientPlot:
+    """One figure with two log-scale panels (|h_t| and |dL/dh_t|) whose artists are updated in place."""
+
+    def __init__(self, width: float = 9.0, height: float = 3.9, dpi: int = 80) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
+
+        self.dpi = dpi
+        self.figure = Figure(figsize=(width, height), dpi=dpi)
+        # fixed margins: constrained/tight layout would re-measure every label on each redraw
+        self.figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.78, wspace=0.22)
+        FigureCanvasAgg(self.figure)
+        self.ax_h, self.ax_g = self.figure.subplots(1, 2)
+        (self.h_line,) = self.ax_h.plot([], [], "o-", color="tab:blue", label="|h_t|")
+        (self.g_line,) = self.ax_g.plot([], [], "o-", color="tab:red", label="|dL/dh_t|")
+        (self.guide_line,) = self.ax_g.plot([], [], "--", color="0.5", label="linear RNN: ρ^(T−t)")
+        for ax, title in ((self.ax_h, "hidden-state norm |h_t|"),
+                          (self.ax_g, "gradient norm |dL/dh_t|  (flows from t = T backwards)")):
+            ax.set_yscale("log")
+            ax.set_xlabel("timestep t")
+            ax.set_title(title, fontsize=10)
+            ax.grid(True, which="major", alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            # plain-text tick labels: the default log labels go through mathtext, which is slow
+            ax.yaxis.set_major_formatter(FuncFormatter(_decade_label))
+            ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=7))
+            ax.yaxis.set_minor_locator(NullLocator())  # dozens of minor tick lines cost more than the data
+        self.note = self.ax_g.text(0.02, 0.03, "", transform=self.ax_g.transAxes, fontsize=8, color="0.3")
+        self.ax_g.legend(loc="upper left", fontsize=8)
+        self.suptitle = self.figure.suptitle("", fontsize=10)
+
+    def update(self, stats: GradientStats) -> None:
+        """Move the existing artists to the new data and rescale the axes."""
+        t = stats.timesteps
+        h, g = _positive(stats.h_norms), _positive(stats.grad_norms)
+        self.h_line.set_data(t, h)
+        self.g_line.set_data(t, g)
+        rho = stats.max_abs_eigenvalue
+        if rho is not None and rho > 0 and np.isfinite(g[-1]):
+            # Shape predicted by 3e for a linear RNN, anchored at the last step: |dL/dh_T| * rho^(T-t).
+            with np.errstate(over="ignore"):
+                guide = g[-1] * np.power(rho, (t[-1] - t).astype(np.float64))
+            self.guide_line.set_data(t, _positive(guide))
+            self.guide_line.set_visible(True)
+        else:
+            self.guide_line.set_data([], [])
+            self.guide_line.set_visible(False)
+        for ax, data in ((self.ax_h, h), (self.ax_g, g)):
+            ax.set_xlim(0.5, len(t) + 0.5)
+            finite = data[np.isfinite(data)]
+            if finite.size:
+                low, high = float(finite.min()), float(finite.max())
+                ax.set_ylim(low / 3.0, high * 3.0)
+            else:
+                ax.set_ylim(1e-8, 1.0)
+        problems = []
+        if not stats.finite:
+            problems.append("overflow: some values are inf/NaN (not drawn)")
+        if np.any(stats.grad_norms == 0) or np.any(stats.h_norms == 0):
+            problems.append("exact zeros (e.g. dead ReLUs) are not drawn on a log axis")
+        self.note.set_text("; ".join(problems))
+        s = stats.settings
+        target = "last step only" if s.get("last_timestep_only") else "every step"
+        parts = [str(s.get("layer"))]
+        if rho is not None:
+            parts.append(NONLINEARITY_LABELS.get(s.get("nonlinearity"), str(s.get("nonlinearity"))))
+        parts += [f"target: {target}", f"T = {s.get('seq_len')}", f"seed {s.get('seed')}"]
+        second = f"weight scale {s.get('weight_scale'):.2f}, bias scale {s.get('bias_scale'):.2f}"
+        if rho is not None:
+            second += f"  —  largest |eigenvalue| of W_h = {rho:.3f}"
+        self.suptitle.set_text("  ·  ".join(parts) + "\n" + second)
+
+    def show_message(self, message: str) -> None:
+        """Clear the data and show a message (e.g. the layer is not implemented yet)."""
+        for line in (self.h_line, self.g_line, self.guide_line):
+            line.set_data([], [])
+        self.note.set_text("")
+        self.suptitle.set_text(message)
+
+    def png(self) -> bytes:
+        """Render the figure to PNG bytes."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 1})
+        return buffer.getvalue()
+
+
+def _describe_error(error: BaseException) -> str:
+    if isinstance(error, LayerNotReady):
+        return str(error)
+    if isinstance(error, NotImplementedError):
+        return "This layer is not implemented yet (NotImplementedError): finish it above, then re-run."
+    return f"Could not run the layer: {type(error).__name__}: {error}"
+
+
+class LayerNotReady(LookupError):
+    """A layer named in the visualizer is not defined (yet) in the notebook."""
+
+
+LayerSpec = Union[Callable[..., torch.nn.Module], str]
+
+
+def _normalize_layers(layers: Mapping[str, LayerSpec] | Sequence[str]) -> dict[str, LayerSpec]:
+    if isinstance(layers, str):
+        layers = [layers]
+    if not isinstance(layers, Mapping):
+        layers = {name: name for name in layers}
+    if not layers:
+        raise ValueError("the visualizer needs at least one layer, e.g. {'RNNLayer': RNNLayer}")
+    return dict(layers)
+
+
+def resolve_layer(spec: LayerSpec, namespace: Mapping[str, Any] | None) -> Callable[..., torch.nn.Module]:
+    """A layer class, or the class a name refers to in ``namespace`` *now* (late binding).
+
+    Late binding lets the 3d visualizer offer ``LSTMLayer`` before the student has written it (3h):
+    once its cell has run, the same widget picks it up.
+    """
+    if not isinstance(spec, str):
+        return spec
+    if namespace is None:
+        raise ValueError(f"layer {spec!r} is given by name: pass namespace=globals() to look it up")
+    factory = namespace.get(spec)
+    if factory is None:
+        raise LayerNotReady(f"{spec} is not defined yet: write it and run its cell, then move any control.")
+    return factory
+
+
+def headless() -> bool:
+    """True when the notebook is executed without a person (nbgrader) or outside a Jupyter kernel."""
+    if os.environ.get("NBGRADER_EXECUTION"):
+        return True
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return True
+    shell = get_ipython()
+    return shell is None or not hasattr(shell, "kernel")
+
+
+# ----------------------------------------------------------------------------------------------
+# The widget
+# ----------------------------------------------------------------------------------------------
+
+def _widget_base() -> type:
+    import ipywidgets
+
+    return ipywidgets.VBox
+
+
+class GradientVisualizer(_widget_base()):  # type: ignore[misc]
+    """ipywidgets controls + one in-place-updated plot of ``|h_t|`` and ``|dL/dh_t|``.
+
+    ``layers`` maps a display name to a layer class, e.g. ``{"RNNLayer": RNNLayer, "LSTMLayer":
+    LSTMLayer}``, or lists names to look up in ``namespace`` (the notebook's ``globals()``) each time
+    they are used, so a layer written later in the notebook appears without re-running this cell. Every control change recomputes with :func:`gradient_magnitudes` and re-renders
+    the same figure into the same ``ipywidgets.Image``. When displayed, the widget also offers a
+    static PNG so that saved or headless-executed notebooks still show the plot.
+    """
+
+    def __init__(self, layers: Mapping[str, LayerSpec] | Sequence[str], *,
+                 namespace: Mapping[str, Any] | None = None, hidden_size: int = 16, max_seq_len: int = 60,
+                 background: bool = False, **initial: Any) -> None:
+        import ipywidgets as w
+
+        unknown = set(initial) - set(DEFAULTS) - {"layer"}
+        if unknown:
+            raise TypeError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULTS)} and 'layer'")
+        self.layers = _normalize_layers(layers)
+        self.namespace = namespace
+        self.hidden_size = hidden_size
+        self.defaults = {**DEFAULTS, "layer": next(iter(self.layers))}
+        self.defaults.update(initial)
+        d = self.defaults
+        style = {"description_width": "110px"}
+        slider = dict(min=-5.0, max=5.0, step=0.05, readout_format=".2f", continuous_update=True,
+                      style=style, layout=w.Layout(width="380px"))
+        self.weight_scale = w.FloatSlider(value=d["weight_scale"], description="weight scale", **slider)
+        self.bias_scale = w.FloatSlider(value=d["bias_scale"], description="bias scale", **slider)
+        self.nonlinearity = w.Dropdown(options=[(NONLINEARITY_LABELS[k], k) for k in NONLINEARITIES],
+                                       value=d["nonlinearity"], description="nonlinearity", style=style)
+        self.target = w.Dropdown(options=[("every step", False), ("last step only", True)],
+                                 value=d["last_timestep_only"], description="target", style=style)
+        self.layer = w.Dropdown(options=list(self.layers), value=d["layer"], description="recurrent cell",
+                                style=style)
+        self.seq_len = w.IntSlider(value=d["seq_len"], min=2, max=max(max_seq_len, d["seq_len"]),
+                                   description="sequence length", continuous_update=False, style=style,
+                                   layout=w.Layout(width="380px"))
+        self.seed = w.BoundedIntText(value=d["seed"], min=0, max=1_000_000, description="seed", style=style,
+                                     layout=w.Layout(width="220px"))
+        self.reset_button = w.Button(description="reset", icon="undo", tooltip="back to the start values")
+        self.status = w.HTML()
+        self.image = w.Image(format="png")
+        self.image.add_class("gradviz-plot")
+        self.plot = GradientPlot()
+        self.stats: GradientStats | None = None
+        self.error: str | None = None
+        self._updating = False
+        # background=True: redraws run in one worker thread that always draws the *latest* settings, so
+        # a fast slider drag (dozens of change events) cannot pile up a backlog of stale redraws.
+        self.background = background
+        self.redraws = 0
+        self._render_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._pending = False
+        self._worker: threading.Thread | None = None
+
+        self.controls = [self.weight_scale, self.bias_scale, self.nonlinearity, self.target, self.layer,
+                         self.seq_len, self.seed]
+        for control in self.controls:
+            control.observe(self._on_change, names="value")
+        self.reset_button.on_click(lambda _button: self.reset())
+        left = w.VBox([self.weight_scale, self.bias_scale, self.seq_len, self.seed])
+        right = w.VBox([self.layer, self.nonlinearity, self.target, self.reset_button])
+        super().__init__([w.HBox([left, right]), self.status, self.image])
+        self.add_class("gradviz")
+        self.update()
+
+    # -- state ------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Current control values as keyword arguments of :func:`gradient_magnitudes` (plus layer)."""
+        return dict(layer=self.layer.value, weight_scale=float(self.weight_scale.value),
+                    bias_scale=float(self.bias_scale.value), nonlinearity=self.nonlinearity.value,
+                    last_timestep_only=bool(self.target.value), seq_len=int(self.seq_len.value),
+                    seed=int(self.seed.value))
+
+    def compute(self) -> GradientStats:
+        """Run :func:`gradient_magnitudes` for the current controls (raises what the layer raises)."""
+        settings = self.settings()
+        factory = resolve_layer(self.layers[settings.pop("layer")], self.namespace)
+        return gradient_magnitudes(factory, hidden_size=self.hidden_size, **settings)
+
+    def update(self) -> GradientStats | None:
+        """Recompute and redraw now; errors from the student's layer are shown, never raised."""
+        with self._render_lock:
+            self.redraws += 1
+            return self._update_locked()
+
+    def _update_locked(self) -> GradientStats | None:
+        try:
+            is_lstm = not _accepts_nonlinearity(resolve_layer(self.layers[self.layer.value], self.namespace))
+        except LookupError:
+            is_lstm = False
+        self.nonlinearity.disabled = is_lstm
+        try:
+            self.stats = self.compute()
+            self.error = None
+        except Exception as error:  # noqa: BLE001 - any failure of student code becomes a message
+            self.stats = None
+            self.error = _describe_error(error)
+        if self.stats is None:
+            self.plot.show_message(self.error or "")
+            self.status.value = f"<b style='color:#b00'>{_escape(self.error or '')}</b>"
+        else:
+            self.plot.update(self.stats)
+            self.status.value = self._status_html(self.stats, is_lstm)
+        self.image.value = self.plot.png()
+        return self.stats
+
+    def _status_html(self, stats: GradientStats, is_lstm: bool) -> str:
+        if is_lstm:
+            eig = "LSTM: no single recurrent matrix (one per gate); the nonlinearity control does not apply"
+        elif stats.max_abs_eigenvalue is None:
+            eig = "no single (H, H) recurrent matrix found"
+        else:
+            eig = f"largest |eigenvalue| of W_h: <b>{stats.max_abs_eigenvalue:.3f}</b>"
+        ratio = ""
+        g = stats.grad_norms
+        if len(g) > 1 and np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0:
+            ratio = f" &nbsp;|&nbsp; |dL/dh_1| / |dL/dh_T| = {g[0] / g[-1]:.3g}"
+        return f"{eig}{ratio} &nbsp;|&nbsp; loss {stats.loss:.4g}"
+
+    def _on_change(self, _change: Mapping[str, Any]) -> None:
+        if not self._updating:
+            self.request_update()
+
+    def request_update(self) -> None:
+        """Redraw now (default), or let the background worker redraw with the latest settings."""
+        if not self.background:
+            self.update()
+            return
+        with self._queue_lock:
+            self._pending = True
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._drain, name="gradviz-redraw", daemon=True)
+                self._worker.start()
+
+    def _drain(self) -> None:
+        while True:
+            with self._queue_lock:
+                if not self._pending:
+                    self._worker = None
+                    return
+                self._pending = False
+            self.update()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until pending background redraws are done (for tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._queue_lock:
+                worker = self._worker
+            if worker is None:
+                return
+            worker.join(timeout=0.05)
+        raise TimeoutError("the visualizer did not finish redrawing")
+
+    def reset(self) -> None:
+        """Put every control back to its start value and redraw once."""
+        self._updating = True
+        try:
+            d = self.defaults
+            self.layer.value = d["layer"]
+            self.weight_scale.value = d["weight_scale"]
+            self.bias_scale.value = d["bias_scale"]
+            self.nonlinearity.value = d["nonlinearity"]
+            self.target.value = d["last_timestep_only"]
+            self.seq_len.value = d["seq_len"]
+            self.seed.value = d["seed"]
+        finally:
+            self._updating = False
+        self.request_update()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """Widget view plus a static PNG, so saved/headless notebooks still show the current plot."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        bundle = dict(bundle)
+        # mime bundles carry binary data as base64 text (raw bytes would not survive the JSON message)
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return bundle
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def static_plot(layers: Mapping[str, LayerSpec] | Sequence[str], *, namespace: Mapping[str, Any] | None = None,
+                hidden_size: int = 16, **settings: Any) -> tuple[bytes, GradientStats | None, str | None]:
+    """PNG, stats and error message for one setting, without any widget (used when headless)."""
+    layers = _normalize_layers(layers)
+    name = settings.pop("layer", next(iter(layers)))
+    merged = {**DEFAULTS, **settings}
+    plot = GradientPlot()
+    try:
+        factory = resolve_layer(layers[name], namespace)
+        stats = gradient_magnitudes(factory, hidden_size=hidden_size, **merged)
+    except Exception as error:  # noqa: BLE001 - student code may be unfinished
+        message = _describe_error(error)
+        plot.show_message(message)
+        return plot.png(), None, message
+    plot.update(stats)
+    return plot.png(), stats, None
+
+
+def show_gradient_visualizer(layers: Mapping[str, LayerSpec] | Sequence[str] = ("RNNLayer", "LSTMLayer"), *,
+                             namespace: Mapping[str, Any] | None = None, hidden_size: int = 16,
+                             **initial: Any) -> GradientVisualizer | None:
+    """Display the interactive visualizer, or a static plot when nobody is watching.
+
+    Headless (``NBGRADER_EXECUTION`` set, or no Jupyter kernel) it displays one PNG for the start
+    settings and a one-line summary, and returns None; it never raises because of the student's
+    layer.
+    """
+    from IPython.display import Image, display
+
+    if headless():
+        png, stats, error = static_plot(layers, namespace=namespace, hidden_size=hidden_size, **initial)
+        display(Image(data=png, format="png"))
+        if error:
+            print(error)
+        elif stats is not None and stats.max_abs_eigenvalue is not None:
+            print(f"static plot (headless run); largest |eigenvalue| of W_h = {stats.max_abs_eigenvalue:.3f}")
+        else:
+            print("static plot (headless run)")
+        return None
+    visualizer = GradientVisualizer(layers, namespace=namespace, hidden_size=hidden_size, background=True, **initial)
+    display(visualizer)
+    return visualizer

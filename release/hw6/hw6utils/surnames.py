@@ -1,0 +1,380 @@
+"""Trusted pipeline of Problem 4: encoding, splits, training loop, plots and the submission log.
+
+The notebook asks students for the normalization, the model and the hyperparameters; everything that
+decides the grade (the canonical encoding, the split, the epochs, the evaluation and the log format)
+lives here so that autograding restores this copy and ``coursekit grade-log`` can recompute it.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import inspect
+import json
+import math
+import platform
+import string
+import sys
+import textwrap
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+ALL_LETTERS = string.ascii_letters + " .,;'"   # 57 characters
+N_LETTERS = len(ALL_LETTERS)                    # 57
+PAD_INDEX = N_LETTERS                           # 57
+VOCAB_SIZE = N_LETTERS + 1                      # 58
+EPOCHS = 20                                     # fixed by the course
+SPLIT_SEED = 6                                  # the course's seeded random 80/20 split
+EVAL_FRACTION = 0.2
+FORMAT_VERSION = 2                              # version 1 was the earlier, self-reported log
+PASS_ACCURACY, FULL_ACCURACY = 70.0, 80.0       # linear grading bar (percent)
+_INDEX = {ch: i for i, ch in enumerate(ALL_LETTERS)}
+
+
+# ---------------------------------------------------------------- encoding
+def unicode_to_ascii(name: str) -> str:
+    """NFD-decompose, drop combining marks (Mn) and keep only ALL_LETTERS ("Ślusàrski" -> "Slusarski")."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", name)
+                   if unicodedata.category(ch) != "Mn" and ch in _INDEX)
+
+
+def encode_names(names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalize and encode names as (x (B,L) long padded with PAD_INDEX, last_pos (B,) long).
+
+    ``L`` is the longest normalized name (at least 1); ``last_pos`` is the index of each name's last
+    character (0 for a name that normalizes to nothing, whose only position is padding).
+    """
+    ascii_names = [unicode_to_ascii(n) for n in names]
+    length = max([len(n) for n in ascii_names] + [1])
+    x = torch.full((len(names), length), PAD_INDEX, dtype=torch.long)
+    last = torch.zeros(len(names), dtype=torch.long)
+    for row, name in enumerate(ascii_names):
+        if name:
+            x[row, :len(name)] = torch.tensor([_INDEX[c] for c in name], dtype=torch.long)
+            last[row] = len(name) - 1
+    return x, last
+
+
+# ---------------------------------------------------------------- data set and splits
+class SurnameData:
+    """All names with integer labels; ``categories`` are the SORTED language names."""
+
+    def __init__(self, names_by_language: dict[str, list[str]], checksum: str = ""):
+        self.categories = sorted(names_by_language)
+        self.names: list[str] = []
+        self.labels: list[int] = []
+        for label, language in enumerate(self.categories):
+            for name in names_by_language[language]:
+                self.names.append(name)
+                self.labels.append(label)
+        self.checksum = checksum
+        self.x, self.last_pos = encode_names(self.names)
+        self.y = torch.tensor(self.labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def subset(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, last_pos, y) rows ``index``, trimmed to the longest name among them."""
+        last = self.last_pos[index]
+        width = int(last.max()) + 1 if len(index) else 1
+        return self.x[index, :width], last, self.y[index]
+
+
+def random_split(n: int, seed: int = SPLIT_SEED, eval_fraction: float = EVAL_FRACTION
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The course split: a seeded permutation, the last ``eval_fraction`` of it is evaluation."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_eval = int(round(n * eval_fraction))
+    return perm[: n - n_eval].sort().values, perm[n - n_eval:].sort().values
+
+
+def grouped_split(names: Sequence[str], seed: int = SPLIT_SEED, eval_fraction: float = EVAL_FRACTION
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split where no normalized name string is on both sides (all its lines go to one side)."""
+    keys = sorted({unicode_to_ascii(n) for n in names})
+    perm = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_eval_keys = int(round(len(keys) * eval_fraction))
+    eval_keys = {keys[i] for i in perm[len(keys) - n_eval_keys:]}
+    is_eval = torch.tensor([unicode_to_ascii(n) in eval_keys for n in names])
+    idx = torch.arange(len(names))
+    return idx[~is_eval], idx[is_eval]
+
+
+# ---------------------------------------------------------------- training and evaluation
+def batches(n: int, batch_size: int, generator: torch.Generator | None = None):
+    """Index batches covering 0..n-1 exactly once: ceil(n / batch_size) batches, never an empty one."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+def bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator,
+                     chunk_batches: int = 20) -> list[torch.Tensor]:
+    """Shuffled batches of similar-length names (less padding, so faster), still ceil(n / batch_size) of them.
+
+    The shuffled order is cut into chunks of ``chunk_batches`` batches, each chunk is sorted by length and
+    cut into batches, and the batch order is shuffled again. Only the very last batch can be short.
+    """
+    n = len(lengths)
+    order = torch.randperm(n, generator=generator)
+    out: list[torch.Tensor] = []
+    chunk = batch_size * chunk_batches
+    for start in range(0, n, chunk):
+        part = order[start:start + chunk]
+        part = part[torch.sort(lengths[part], stable=True).indices]
+        out.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, last_pos: torch.Tensor, batch_size: int = 1024
+                   ) -> torch.Tensor:
+    """Logits of ``model`` in eval mode, in batches trimmed to their longest name."""
+    was_training = model.training
+    model.eval()
+    order = torch.sort(last_pos, stable=True).indices   # similar lengths together: less padding
+    out = []
+    for idx in batches(len(x), batch_size):
+        rows = order[idx]
+        last = last_pos[rows]
+        out.append(model(x[rows, : int(last.max()) + 1], last))
+    model.train(was_training)
+    if not out:
+        return torch.zeros(0)
+    logits = torch.empty(len(x), out[0].shape[1], dtype=out[0].dtype)
+    logits[order] = torch.cat(out)
+    return logits
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, last_pos: torch.Tensor, y: torch.Tensor) -> float:
+    """Percentage of rows whose arg-max logit is the label."""
+    return float((predict_logits(model, x, last_pos).argmax(1) == y).float().mean() * 100)
+
+
+def train_classifier(model: nn.Module, data: SurnameData, train_idx: torch.Tensor, eval_idx: torch.Tensor, *,
+                     optimizer_class: type = torch.optim.Adam, lr: float = 1e-3, batch_size: int = 64,
+                     epochs: int = EPOCHS, seed: int = 0, progress: bool = True,
+                     optimizer_kwargs: dict | None = None) -> dict[str, list[float]]:
+    """Train with cross-entropy; history has per-iteration ``train_losses``, per-epoch accuracies (%) and
+    ``seconds`` (wall clock at the end of each epoch).
+
+    The training accuracy of an epoch is counted on the fly over its batches (in training mode, so with
+    dropout), which costs nothing; the evaluation accuracy is computed after the epoch in eval mode.
+
+    The progress bar counts batches; there are exactly ceil(len(train) / batch_size) per epoch.
+    """
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = optimizer_class(model.parameters(), lr=lr, **(optimizer_kwargs or {}))
+    loss_fn = nn.CrossEntropyLoss()
+    x_tr, last_tr, y_tr = data.subset(train_idx)
+    x_ev, last_ev, y_ev = data.subset(eval_idx)
+    history: dict[str, list[float]] = {"train_losses": [], "train_accuracies": [], "eval_accuracies": [],
+                                       "seconds": []}
+    started = time.perf_counter()
+    per_epoch = math.ceil(len(train_idx) / batch_size)
+    bar = tqdm(total=per_epoch * epochs, desc="training", disable=not progress, mininterval=0.5)
+    for epoch in range(epochs):
+        model.train()
+        correct = 0
+        for idx in bucketed_batches(last_tr, batch_size, generator):
+            last = last_tr[idx]
+            logits = model(x_tr[idx, : int(last.max()) + 1], last)
+            loss = loss_fn(logits, y_tr[idx])
+            correct += int((logits.argmax(1) == y_tr[idx]).sum())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            history["train_losses"].append(loss.item())
+            bar.update(1)
+        history["train_accuracies"].append(100.0 * correct / len(train_idx))
+        history["eval_accuracies"].append(accuracy(model, x_ev, last_ev, y_ev))
+        history["seconds"].append(time.perf_counter() - started)   # wall clock at the end of each epoch
+        bar.set_postfix(epoch=epoch + 1, loss=f"{history['train_losses'][-1]:.3f}",
+                        eval_acc=f"{history['eval_accuracies'][-1]:.1f}%")
+    bar.close()
+    return history
+
+
+def accuracy_points(eval_accuracy: float, max_points: float) -> float:
+    """Linear grading bar: 0 points at 70% or below, ``max_points`` at 80% or above."""
+    frac = (eval_accuracy - PASS_ACCURACY) / (FULL_ACCURACY - PASS_ACCURACY)
+    return float(max_points * min(1.0, max(0.0, frac)))
+
+
+def predict(model: nn.Module, name: str, categories: Sequence[str], k: int = 3) -> list[tuple[str, float]]:
+    """Top-``k`` languages for one name with their softmax probabilities."""
+    x, last = encode_names([name])
+    probs = torch.softmax(predict_logits(model, x, last), dim=1)[0]
+    top = probs.topk(min(k, len(categories)))
+    return [(categories[i], float(p)) for p, i in zip(top.values, top.indices)]
+
+
+# ---------------------------------------------------------------- plots
+def plot_history(history: dict[str, list[float]], title: str = "") -> Any:
+    """Training loss per iteration (with a moving average) and accuracy per epoch."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    losses = np.asarray(history["train_losses"])
+    ax1.plot(losses, alpha=0.3, label="per iteration")
+    if len(losses) >= 20:
+        w = max(1, len(losses) // 50)
+        ax1.plot(np.arange(w - 1, len(losses)), np.convolve(losses, np.ones(w) / w, mode="valid"),
+                 label=f"moving average ({w})")
+    ax1.set(xlabel="iteration", ylabel="cross-entropy", title="training loss")
+    ax1.legend()
+    epochs = np.arange(1, len(history["eval_accuracies"]) + 1)
+    ax2.plot(epochs, history["train_accuracies"], "o-", label="train")
+    ax2.plot(epochs, history["eval_accuracies"], "o-", label="evaluation")
+    ax2.axhspan(PASS_ACCURACY, FULL_ACCURACY, color="grey", alpha=0.15, label="grading bar")
+    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax2.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(model: nn.Module, x: torch.Tensor, last_pos: torch.Tensor, y: torch.Tensor,
+                     n_categories: int) -> np.ndarray:
+    """Counts[true, predicted]."""
+    pred = predict_logits(model, x, last_pos).argmax(1)
+    counts = np.zeros((n_categories, n_categories), dtype=np.int64)
+    np.add.at(counts, (y.numpy(), pred.numpy()), 1)
+    return counts
+
+
+def plot_confusion(counts: np.ndarray, categories: Sequence[str], title: str = "") -> Any:
+    """Row-normalised confusion matrix: row i shows where the names of language i went (rows sum to 1)."""
+    import matplotlib.pyplot as plt
+
+    rows = counts.sum(axis=1, keepdims=True)
+    norm = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    image = ax.imshow(norm, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(categories)), categories, rotation=90)
+    ax.set_yticks(range(len(categories)), categories)
+    ax.set(xlabel="predicted language", ylabel="true language",
+           title=title or "confusion matrix (each row sums to 1)")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- submission log
+def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
+    """A tensor as {shape, dtype, data: base64 of little-endian float32 bytes}."""
+    arr = t.detach().cpu().to(torch.float32).numpy().astype("<f4")
+    return {"shape": list(arr.shape), "dtype": "float32", "data": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def decode_tensor(entry: dict[str, Any]) -> np.ndarray:
+    """Inverse of encode_tensor; raises ValueError when the byte count does not match the shape."""
+    if entry.get("dtype") != "float32":
+        raise ValueError(f"unsupported dtype {entry.get('dtype')!r}")
+    raw = base64.b64decode(entry["data"], validate=True)
+    shape = tuple(int(s) for s in entry["shape"])
+    if len(raw) != 4 * int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"{len(raw)} bytes do not fit shape {list(shape)}")
+    return np.frombuffer(raw, dtype="<f4").reshape(shape).copy()
+
+
+def weights_sha256(weights: dict[str, dict[str, Any]]) -> str:
+    """sha256 over the keys, shapes and base64 data, in state-dict order."""
+    h = hashlib.sha256()
+    for key, entry in weights.items():
+        h.update(json.dumps([key, entry["shape"], entry["dtype"]]).encode())
+        h.update(entry["data"].encode("ascii"))
+    return h.hexdigest()
+
+
+def method_source(cls: type, name: str) -> str:
+    """Dedented source of ``cls.<name>`` (works for classes defined in notebook cells)."""
+    return textwrap.dedent(inspect.getsource(getattr(cls, name)))
+
+
+def build_submission_log(model: nn.Module, history: dict[str, list[float]], hparams: dict[str, Any],
+                         last_name: str, data: SurnameData, split_seed: int = SPLIT_SEED) -> dict[str, Any]:
+    """The verifiable log: the earlier keys plus weights, data checksum, split seed and versions."""
+    state = model.state_dict()
+    weights = {key: encode_tensor(value) for key, value in state.items()}
+    import matplotlib
+    import tqdm as tqdm_module
+    return {
+        "format_version": FORMAT_VERSION,
+        "last_name": str(last_name),
+        "history": {key: [float(v) for v in history[key]]
+                    for key in ("train_losses", "train_accuracies", "eval_accuracies")},
+        "hparams": dict(hparams),
+        "model": [[key, list(value.shape)] for key, value in state.items()],
+        "source_init": method_source(type(model), "__init__"),
+        "source_forward": method_source(type(model), "forward"),
+        "weights": weights,
+        "weights_sha256": weights_sha256(weights),
+        "data": {"sha256": data.checksum, "n_names": len(data), "categories": list(data.categories),
+                 "split": "random", "split_seed": int(split_seed), "eval_fraction": EVAL_FRACTION,
+                 "vocab_size": VOCAB_SIZE, "pad_index": PAD_INDEX},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                     "matplotlib": matplotlib.__version__, "tqdm": tqdm_module.__version__},
+    }
+
+
+def write_submission_log(path: str | Path, log: dict[str, Any]) -> Path:
+    """Write the log as JSON (no NaN allowed) and return its path."""
+    path = Path(path)
+    path.write_text(json.dumps(log, allow_nan=False), encoding="utf-8")
+    return path
+
+
+def hparams_dict(hidden_size: int, num_layers: int, dropout: float, model_type: str, optimizer_class: type,
+                 lr: float, batch_size: int, epochs: int, seed: int) -> dict[str, Any]:
+    """The ``hparams`` section of the log (optimizer stored by class name)."""
+    return {"hidden_size": int(hidden_size), "num_layers": int(num_layers), "dropout": float(dropout),
+            "model_type": str(model_type), "optimizer_class": optimizer_class.__name__, "lr": float(lr),
+            "batch_size": int(batch_size), "epochs": int(epochs), "seed": int(seed)}
+
+
+def model_class_source(log: dict[str, Any]) -> str:
+    """The class ``RecurrentClassifier`` rebuilt from the log's ``source_init`` and ``source_forward``."""
+    body = textwrap.indent(textwrap.dedent(log["source_init"]), "    ")
+    body += "\n" + textwrap.indent(textwrap.dedent(log["source_forward"]), "    ")
+    return "class RecurrentClassifier(nn.Module):\n" + body + "\n"
+
+
+def rebuild_model(log: dict[str, Any], n_categories: int | None = None, vocab_size: int = VOCAB_SIZE) -> nn.Module:
+    """Model built from the log's source and hyperparameters, with the logged weights loaded (eval mode).
+
+    This EXECUTES the logged source: fine for your own log; the grader does it in a sandbox.
+    Raises ValueError when the weights do not fit the model.
+    """
+    namespace: dict[str, Any] = {"torch": torch, "nn": nn, "F": torch.nn.functional, "math": math,
+                                 "__name__": "submission"}
+    exec(compile(model_class_source(log), "<submission_log source>", "exec"), namespace)
+    hp = log["hparams"]
+    n_categories = n_categories if n_categories is not None else len(log["data"]["categories"])
+    model = namespace["RecurrentClassifier"](vocab_size, hp["hidden_size"], n_categories,
+                                             num_layers=hp["num_layers"], dropout=hp["dropout"],
+                                             model_type=hp.get("model_type", "lstm"))
+    want = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    got = {key: tuple(entry["shape"]) for key, entry in log["weights"].items()}
+    if want != got:
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        wrong = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+        raise ValueError(f"logged weights do not fit the logged model: missing {missing}, unexpected {extra}, "
+                         f"wrong shape {[(k, list(got[k]), list(want[k])) for k in wrong]}")
+    state = {key: torch.from_numpy(decode_tensor(entry)) for key, entry in log["weights"].items()}
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model

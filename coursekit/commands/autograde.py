@@ -22,5 +22,4 @@ def run(args: argparse.Namespace) -> int:
     results = autograde(course, assignment, args.student, jobs=args.jobs,
                         sandboxed=False if args.no_sandbox else None)
     print(summary_table(results))
-    print(f"logs: {course.root / 'reports' / 'autograde-logs'}")
     return 0

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +52,10 @@ def _read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None
     except json.JSONDecodeError as err:
         return None, f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
     try:
-        nb = nbformat.reads(raw, as_version=4)
-        nbformat.validate(nb)
+        with warnings.catch_warnings():  # old notebooks without cell ids are fine: nbformat adds them
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(raw, as_version=4)
+            nbformat.validate(nb)
     except Exception as err:  # nbformat raises several types for malformed notebooks
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
         return None, f"{path.name}: valid JSON but not a valid notebook ({first_line[:120]})"

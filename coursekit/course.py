@@ -5,7 +5,7 @@ import os
 import sys
 import tomllib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -51,23 +51,18 @@ class Course:
     """A course folder and the nbgrader configuration loaded from it."""
 
     root: Path
-    overrides: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, course_dir: str | os.PathLike[str] | None = None,
-             **overrides: dict[str, object]) -> "Course":
+    def open(cls, course_dir: str | os.PathLike[str] | None = None) -> "Course":
         root = Path(course_dir).resolve() if course_dir else find_course_dir()
         if not (root / CONFIG_FILE).is_file():
             raise CourseError(f"{root} has no {CONFIG_FILE}")
-        return cls(root=root, overrides=overrides)
+        return cls(root=root)
 
     @cached_property
     def config(self) -> Config:
         config = PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
         config.CourseDirectory.root = str(self.root)
-        for section, values in self.overrides.items():
-            for key, value in values.items():
-                config[section][key] = value
         return config
 
     @cached_property

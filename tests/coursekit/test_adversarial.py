@@ -222,6 +222,31 @@ def grading_aware(course, nbs):
         "else:\n    def add(a, b):\n        return a + b")
 
 
+@hostile
+def malformed_json(course, nbs):
+    nbs["adder"] = '{"cells": [{"cell_type": "code", "source": "def add(a, b'
+
+
+@hostile
+def empty_notebook(course, nbs):
+    nbs["adder"] = nbformat.v4.new_notebook()
+
+
+@hostile
+def missing_notebook(course, nbs):
+    del nbs["adder"]
+
+
+@hostile
+def renamed_notebook(course, nbs):
+    nbs["adder (copy)"] = nbs.pop("adder")
+
+
+@hostile
+def extra_notebook(course, nbs):
+    nbs["scratch"] = nbformat.v4.new_notebook(cells=[new_code_cell("print('my experiments')")])
+
+
 # --- one grading run for all of them ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -243,8 +268,11 @@ def run(tmp_path_factory):
             nbs[name] = fill_answers(release, source)
         if student in SUBMISSIONS:
             SUBMISSIONS[student](course, nbs)
-        for name, nb in nbs.items():
-            nbformat.write(nb, str(folder / f"{name}.ipynb"))
+        for name, nb in nbs.items():  # a notebook, or raw text for a file that is not one
+            if isinstance(nb, str):
+                (folder / f"{name}.ipynb").write_text(nb)
+            else:
+                nbformat.write(nb, str(folder / f"{name}.ipynb"))
     results = {r.student: r for r in autograde(course, ASSIGNMENT, students, jobs=2)}
     feedback = generate_feedback(course, ASSIGNMENT, students)
     return course, results, feedback
@@ -409,6 +437,35 @@ def test_changed_kernelspec(outcome):
 
 def test_grading_aware_code_only_hurts_itself(outcome):
     assert scores(outcome[0], "grading_aware")["adder"] == 0.0
+
+
+def test_malformed_notebook_json(outcome):
+    course, results, _ = outcome
+    assert scores(course, "malformed_json") == {"adder": 0.0, "squares": 1.0}
+    assert any("adder.ipynb: not valid JSON" in r for r in results["malformed_json"].reasons)
+
+
+def test_empty_notebook(outcome):
+    # the test cells come back from the gradebook; the answers they need do not exist
+    assert scores(outcome[0], "empty_notebook") == {"adder": 0.0, "squares": 1.0}
+
+
+def test_missing_notebook(outcome):
+    course, results, _ = outcome
+    assert scores(course, "missing_notebook") == {"adder": 0.0, "squares": 1.0}
+    assert any("adder.ipynb: missing" in r for r in results["missing_notebook"].reasons)
+
+
+def test_renamed_notebook(outcome):
+    course, results, _ = outcome
+    assert scores(course, "renamed_notebook") == {"adder": 2.0, "squares": 1.0}
+    assert any("graded as adder.ipynb" in r for r in results["renamed_notebook"].reasons)
+
+
+def test_extra_notebook(outcome):
+    course, results, _ = outcome
+    assert scores(course, "extra_notebook") == {"adder": 2.0, "squares": 1.0}
+    assert any("scratch.ipynb: not part of the assignment" in r for r in results["extra_notebook"].reasons)
 
 
 def test_feedback_never_shows_hidden_tests(outcome):

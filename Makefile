@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # pytest workers: the hw6 pipeline tests share one worker (xdist_group), the rest spread out.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: install demo test test-fast browser-deps bench release clean
+.PHONY: install demo test test-fast system-deps bench release clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,18 @@ demo: $(STAMP)
 	$(BIN)/coursekit fetch-data
 	$(BIN)/coursekit demo
 
-# Browser tests drive JupyterLab in Debian's Chromium through Playwright (no browser download).
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: browser tests will be skipped (install Debian's chromium to run them)"; fi; }
+# Tests that need heavy parts start them themselves: JupyterLab in Debian's Chromium (driven by
+# Playwright, no browser download) and a PostgreSQL server on loopback. Install them when missing.
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      echo "installing $$missing (apt)"; apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing $$missing: the browser/PostgreSQL tests will be skipped"; fi; fi
 
-test: $(STAMP) browser-deps
+test: $(STAMP) system-deps
 	$(BIN)/coursekit fetch-data
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -16,8 +16,10 @@ def generate_release(course: Course, assignment: str) -> None:
     course.source_notebooks(assignment)  # fails clearly if source/<assignment> is missing
     outcome = course.api.generate_assignment(assignment, force=True, create=True)
     if not outcome["success"]:
-        raise CourseError(f"nbgrader could not generate {assignment}:\n{outcome.get('log', '')}"
-                          f"{(outcome.get('error') or '').strip().splitlines()[-1:]}")
+        log = (outcome.get("log") or "") + "\n" + (outcome.get("error") or "")
+        causes = [line.strip() for line in log.splitlines()
+                  if line.strip() and not line.startswith(("[INFO]", "[WARNING]", " ")) or "Error:" in line]
+        raise CourseError(f"nbgrader could not generate {assignment}: " + " | ".join(causes[-3:]))
 
 
 @guarded

@@ -91,18 +91,32 @@ def _checks_module():
         sys.path.remove(str(SOURCE_DIR))
 
 
-def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any]
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def hidden_section(notebook: str, grade_id: str) -> str:
+    """The hidden-test part of a test cell (ValueError if the cell has none)."""
+    source = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id).source
+    if BEGIN_HIDDEN not in source:
+        raise ValueError(f"{notebook}:{grade_id} has no hidden tests")
+    return source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0]
+
+
+def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any], hidden_only: bool = False
                       ) -> tuple[list[dict[str, Any]], BaseException | None]:
-    """Run one test cell in record mode (as the grader does): (published check records, error or None)."""
+    """Run one test cell (or only its hidden section) in record mode, as the grader does:
+    (published check records, error or None)."""
     cell = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id)
     if not is_test_cell(cell):
         raise ValueError(f"{grade_id!r} is not a test cell")
+    source = hidden_section(notebook, grade_id) if hidden_only else cell.source
+    label = f"<{notebook}:{grade_id}{':hidden' if hidden_only else ''}>"
     checks = _checks_module()
     checks.recorder = []
     error = None
     try:
         with working_directory(SOURCE_DIR):
-            exec(compile(runnable_source(cell.source), f"<{notebook}:{grade_id}>", "exec"), namespace)
+            exec(compile(runnable_source(source), label, "exec"), namespace)
     except Exception as err:  # the student's code may raise anything
         error = err
     finally:
@@ -111,23 +125,29 @@ def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any]
 
 
 @functools.lru_cache(maxsize=None)
-def reference_records(notebook: str, grade_id: str) -> tuple[dict[str, Any], ...]:
-    """The records the reference solution publishes for one test cell (what the grader compares with)."""
-    records, error = test_cell_records(notebook, grade_id, solution_namespace(notebook, until_grade_id=grade_id))
+def reference_records(notebook: str, grade_id: str, hidden_only: bool = False) -> tuple[dict[str, Any], ...]:
+    """The records the reference solution publishes for one test cell (or its hidden section):
+    what the grader compares with."""
+    records, error = test_cell_records(notebook, grade_id, solution_namespace(notebook, until_grade_id=grade_id),
+                                       hidden_only)
     if error is not None:
-        raise RuntimeError(f"the reference solution fails {notebook}:{grade_id}: {error!r}")
+        part = "the hidden part of " if hidden_only else ""
+        raise RuntimeError(f"the reference solution fails {part}{notebook}:{grade_id}: {error!r}")
     return tuple(records)
 
 
-def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any]) -> None:
-    """Grade one test cell of a source notebook (hidden checks included) against ``namespace``,
-    the way the grader does: records compared with the reference solution's records, outside the code
-    under test. Raises AssertionError naming the failed checks if the implementation is rejected.
+def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any], hidden_only: bool = False,
+                  reference: list[dict[str, Any]] | None = None) -> None:
+    """Grade one test cell of a source notebook (hidden checks included; or ``hidden_only``) against
+    ``namespace`` the way the grader does: records compared with the reference solution's records,
+    outside the code under test. Raises AssertionError naming the failed checks if rejected.
+    A cell that publishes no checks is simply run (its asserts decide).
     """
     from coursekit.verdicts import judge_cell
 
-    reference = list(reference_records(notebook, grade_id))
-    records, error = test_cell_records(notebook, grade_id, namespace)
+    if reference is None:
+        reference = list(reference_records(notebook, grade_id, hidden_only))
+    records, error = test_cell_records(notebook, grade_id, namespace, hidden_only)
     if not reference:  # a test cell that asserts directly instead of publishing checks
         if error is not None:
             raise error
@@ -135,4 +155,5 @@ def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any]) -> No
     checks = _checks_module()
     reasons, _ = judge_cell(reference, records, checks.compare, checks.partial_credit)
     if reasons:
-        raise AssertionError(f"{grade_id}: " + "; ".join(reasons)) from error
+        part = " (hidden part)" if hidden_only else ""
+        raise AssertionError(f"{grade_id}{part}: " + "; ".join(reasons)) from error

@@ -191,22 +191,33 @@ def test_samples_cover_reference_untouched_partial_and_messy(course):
         json.loads((folders["messy"] / "squares.ipynb").read_text())
 
 
-def test_parallel_grading_gives_the_same_grades_as_serial(course):
+def grade_serially_then_in_parallel(course: Course, prefix: str) -> tuple[dict, dict]:
+    """Submit a full, a blank and a half-done student; grade them with --jobs 1, then --jobs 2.
+
+    Returns the per-cell grades of both runs: (student, notebook, grade_id) -> score.
+    """
     from nbgrader.api import Gradebook
+
+    students = [f"{prefix}_ref", f"{prefix}_blank", f"{prefix}_half"]
+    half = notebooks(course)
+    half["squares.ipynb"] = notebooks(course, filled=False)["squares.ipynb"]
+    for student, nbs in zip(students, (notebooks(course), notebooks(course, filled=False), half)):
+        submit(course, student, nbs)
 
     def grades() -> dict[tuple[str, str, str], float]:
         with Gradebook(course.db_url, course.course_id) as gb:
-            return {(s, nb.name, g.name): g.score for s in students
+            return {(s.split("_", 1)[1], nb.name, g.name): g.score for s in students
                     for nb in gb.find_submission(ASSIGNMENT, s).notebooks for g in nb.grades}
 
-    students = ["par_ref", "par_blank", "par_half"]
-    submit(course, "par_ref", notebooks(course))
-    submit(course, "par_blank", notebooks(course, filled=False))
-    half = notebooks(course)
-    half["squares.ipynb"] = notebooks(course, filled=False)["squares.ipynb"]
-    submit(course, "par_half", half)
     autograde(course, ASSIGNMENT, students, jobs=1)
     serial = grades()
     autograde(course, ASSIGNMENT, students, jobs=2)
-    assert grades() == serial
-    assert serial[("par_half", "adder", "test_add")] == 2.0 and serial[("par_half", "squares", "test_square")] == 0.0
+    return serial, grades()
+
+
+def test_parallel_grading_gives_the_same_grades_as_serial(course):
+    serial, parallel = grade_serially_then_in_parallel(course, "par")
+    assert parallel == serial
+    assert serial[("ref", "adder", "test_add")] == 2.0 and serial[("ref", "squares", "test_square")] == 1.0
+    assert serial[("half", "adder", "test_add")] == 2.0 and serial[("half", "squares", "test_square")] == 0.0
+    assert serial[("blank", "adder", "test_add")] == 0.0

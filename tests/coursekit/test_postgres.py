@@ -17,9 +17,8 @@ import pytest
 
 from coursekit.commands.release import generate_release
 from coursekit.course import Course
-from coursekit.grading import autograde, read_scores
 from tiny_course import ASSIGNMENT, make_course
-from test_grading import notebooks, submit
+from test_grading import grade_serially_then_in_parallel
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 
@@ -64,19 +63,7 @@ def test_parallel_grading_into_postgres_matches_serial(tmp_path, postgres_url):
     course = Course.open(root)
     assert course.db_url.startswith("postgresql://")
     generate_release(course, ASSIGNMENT)
-    students = ["pg_ref", "pg_blank", "pg_half"]
-    submit(course, "pg_ref", notebooks(course))
-    submit(course, "pg_blank", notebooks(course, filled=False))
-    half = notebooks(course)
-    half["squares.ipynb"] = notebooks(course, filled=False)["squares.ipynb"]
-    submit(course, "pg_half", half)
-
-    def scores() -> dict[str, dict[str, float]]:
-        return {s: {nb.name: nb.code_score for nb in read_scores(course, ASSIGNMENT, s)} for s in students}
-
-    autograde(course, ASSIGNMENT, students, jobs=1)
-    serial = scores()
-    autograde(course, ASSIGNMENT, students, jobs=2)
-    assert scores() == serial == {"pg_ref": {"adder": 2.0, "squares": 1.0},
-                                  "pg_blank": {"adder": 0.0, "squares": 0.0},
-                                  "pg_half": {"adder": 2.0, "squares": 0.0}}
+    serial, parallel = grade_serially_then_in_parallel(course, "pg")
+    assert parallel == serial
+    assert serial[("ref", "adder", "test_add")] == 2.0 and serial[("ref", "squares", "test_square")] == 1.0
+    assert serial[("half", "squares", "test_square")] == 0.0 and serial[("blank", "adder", "test_add")] == 0.0

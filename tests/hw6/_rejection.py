@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import math
 import os
 import re
@@ -22,63 +21,26 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from notebook_cells import (SOURCE_DIR, _checks_module, cell_by_grade_id, is_test_cell, load,  # noqa: E402
-                            reference_records, run_test_cell, runnable_source, solution_namespace,
-                            test_cell_records, working_directory)
+import notebook_cells  # noqa: E402
 
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-
-
-def hidden_section(notebook: str, grade_id: str) -> str:
-    """The hidden-test part of a test cell (fails the test if the cell has none)."""
-    source = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id).source
-    if BEGIN_HIDDEN not in source:
-        pytest.fail(f"{notebook}:{grade_id} has no hidden tests")
-    return source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0]
-
+from notebook_cells import (BEGIN_HIDDEN, SOURCE_DIR, _checks_module, hidden_section,  # noqa: E402, F401
+                            is_test_cell, load, reference_records, run_test_cell, test_cell_records)
 
 def hidden_records(notebook: str, grade_id: str, namespace: dict[str, Any]
                    ) -> tuple[list[dict[str, Any]], BaseException | None]:
     """Run only the hidden section of a test cell in record mode: (records, error or None)."""
-    checks = _checks_module()
-    checks.recorder = []
-    error = None
-    try:
-        with working_directory(SOURCE_DIR):
-            exec(compile(runnable_source(hidden_section(notebook, grade_id)), f"<{notebook}:{grade_id}:hidden>",
-                         "exec"), namespace)
-    except Exception as err:  # the code under test may raise anything
-        error = err
-    finally:
-        records, checks.recorder = checks.recorder, None
-    return records, error
+    return test_cell_records(notebook, grade_id, namespace, hidden_only=True)
 
 
-@functools.lru_cache(maxsize=None)
 def reference_hidden_records(notebook: str, grade_id: str) -> tuple[dict[str, Any], ...]:
     """What the reference solution publishes in the hidden section of one test cell."""
-    records, error = hidden_records(notebook, grade_id, solution_namespace(notebook, until_grade_id=grade_id))
-    if error is not None:
-        raise RuntimeError(f"the reference solution fails the hidden part of {notebook}:{grade_id}: {error!r}")
-    return tuple(records)
+    return notebook_cells.reference_records(notebook, grade_id, hidden_only=True)
 
 
 def run_hidden_only(notebook: str, grade_id: str, namespace: dict[str, Any]) -> None:
-    """Judge only the hidden checks of a test cell against ``namespace`` (AssertionError if rejected).
-
-    Like ``run_test_cell``, a hidden section that publishes no checks is simply run (its asserts decide).
-    """
-    from coursekit.verdicts import judge_cell
-
-    reference = list(reference_hidden_records(notebook, grade_id))
-    records, error = hidden_records(notebook, grade_id, namespace)
-    if not reference:  # a hidden section that still asserts directly (not yet converted to `check`)
-        if error is not None:
-            raise error
-        return
-    reasons, _ = judge_cell(reference, records, _checks_module().compare)
-    if reasons:
-        raise AssertionError(f"{grade_id} (hidden part): " + "; ".join(reasons)) from error
+    """Judge only the hidden checks of a test cell against ``namespace`` (AssertionError if rejected)."""
+    run_test_cell(notebook, grade_id, namespace, hidden_only=True,
+                  reference=list(reference_hidden_records(notebook, grade_id)))
 
 
 def assert_rejected(notebook: str, grade_ids: list[str], reference: dict[str, Any], **wrong: Any) -> None:

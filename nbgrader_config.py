@@ -24,32 +24,39 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# --- autograding ----------------------------------------------------------------------------
+# --- autograding: nbgrader's own pipeline, with the kit's steps ------------------------------
+# `nbgrader autograde`, the formgrader's Autograde button and `coursekit autograde` all run this.
+# Intake (coursekit/intake.py): reason lines, renamed notebooks graded under their real name, links
+# moved out of the submission, 0 for notebooks that cannot be read.
+c.Autograde.pre_convert_hook = "coursekit.intake.before_autograde"
+c.Autograde.post_convert_hook = "coursekit.intake.after_autograde"
+c.Autograde.autograde_preprocessors = [
+    "coursekit.preprocessors.SandboxedExecute",  # the student's kernel, sandboxed; checks only publish data
+    "coursekit.preprocessors.JudgeChecks",  # every verdict decided here, outside that kernel
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 # A student who deletes a test cell gets it back (and its points count, at 0 if it fails).
 c.OverwriteCells.add_missing_cells = True
 # Per-cell time limit (seconds). The longest cell is the Problem 3k training (~30 s here).
 c.Execute.timeout = 300
-c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
-# No IPython history file per kernel; and no kernel warnings about its loopback transport in the log.
 c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 # Keep the autograded notebooks readable even if a student prints megabytes.
 c.LimitOutput.max_lines = 500
 c.LimitOutput.max_traceback = 50
 
-# --- the sandbox every student kernel runs in (see coursekit/executor.py and coursekit/sandbox.py) ----
-# Kernels run as an unprivileged user with no network, without sight of this course folder (except
-# what is listed in read_only), under CPU/memory/process/file-size limits. Verdicts are decided
-# outside the kernel (coursekit/verdicts.py).
-c.Sandbox.enabled = True
-c.Sandbox.notebook_timeout = 900  # seconds for a whole notebook
-c.Sandbox.max_output_bytes = 2_000_000  # outputs kept per notebook
-c.Sandbox.cpu_seconds = 1800  # CPU seconds per kernel
-c.Sandbox.memory_bytes = 8 * 1024**3  # address space per kernel (torch alone maps ~1.5 GiB)
-c.Sandbox.max_processes = 256  # processes and threads per kernel (each parallel job has its own uid)
-c.Sandbox.max_file_bytes = 256 * 1024**2  # largest file a kernel may write
-c.Sandbox.read_only = [os.path.join(course_root, "data", "names")]  # Problem 4's data set
-c.Sandbox.environment = {"HW6_DATA_DIR": os.path.join(course_root, "data", "names")}
+# The sandbox every student kernel runs in (coursekit/preprocessors/sandboxed_execute.py): an
+# unprivileged user, no network, no sight of this course folder, CPU/memory/process/file-size limits.
+# Defaults and help: `coursekit` or `nbgrader autograde --help-all`, section SandboxedExecute.
+data_dir = os.path.join(course_root, "data", "names")  # Problem 4's data set
+c.SandboxedExecute.read_only = [data_dir]
+c.SandboxedExecute.environment = {"HW6_DATA_DIR": data_dir}
+c.JudgeChecks.environment = {"HW6_DATA_DIR": data_dir}  # judges recompute Problem 4's accuracy
 
 # --- feedback -------------------------------------------------------------------------------
 # Stock feedback shows hidden tests and their tracebacks; ours removes both.

@@ -46,6 +46,22 @@ def kit_settings(root: Path) -> dict[str, str]:
     return defaults
 
 
+def assignment_source(config: Config, assignment: str) -> Path:
+    """source/<assignment> of the course a configuration describes."""
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    return Path(coursedir.format_path(coursedir.source_directory, ".", assignment))
+
+
+def helper_dir(config: Config, assignment: str) -> Path:
+    """The instructor's helper package of an assignment (trusted code), e.g. source/hw6/hw6utils."""
+    from nbgrader.coursedir import CourseDirectory
+
+    root = Path(CourseDirectory(config=config).root)
+    return assignment_source(config, assignment) / kit_settings(root)["helper_package"]
+
+
 @dataclass
 class Course:
     """A course folder and the nbgrader configuration loaded from it."""

@@ -26,7 +26,6 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from coursekit import sandbox
-from coursekit.verdicts import RECORD_ENV, RECORD_MIME
 
 
 @dataclass
@@ -36,6 +35,8 @@ class ExecutionSettings:
     sandboxed: bool = True
     cell_timeout: int = 300
     notebook_timeout: int = 900
+    startup_timeout: int = 60
+    kernel_arguments: tuple[str, ...] = ("--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR")
     max_output_bytes: int = 2_000_000  # per notebook, as received from the kernel
     limits: sandbox.Limits = field(default_factory=lambda: sandbox.Limits(
         cpu_seconds=1800, memory_bytes=8 * 1024 ** 3, max_processes=256, max_file_bytes=256 * 1024 ** 2,
@@ -44,6 +45,7 @@ class ExecutionSettings:
     read_only: tuple[str, ...] = ()  # folders inside hidden ones it may read (e.g. the data set)
     environment: dict[str, str] = field(default_factory=dict)
     uid: int | None = None  # distinct per parallel job, so process limits are per student
+    record_mime: str = ""  # outputs of this type are check records (their own output budget)
 
 
 @dataclass
@@ -73,7 +75,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _kernel_env(self) -> dict[str, str]:
         env = {"HOME": str(self.workdir), "MPLCONFIGDIR": str(self.workdir), "TMPDIR": str(self.workdir),
                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "NBGRADER_EXECUTION": "autograde",
-               RECORD_ENV: "1", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env.update(self.settings.environment)
         return env
 
@@ -96,16 +98,17 @@ class SandboxedKernelManager(AsyncKernelManager):
 class CappedNotebookClient(NotebookClient):
     """nbclient that keeps at most ``max_output_bytes`` of outputs (and as much of check records)."""
 
-    def __init__(self, *args: Any, max_output_bytes: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_output_bytes: int, record_mime: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_output_bytes = max_output_bytes
+        self.record_mime = record_mime
         self._received = self._record_bytes = 0
         self._truncated_cells: set[int] = set()
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
         content = msg.get("content", {})
         data = content.get("data", {}) if isinstance(content.get("data"), dict) else {}
-        is_record = RECORD_MIME in data
+        is_record = bool(self.record_mime) and self.record_mime in data
         size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in data.values()) \
             + sum(len(str(line)) for line in content.get("traceback", []) or [])
         # check records have their own budget, so a flood of prints cannot crowd out the tests
@@ -129,11 +132,10 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                                 connection_file=str(workdir / ".kernel.json"))
     km.settings, km.workdir = settings, workdir
     client = CappedNotebookClient(nb, km=km, timeout=settings.cell_timeout, interrupt_on_timeout=True,
-                                  allow_errors=True, record_timing=False,
-                                  extra_arguments=["--HistoryManager.hist_file=:memory:",
-                                                   "--IPKernelApp.log_level=ERROR"],
+                                  allow_errors=True, record_timing=False, startup_timeout=settings.startup_timeout,
+                                  extra_arguments=list(settings.kernel_arguments),
                                   resources={"metadata": {"path": str(workdir)}},
-                                  max_output_bytes=settings.max_output_bytes)
+                                  max_output_bytes=settings.max_output_bytes, record_mime=settings.record_mime)
     expired = threading.Event()
 
     def kill_kernel() -> None:

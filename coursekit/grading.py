@@ -1,37 +1,46 @@
-"""Autograde submissions: preflight, sandboxed execution, verdicts outside the kernel, gradebook.
+"""`coursekit autograde`: nbgrader's own Autograde pipeline, notebooks in parallel, one gradebook writer.
 
-The work is split so that nothing a submission does can reach another submission or the grades:
+The pipeline is the one in nbgrader_config.py (``c.Autograde.sanitize_preprocessors`` and
+``c.Autograde.autograde_preprocessors``), so ``nbgrader autograde`` and the formgrader grade the same
+way. What this module adds is what nbgrader lacks:
 
-1. (parent) ``preflight`` stages what can be graded and records the submission in the gradebook;
-2. (workers, ``--jobs N`` in parallel) each notebook is sanitised with nbgrader's own preprocessors
-   (test cells restored from the gradebook, outputs cleared, kernelspec reset), run by
-   ``coursekit.executor`` in a sandboxed kernel, and judged by ``coursekit.verdicts`` against the
-   reference solution's records;
-3. (parent, one at a time) nbgrader's ``SaveAutoGrades`` and ``AssignLatePenalties`` write the
-   scores, so the SQLite gradebook only ever has one writer.
+1. (parent) intake (``coursekit.intake``, also nbgrader's pre-convert hook) and nbgrader's own
+   ``Autograde.init_assignment`` (gradebook submission, files copied into autograded/);
+2. (workers, ``--jobs N``) per notebook, every pipeline step before the first one that writes the
+   gradebook: sanitising, the sandboxed kernel, the judge;
+3. (parent, one at a time) the remaining steps (``SaveAutoGrades``, ``AssignLatePenalties``, ...), so
+   the SQLite gradebook has one writer; then a summary per student.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import shutil
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import nbformat
 from tqdm import tqdm
+from traitlets import Float, Integer
+from traitlets.config import Config, LoggingConfigurable
+from traitlets.utils.importstring import import_item
 
-from coursekit import sandbox
 from coursekit.course import Course, CourseError
-from coursekit.executor import ExecutionSettings, execute, scratch_copy
-from coursekit.preflight import ExpectedNotebook, check_submission
-from coursekit.verdicts import apply_verdicts, fingerprint, is_test_cell, load_checks_module, \
-    reference_records, save_records
+from coursekit.intake import ExpectedNotebook, expected_notebooks, inspect, make_gradable, zero_ungradable
 
-STAGING = Path(".coursekit") / "staging"
-REFERENCE_CACHE = Path(".coursekit") / "reference"
+GRADEBOOK_STEPS = ("SaveAutoGrades", "AssignLatePenalties")  # pipeline steps that write the gradebook
+
+
+class Budget(LoggingConfigurable):
+    """How long one student's submission may take, in wall-clock seconds, over all its notebooks."""
+
+    factor = Float(4.0, help="A submission may take this many times the reference solution's time.").tag(config=True)
+    minimum = Integer(300, help="...but never less than this many seconds.").tag(config=True)
+
+    def seconds(self, reference_seconds: float) -> float:
+        return max(float(self.minimum), self.factor * reference_seconds)
 
 
 @dataclass
@@ -62,15 +71,16 @@ class StudentResult:
 
 @dataclass
 class Task:
-    """One notebook of one student, ready to run (everything a worker process needs, picklable)."""
+    """One notebook of one student, ready to run (picklable: a worker needs nothing else)."""
 
     course_root: str
     assignment: str
     student: str
     notebook: str
-    staged: str
+    submitted: str  # the submitted notebook file
     folder: str  # autograded/<student>/<assignment>: the files the kernel works with
-    reference: dict[str, list[dict[str, Any]]]
+    sandboxed: bool | None = None
+    seconds: float | None = None  # what is left of the student's time budget
 
 
 @dataclass
@@ -78,161 +88,77 @@ class Outcome:
     task: Task
     notebook_json: str | None
     problems: list[str]
+    seconds: float = 0.0
 
 
-# --- settings and reference records ---------------------------------------------------------------
+# --- the pipeline from nbgrader_config.py ------------------------------------------------------------
 
-def execution_settings(course: Course, sandboxed: bool | None = None) -> ExecutionSettings:
-    """Execution settings from nbgrader_config.py (``c.Sandbox.*``, ``c.Execute.timeout``)."""
-    section = course.config.get("Sandbox", {})
-    limits = ExecutionSettings().limits
-    for key in ("cpu_seconds", "memory_bytes", "max_processes", "max_file_bytes", "open_files"):
-        if key in section:
-            setattr(limits, key, int(section[key]))
-    settings = ExecutionSettings(
-        limits=limits,
-        sandboxed=bool(section.get("enabled", True)) if sandboxed is None else sandboxed,
-        cell_timeout=int(course.config.get("Execute", {}).get("timeout", 300)),
-        notebook_timeout=int(section.get("notebook_timeout", 900)),
-        max_output_bytes=int(section.get("max_output_bytes", 2_000_000)),
-        hidden=(str(course.root), *section.get("hidden", ())),
-        read_only=tuple(str(p) for p in section.get("read_only", ()) if Path(p).exists()),
-        environment=dict(section.get("environment", {})),
-    )
-    if settings.sandboxed:
-        try:
-            sandbox.check_available()
-        except sandbox.SandboxUnavailable as err:
-            raise CourseError(f"cannot sandbox student kernels: {err}. Run as root on Linux, or pass "
-                              "--no-sandbox on a machine where only trusted code is graded") from None
-    return settings
+def grading_config(course: Course, sandboxed: bool | None = None) -> Config:
+    """The course's configuration, with ``--no-sandbox`` applied."""
+    config = Config(course.config)
+    if sandboxed is not None:
+        config.SandboxedExecute.sandboxed = sandboxed
+    return config
 
 
-def helper_dir(course: Course, assignment: str) -> Path:
-    return course.folder("source", assignment, course.settings["helper_package"])
+def pipeline(config: Config) -> tuple[list[Any], list[Any]]:
+    """(steps a worker runs, steps the parent runs): nbgrader's sanitise and autograde steps, split at
+    the first step that writes the gradebook."""
+    from nbgrader.converters import Autograde
+
+    converter = Autograde(config=config)
+    steps = [*converter.sanitize_preprocessors, *converter.autograde_preprocessors]
+    classes = [import_item(s) if isinstance(s, str) else s for s in steps]
+    split = next((i for i, cls in enumerate(classes) if cls.__name__ in GRADEBOOK_STEPS), len(classes))
+    return classes[:split], classes[split:]
 
 
-def _reference_fingerprint(course: Course, assignment: str, notebook: str) -> str:
-    source = course.folder("source", assignment)
-    helpers = [p for p in source.rglob("*") if p.is_file() and p.suffix != ".ipynb" and "__pycache__" not in p.parts]
-    return fingerprint([source / f"{notebook}.ipynb", *helpers])
+def _resources(config: Config, task: Task) -> dict[str, Any]:
+    """What nbgrader's converter hands its preprocessors for one notebook."""
+    from nbgrader.coursedir import CourseDirectory
 
-
-def reference_for(course: Course, assignment: str, notebook: str, settings: ExecutionSettings
-                  ) -> dict[str, list[dict[str, Any]]]:
-    """The check records of the instructor's solution for one notebook (computed once, cached).
-
-    The source notebook is run exactly like a student's (same sandbox, same environment), so that
-    numbers such as training losses are comparable.
-    """
-    cache = course.root / REFERENCE_CACHE / assignment / f"{notebook}-{_reference_fingerprint(course, assignment, notebook)}.json"
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    source = course.folder("source", assignment)
-    nb = nbformat.read(str(source / f"{notebook}.ipynb"), as_version=4)
-    workdir = scratch_copy(source)
-    try:
-        report = execute(nb, workdir, settings)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    failed = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if is_test_cell(c)
-              and any(o.get("output_type") == "error" for o in c.outputs)]
-    if report.problems or failed:
-        raise CourseError(f"the reference solution of {notebook}.ipynb does not pass its own tests "
-                          f"({'; '.join(report.problems) or 'failing: ' + ', '.join(failed)})")
-    records = reference_records(nb)
-    save_records(cache, records)
-    return records
-
-
-def _with_uid(settings: ExecutionSettings, uid: int) -> ExecutionSettings:
-    return replace(settings, uid=uid)
-
-
-# --- the gradebook side (parent process only) -------------------------------------------------------
-
-def expected_notebooks(course: Course, assignment: str) -> list[ExpectedNotebook]:
-    """The assignment's notebooks as the gradebook knows them, with the released test cells."""
-    from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.utils import compute_checksum
-
-    with Gradebook(course.db_url, course.course_id) as gb:
-        try:
-            notebooks = gb.find_assignment(assignment).notebooks
-        except MissingEntry:
-            raise CourseError(f"assignment {assignment!r} is not in the gradebook; "
-                              f"run `coursekit release {assignment}` first") from None
-        names = {nb.name: {c.name for c in nb.grade_cells} | {c.name for c in nb.solution_cells}
-                 | {c.name for c in nb.source_cells} for nb in notebooks}
-    expected = []
-    for name, grade_ids in sorted(names.items()):
-        released = course.folder("release", assignment, f"{name}.ipynb")
-        tests = ({c.metadata["nbgrader"]["grade_id"]: c for c in nbformat.read(str(released), as_version=4).cells
-                  if is_test_cell(c)} if released.is_file() else {})
-        expected.append(ExpectedNotebook(name=name, grade_ids=frozenset(grade_ids),
-                                         test_checksums={gid: compute_checksum(c) for gid, c in tests.items()}))
-    return expected
-
-
-def _open_submission(course: Course, assignment: str, student: str, staged_folder: Path) -> None:
-    from nbgrader.api import Gradebook
-
-    timestamp = course.api.coursedir.get_existing_timestamp(str(staged_folder))
-    with Gradebook(course.db_url, course.course_id) as gb:
-        gb.update_or_create_student(student)
-        if timestamp:
-            gb.update_or_create_submission(assignment, student, timestamp=timestamp)
-        else:
-            gb.update_or_create_submission(assignment, student)
-
-
-def _fill_autograded_folder(course: Course, assignment: str, staged: Path, target: Path) -> None:
-    """autograded/<student>/<assignment>: the student's other files, then the instructor's (which win)."""
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for folder in (staged, course.folder("source", assignment)):
-        for item in folder.iterdir():
-            if item.suffix == ".ipynb" or item.is_symlink() or item.name in ("__pycache__", ".ipynb_checkpoints"):
-                continue
-            dest = target / item.name
-            if dest.is_dir():
-                shutil.rmtree(dest)
-            if item.is_dir():
-                shutil.copytree(item, dest, symlinks=False, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(item, dest)
-
-
-def _resources(course: Course, task: Task) -> dict[str, Any]:
     return {"unique_key": task.notebook, "output_files_dir": f"{task.notebook}_files",
             "metadata": {"path": task.folder},
             "nbgrader": {"student": task.student, "assignment": task.assignment, "notebook": task.notebook,
-                         "db_url": course.db_url}}
+                         "db_url": CourseDirectory(config=config).db_url},
+            "coursekit": {"problems": [], "seconds": task.seconds}}
 
 
-def _save_grades(course: Course, outcome: Outcome) -> None:
-    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, SaveAutoGrades
+def _run(steps: list[Any], config: Config, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    for cls in steps:
+        step = cls(config=config)
+        if getattr(step, "enabled", True):
+            nb, resources = step(nb, resources)
+    return nb, resources
 
+
+def grade_notebook(task: Task) -> Outcome:
+    """The worker part of the pipeline for one notebook. Never raises for anything the submission does."""
+    from coursekit.preprocessors.judge_checks import ReferenceUnavailable
+
+    started = time.monotonic()
+    course = Course.open(task.course_root)
+    config = grading_config(course, task.sandboxed)
+    worker_steps, _ = pipeline(config)
+    resources = _resources(config, task)
+    try:
+        nb = nbformat.read(task.submitted, as_version=4)
+        nb, resources = _run(worker_steps, config, nb, resources)
+    except ReferenceUnavailable as err:
+        return Outcome(task, None, [f"{task.notebook}.ipynb: not graded: {err}"], time.monotonic() - started)
+    except Exception as err:  # nbgrader refuses the notebook's structure, or the kernel could not start
+        return Outcome(task, None, [f"{task.notebook}.ipynb: could not be graded ({str(err)[:160]})"],
+                       time.monotonic() - started)
+    problems = [f"{task.notebook}.ipynb: {p}" for p in resources["coursekit"]["problems"]]
+    return Outcome(task, nbformat.writes(nb), problems, time.monotonic() - started)
+
+
+def save_grades(course: Course, config: Config, outcome: Outcome) -> None:
+    """The parent part of the pipeline: gradebook steps, then the graded notebook into autograded/."""
+    _, parent_steps = pipeline(config)
     nb = nbformat.reads(outcome.notebook_json, as_version=4)
-    resources = _resources(course, outcome.task)
-    for pp in (SaveAutoGrades, AssignLatePenalties, CheckCellMetadata):
-        nb, resources = pp(config=course.config).preprocess(nb, resources)
+    nb, _ = _run(parent_steps, config, nb, _resources(config, outcome.task))
     nbformat.write(nb, str(Path(outcome.task.folder) / f"{outcome.task.notebook}.ipynb"))
-
-
-def _zero_ungraded(course: Course, assignment: str, student: str, notebooks: list[str]) -> None:
-    """Record 0 for the autograder tests of notebooks that could not be run (manual grades stay)."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(course.db_url, course.course_id) as gb:
-        submission = gb.update_or_create_submission(assignment, student)
-        for nb in submission.notebooks:
-            if nb.name in notebooks:
-                for grade in nb.grades:
-                    if grade.cell.cell_type == "code":
-                        grade.auto_score = 0.0
-                        grade.needs_manual_grade = False
-        gb.db.commit()
 
 
 def read_scores(course: Course, assignment: str, student: str) -> list[NotebookScore]:
@@ -247,112 +173,140 @@ def read_scores(course: Course, assignment: str, student: str) -> list[NotebookS
                 for nb in sorted(submission.notebooks, key=lambda n: n.name)]
 
 
-# --- the worker side --------------------------------------------------------------------------------
+# --- the whole run -----------------------------------------------------------------------------------
 
-_worker_settings: ExecutionSettings | None = None
+def references(course: Course, config: Config, assignment: str, expected: list[ExpectedNotebook]
+               ) -> tuple[float, dict[str, str]]:
+    """Compute (or load) every notebook's reference records once, before any student runs:
+    (the reference's total seconds, notebook -> why it cannot be graded)."""
+    from coursekit.preprocessors.judge_checks import JudgeChecks, ReferenceUnavailable
 
-
-def _init_worker(settings: ExecutionSettings) -> None:
-    global _worker_settings
-    _worker_settings = _with_uid(settings, sandbox.claim_uid()) if settings.sandboxed else settings
-
-
-def grade_notebook(task: Task, settings: ExecutionSettings | None = None) -> Outcome:
-    """Sanitise, execute and judge one notebook. Never raises for anything the submission does."""
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, LimitOutput,
-                                        OverwriteCells, OverwriteKernelspec)
-
-    settings = settings or _worker_settings
-    course = Course.open(task.course_root)
-    problems: list[str] = []
-    try:
-        nb = nbformat.read(task.staged, as_version=4)
-        resources = _resources(course, task)
-        for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
-            nb, resources = pp(config=course.config).preprocess(nb, resources)
-    except Exception as err:  # nbgrader refuses the notebook's structure
-        return Outcome(task, None, [f"{task.notebook}.ipynb: could not be prepared for grading ({str(err)[:160]})"])
-
-    workdir = scratch_copy(Path(task.folder))
-    try:
-        report = execute(nb, workdir, settings)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    problems += [f"{task.notebook}.ipynb: {p}" for p in report.problems]
-
-    checks = load_checks_module(helper_dir(course, task.assignment))
-    legacy = {gid for gid, records in task.reference.items() if not records}
-    judged = {gid: r for gid, r in task.reference.items() if gid not in legacy}
-    apply_verdicts(nb, judged, checks.compare, skip=legacy, credit=getattr(checks, "partial_credit", None))
-    nb, _ = LimitOutput(config=course.config).preprocess(nb, resources)
-    return Outcome(task, nbformat.writes(nb), problems)
+    judge, seconds, unavailable = JudgeChecks(config=config), 0.0, {}
+    for exp in tqdm(expected, desc="reference solutions", unit="notebook"):
+        try:
+            seconds += judge.reference_seconds(assignment, exp.name)
+        except ReferenceUnavailable as err:
+            unavailable[exp.name] = str(err)
+    return seconds, unavailable
 
 
-# --- the whole run ----------------------------------------------------------------------------------
+def _open_submission(course: Course, config: Config, assignment: str, student: str, notebooks: list[Path]) -> None:
+    """nbgrader's own set-up of a submission: gradebook entries and the files in autograded/."""
+    from nbgrader.converters import Autograde
+
+    converter = Autograde(coursedir=course.api.coursedir, config=config)
+    shutil.rmtree(course.folder("autograded", student, assignment), ignore_errors=True)
+    converter.notebooks = [str(p) for p in notebooks]
+    converter.init_assignment(assignment, student)
+
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
               sandboxed: bool | None = None) -> list[StudentResult]:
     """Autograde the given students (default: everyone with a submission folder)."""
-    expected = expected_notebooks(course, assignment)
+    config = grading_config(course, sandboxed)
+    try:
+        expected = expected_notebooks(config, assignment)
+    except LookupError as err:
+        raise CourseError(str(err)) from None
     students = students or course.students_with_submissions(assignment)
     if not students:
         raise CourseError(f"no submissions found in {course.folder('submitted')}/<student>/{assignment}/")
-    settings = execution_settings(course, sandboxed)
-    if settings.sandboxed:
-        settings = _with_uid(settings, sandbox.claim_uid())  # for the reference runs and jobs=1
-    references = {nb.name: reference_for(course, assignment, nb.name, settings)
-                  for nb in tqdm(expected, desc="reference solutions", unit="notebook")}
+    _check_sandbox(config)
+    reference_seconds, unavailable = references(course, config, assignment, expected)
+    budget = Budget(config=config).seconds(reference_seconds)
 
     results: dict[str, StudentResult] = {}
-    tasks: list[Task] = []
     ungraded: dict[str, list[str]] = {}
-    for student in students:
+    tasks: list[Task] = []
+    for student in tqdm(students, desc="intake", unit="student", disable=len(students) < 10):
         result = results[student] = StudentResult(student=student)
-        staging = course.root / STAGING / student / assignment
-        check = check_submission(student, course.folder("submitted", student, assignment), expected, staging)
-        result.reasons.extend(check.reasons)
-        ungraded[student] = list(check.missing)
-        _open_submission(course, assignment, student, staging)
-        folder = course.folder("autograded", student, assignment)
-        _fill_autograded_folder(course, assignment, staging, folder)
-        tasks += [Task(str(course.root), assignment, student, name, str(path), str(folder), references[name])
-                  for name, path in sorted(check.staged.items())]
+        folder = course.folder("submitted", student, assignment)
+        intake = inspect(folder, expected)
+        try:
+            make_gradable(intake, course.root, student, assignment)
+            gradable = {name: path for name, path in intake.notebooks.items() if name not in unavailable}
+            result.reasons.extend(intake.reasons)
+            result.reasons.extend(f"{name}.ipynb: not graded: {why}" for name, why in unavailable.items())
+            ungraded[student] = list(intake.ungradable)
+            if gradable:
+                _open_submission(course, config, assignment, student, list(gradable.values()))
+        except Exception as err:  # one student's files must never stop the others
+            result.reasons.append(f"could not be prepared for grading ({err.__class__.__name__}: {str(err)[:160]})")
+            gradable, ungraded[student] = {}, [exp.name for exp in expected]
+        tasks += [Task(str(course.root), assignment, student, name, str(path),
+                       str(course.folder("autograded", student, assignment)), sandboxed, budget)
+                  for name, path in sorted(gradable.items())]
 
-    for outcome in _run_tasks(tasks, settings, jobs):
+    for outcome in _run_tasks(tasks, jobs, budget):
         student = outcome.task.student
         results[student].reasons.extend(outcome.problems)
         if outcome.notebook_json is not None:
             try:
-                _save_grades(course, outcome)
+                save_grades(course, config, outcome)
                 continue
             except Exception as err:  # nbgrader could not match the notebook with the gradebook
                 results[student].reasons.append(f"{outcome.task.notebook}.ipynb: grades not saved ({str(err)[:160]})")
-        ungraded[student].append(outcome.task.notebook)
+        if outcome.task.notebook not in unavailable:
+            ungraded[student].append(outcome.task.notebook)
 
     for student, result in results.items():
-        _zero_ungraded(course, assignment, student, ungraded[student])
+        zero_ungradable(config, assignment, student, ungraded[student])
         result.notebooks = read_scores(course, assignment, student)
         if len(ungraded[student]) == len(expected):
             result.status = "failed"
         elif result.reasons:
             result.status = "graded with warnings"
-    shutil.rmtree(course.root / STAGING, ignore_errors=True)
     return [results[s] for s in students]
 
 
-def _run_tasks(tasks: list[Task], settings: ExecutionSettings, jobs: int):
-    """Yield outcomes in task order; with jobs > 1, notebooks run in that many worker processes."""
+def _check_sandbox(config: Config) -> None:
+    from coursekit import sandbox
+
+    if config.SandboxedExecute.get("sandboxed", True):
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as err:
+            raise CourseError(f"cannot sandbox student kernels: {err}. Run as root on Linux, or pass "
+                              "--no-sandbox on a machine where only trusted code is graded") from None
+
+
+def _run_tasks(tasks: list[Task], jobs: int, budget: float) -> Iterator[Outcome]:
+    """Grade every task; with jobs > 1 in that many worker processes. A student's notebooks share one
+    wall-clock budget: a notebook starts with what is left of it, and is skipped when nothing is."""
+    used: dict[str, float] = {}
     progress = tqdm(total=len(tasks), desc="autograde", unit="notebook")
-    if jobs <= 1:
-        for task in tasks:
-            yield grade_notebook(task, settings)
-            progress.update()
-    else:
+
+    def ready(task: Task) -> Task | Outcome:
+        left = budget - used.get(task.student, 0.0)
+        if left <= 0:
+            return Outcome(task, None, [f"{task.notebook}.ipynb: not run: the submission used up its time budget "
+                                        f"of {budget:.0f} s"])
+        task.seconds = left
+        return task
+
+    def finished(outcome: Outcome) -> Outcome:
+        used[outcome.task.student] = used.get(outcome.task.student, 0.0) + outcome.seconds
+        progress.update()
+        return outcome
+
+    try:
+        if jobs <= 1:
+            for task in tasks:
+                item = ready(task)
+                yield finished(item if isinstance(item, Outcome) else grade_notebook(item))
+            return
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(settings,)) as pool:
-            futures = [pool.submit(grade_notebook, task) for task in tasks]
-            for future in futures:
-                yield future.result()
-                progress.update()
-    progress.close()
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            queue, running = list(tasks), set[Future]()
+            while queue or running:
+                while queue and len(running) < jobs:
+                    item = ready(queue.pop(0))
+                    if isinstance(item, Outcome):
+                        yield finished(item)
+                    else:
+                        running.add(pool.submit(grade_notebook, item))
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield finished(future.result())
+    finally:
+        progress.close()

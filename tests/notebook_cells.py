@@ -153,7 +153,7 @@ def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any], hidde
             raise error
         return
     checks = _checks_module()
-    reasons, _ = judge_cell(reference, records, checks.compare, checks.partial_credit)
+    reasons, _ = judge_cell(reference, records, checks)
     if reasons:
         part = " (hidden part)" if hidden_only else ""
         raise AssertionError(f"{grade_id}{part}: " + "; ".join(reasons)) from error

@@ -1,17 +1,20 @@
 """The judge: verdicts from plain records, criteria from the reference only, scored the nbgrader way."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.utils import determine_grade
 
-from coursekit.verdicts import apply_verdicts, judge_cell, records_in, RECORD_MIME
+from coursekit.helpers import trusted_module
+from coursekit.verdicts import apply_verdicts, judge_cell, records_in
 from notebook_cells import SOURCE_DIR
 
-sys.path.insert(0, str(SOURCE_DIR))
-from hw6utils import checks  # noqa: E402  (the trusted comparison functions)
+checks = trusted_module(SOURCE_DIR / "hw6utils", "checks")  # the instructor's copy, as the grader loads it
+RECORD_MIME = checks.RECORD_MIME
 
 
 def record(name, value, **criteria):
@@ -20,40 +23,41 @@ def record(name, value, **criteria):
 
 def test_matching_values_pass_and_wrong_values_fail():
     reference = [record("a", [1.0, 2.0]), record("b", "x", visible=False)]
-    assert judge_cell(reference, [record("a", [1.0, 2.00001]), record("b", "x")], checks.compare) == ([], 1.0)
-    reasons, fraction = judge_cell(reference, [record("a", [1.0, 2.5]), record("b", "x")], checks.compare)
+    assert judge_cell(reference, [record("a", [1.0, 2.00001]), record("b", "x")], checks) == ([], 1.0)
+    reasons, fraction = judge_cell(reference, [record("a", [1.0, 2.5]), record("b", "x")], checks)
     assert fraction == 0.0 and reasons[0].startswith("a: ")
 
 
 def test_hidden_failures_do_not_reveal_the_check():
-    reasons, _ = judge_cell([record("secret_name", 16, visible=False)], [record("secret_name", 9)], checks.compare)
-    assert reasons == ["a hidden check failed"]
+    reasons, _ = judge_cell([record("secret_name", 16, visible=False)], [record("secret_name", 9)], checks)
+    assert reasons == ["hidden check 'secret_name' failed"]  # its name, never its expected value
+    assert "16" not in reasons[0]
 
 
 def test_missing_check_fails_and_extra_records_are_ignored():
-    reasons, _ = judge_cell([record("a", 1)], [record("zzz", 1)], checks.compare)
+    reasons, _ = judge_cell([record("a", 1)], [record("zzz", 1)], checks)
     assert reasons == ["a did not run"]
 
 
 def test_criteria_come_from_the_reference_not_the_student():
     reference = [record("loss", 0.5, at_most=0.01)]
     forged = record("loss", 0.5, at_most=1e9)  # the student's record claims a lax bound
-    reasons, _ = judge_cell(reference, [forged], checks.compare)
+    reasons, _ = judge_cell(reference, [forged], checks)
     assert reasons and "above the limit 0.01" in reasons[0]
 
 
 def test_every_record_of_a_name_must_pass():
     reference = [record("a", 3)]
-    reasons, _ = judge_cell(reference, [record("a", 3), record("a", 4)], checks.compare)
+    reasons, _ = judge_cell(reference, [record("a", 3), record("a", 4)], checks)
     assert reasons
 
 
 def test_partial_credit_is_linear_between_the_bounds():
     reference = [record("accuracy", 0.0, partial=[70.0, 80.0])]
     for accuracy, expected in [(65.0, 0.0), (70.0, 0.0), (75.0, 0.5), (80.0, 1.0), (93.0, 1.0)]:
-        reasons, fraction = judge_cell(reference, [record("accuracy", accuracy)], checks.compare, checks.partial_credit)
+        reasons, fraction = judge_cell(reference, [record("accuracy", accuracy)], checks)
         assert reasons == [] and fraction == pytest.approx(expected)
-    _, fraction = judge_cell(reference, [record("accuracy", float("nan"))], checks.compare, checks.partial_credit)
+    _, fraction = judge_cell(reference, [record("accuracy", float("nan"))], checks)
     assert fraction == 0.0
 
 
@@ -65,10 +69,10 @@ def test_apply_verdicts_is_scored_by_nbgrader(accuracy, points):
     cell.outputs = [{"output_type": "display_data", "metadata": {},
                      "data": {RECORD_MIME: record("accuracy", accuracy)}}]
     nb = new_notebook(cells=[cell])
-    apply_verdicts(nb, {"test_accuracy": [record("accuracy", 82.0, partial=[70.0, 80.0])]},
-                   checks.compare, credit=checks.partial_credit)
+    apply_verdicts(nb, {"test_accuracy": [record("accuracy", 82.0, partial=[70.0, 80.0])]}, checks)
     assert determine_grade(nb.cells[0])[0] == pytest.approx(points)
-    assert records_in(nb.cells[0].outputs) == []  # the student's records are gone from the graded notebook
+    assert records_in(nb.cells[0].outputs, RECORD_MIME) == []  # the verdict replaces the outputs...
+    assert nb.cells[0].metadata["coursekit"]["records"][0]["value"] == accuracy  # ...records kept for staff tools
 
 
 def test_objects_that_equal_everything_cannot_be_recorded():
@@ -79,3 +83,50 @@ def test_objects_that_equal_everything_cannot_be_recorded():
     with pytest.raises(TypeError):
         checks.to_plain(Anything())
     assert checks.to_plain(type("F", (float,), {"__eq__": lambda s, o: True})(2.0)) == 2.0  # plain float
+
+
+# --- judges: the number that is compared is computed here, from the published data -------------------
+
+def test_a_judged_check_compares_what_the_instructors_judge_computes():
+    # the student's kernel claims a value; the judge recomputes from the published data and decides
+    reference = [record("type", 0.5, judge="checks.is_python_float")]
+    assert judge_cell(reference, [record("type", 2.5)], checks) == ([], 1.0)
+    reasons, _ = judge_cell(reference, [record("type", checks.to_plain(__import__("numpy").zeros(1)))], checks)
+    assert reasons and "False" in reasons[0]
+
+
+def test_a_patched_check_cannot_claim_a_bound_it_does_not_meet():
+    """Bounds and partial ranges apply to the judge's result, so publishing a number in the bound (what a
+    patched `check` would do) earns nothing: only the published data counts."""
+    reference = [record("outputs differ", [[1.0], [2.0]], judge="checks.all_differ")]
+    forged = record("outputs differ", True)  # a patched check publishing the boolean it wants
+    reasons, fraction = judge_cell(reference, [forged], checks)
+    assert reasons and fraction == 0.0
+    assert judge_cell(reference, [record("outputs differ", [[1.0], [1.5]])], checks) == ([], 1.0)
+
+
+def test_judges_of_the_reference_decide_not_the_students_record():
+    reference = [record("x", 1.0, judge="checks.is_python_float")]
+    # the student's record names a lenient judge of its own: ignored
+    reasons, _ = judge_cell(reference, [record("x", [1.0], judge="checks.all_differ")], checks)
+    assert reasons
+
+
+def _kernel_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COURSEKIT_RECORD_CHECKS", "NBGRADER_EXECUTION")}
+    return {**env, **extra}
+
+
+@pytest.mark.parametrize("expected", ["3", ""])
+def test_checks_fail_closed_under_stock_nbgrader_autograde(expected):
+    """Without the course's recording, nbgrader's autograde cannot judge a check: it fails, visible or hidden."""
+    script = (f"import sys; sys.path.insert(0, {str(SOURCE_DIR)!r})\n"
+              "from hw6utils.checks import check\n"
+              f"check('hidden', 4{', ' + expected if expected else ''})\nprint('passed')")
+    graded = subprocess.run([sys.executable, "-c", script], env=_kernel_env(NBGRADER_EXECUTION="autograde"),
+                            capture_output=True, text=True)
+    assert graded.returncode != 0 and "CannotJudgeHere" in graded.stderr and "passed" not in graded.stdout
+    # an instructor validating source/ still sees the hidden check pass (nothing to compare there)
+    validated = subprocess.run([sys.executable, "-c", script], env=_kernel_env(NBGRADER_EXECUTION="validate"),
+                               capture_output=True, text=True)
+    assert (validated.returncode == 0) == (expected == ""), validated.stderr

@@ -531,7 +531,7 @@ def _training_reasons(grade_id: str, ns: dict[str, Any], training_records, hidde
     else:
         records, _ = cell_records(NOTEBOOK, grade_id, dict(ns))
     checks = _checks_module()
-    reasons, _ = judge_cell(hidden if hidden_only else whole, records, checks.compare, checks.partial_credit)
+    reasons, _ = judge_cell(hidden if hidden_only else whole, records, checks)
     return reasons
 
 

@@ -354,11 +354,11 @@ def test_accuracy_cell_gives_partial_credit_from_the_judge(trained, monkeypatch)
     assert error is None, repr(error)
     [bar] = [r for r in reference if r.get("partial")]
     assert bar["partial"] == [70.0, 80.0] and bar["value"] >= 80.0, "the reference must earn full points"
-    assert judge_cell(reference, reference, checks.compare, checks.partial_credit) == ([], 1.0)
+    assert judge_cell(reference, reference, checks) == ([], 1.0)
 
     def judged(ns):
         records, _ = cell_records(NB, "test_accuracy", ns)
-        return judge_cell(reference, records, checks.compare, checks.partial_credit)
+        return judge_cell(reference, records, checks)
 
     # an untrained model of the same kind: accuracy far below the bar, so no points
     torch.manual_seed(0)

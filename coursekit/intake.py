@@ -1,0 +1,271 @@
+"""Intake: look at a submission before nbgrader grades it, and make it gradable without losing anything.
+
+Runs as nbgrader's ``Autograde.pre_convert_hook`` / ``post_convert_hook`` (see nbgrader_config.py), so
+``nbgrader autograde``, the formgrader and ``coursekit autograde`` all see submissions the same way:
+
+* every problem becomes one plain-language reason line (unreadable or missing notebooks, renamed or
+  extra notebooks, deleted, edited or duplicated test cells — nbgrader's own sanitising steps restore
+  those — symbolic links and special files);
+* a renamed notebook (``rnn_gradients (1).ipynb``) is copied next to it under its real name and graded;
+* links and special files are moved out of the submission into ``.coursekit/quarantine`` (nbgrader would
+  otherwise copy what a link points at, as the instructor);
+* unreadable notebooks are taken out of the list nbgrader grades, and every notebook that could not be
+  graded gets 0 for its autograder tests after the run (written answers stay for manual grading).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbgrader.utils import compute_checksum
+
+from coursekit.notebook import grade_id, is_test_cell, nbgrader_meta
+
+QUARANTINE = Path(".coursekit") / "quarantine"
+
+
+@dataclass(frozen=True)
+class ExpectedNotebook:
+    """What the gradebook and the release know about one notebook of the assignment."""
+
+    name: str
+    grade_ids: frozenset[str]
+    test_checksums: dict[str, str]  # grade_id -> checksum of each released autograder test cell
+
+
+@dataclass
+class Intake:
+    """The outcome of looking at one submission folder (submitted/<student>/<assignment>)."""
+
+    folder: Path
+    notebooks: dict[str, Path] = field(default_factory=dict)  # expected name -> file nbgrader grades
+    ungradable: list[str] = field(default_factory=list)  # expected notebooks that cannot be graded
+    reasons: list[str] = field(default_factory=list)
+    renamed: dict[Path, str] = field(default_factory=dict)  # student's file -> expected name
+    quarantine: list[Path] = field(default_factory=list)  # links and special files to move out
+
+
+def expected_notebooks(config: Any, assignment: str) -> list[ExpectedNotebook]:
+    """The assignment's notebooks as the gradebook knows them, with the released test cells."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        try:
+            notebooks = gb.find_assignment(assignment).notebooks
+        except MissingEntry:
+            raise LookupError(f"assignment {assignment!r} is not in the gradebook; "
+                              f"run `coursekit release {assignment}` first") from None
+        ids = {nb.name: {c.name for c in [*nb.grade_cells, *nb.solution_cells, *nb.source_cells]}
+               for nb in notebooks}
+    expected = []
+    for name, grade_ids in sorted(ids.items()):
+        released = Path(coursedir.format_path(coursedir.release_directory, ".", assignment)) / f"{name}.ipynb"
+        tests = {grade_id(c): c for c in nbformat.read(str(released), as_version=4).cells
+                 if is_test_cell(c)} if released.is_file() else {}
+        expected.append(ExpectedNotebook(name, frozenset(grade_ids),
+                                         {gid: compute_checksum(c) for gid, c in tests.items()}))
+    return expected
+
+
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """Parse a notebook file; return (notebook, None) or (None, why it is unreadable)."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return None, f"{path.name}: cannot be read ({err.__class__.__name__})"
+    if not raw.strip():
+        return None, f"{path.name}: the file is empty"
+    try:
+        json.loads(raw)
+    except json.JSONDecodeError as err:
+        return None, f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+    try:
+        with warnings.catch_warnings():  # old notebooks without cell ids are fine: nbformat adds them
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(raw, as_version=4)
+            nbformat.validate(nb)
+    except Exception as err:  # nbformat raises several types for malformed notebooks
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        return None, f"{path.name}: valid JSON but not a valid notebook ({first_line[:120]})"
+    return nb, None
+
+
+def _grade_ids(nb: nbformat.NotebookNode) -> set[str]:
+    return {grade_id(c) for c in nb.cells if grade_id(c)}
+
+
+def _test_cell_reasons(name: str, nb: nbformat.NotebookNode, exp: ExpectedNotebook) -> list[str]:
+    """What nbgrader's sanitising steps will repair in this notebook, said once."""
+    reasons, seen, repeated = [], set(), set()
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in seen:
+            repeated.add(gid)
+        elif gid:
+            seen.add(gid)
+    if repeated:
+        reasons.append(f"{name}.ipynb: duplicated cell(s) {', '.join(sorted(repeated))}: only one copy is graded")
+    present = {grade_id(c): c for c in nb.cells if is_test_cell(c)}
+    deleted = sorted(set(exp.test_checksums) - set(present))
+    if deleted:
+        reasons.append(f"{name}.ipynb: deleted test cell(s) {', '.join(deleted)} restored and run")
+    edited = sorted(gid for gid, cell in present.items()
+                    if gid in exp.test_checksums and compute_checksum(cell) != exp.test_checksums[gid])
+    if edited:
+        reasons.append(f"{name}.ipynb: edited test cell(s) {', '.join(edited)} replaced by the originals")
+    return reasons
+
+
+def _odd_entries(folder: Path) -> list[Path]:
+    """Symbolic links and special files anywhere in the submission (never followed)."""
+    odd = []
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            path = Path(root, name)
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                odd.append(path)
+        dirs[:] = [d for d in dirs if not Path(root, d).is_symlink()]
+    return odd
+
+
+def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
+    """Look at a submission folder without changing it: what nbgrader should grade, and the reasons."""
+    intake = Intake(folder=folder)
+    by_name = {exp.name: exp for exp in expected}
+    if not folder.is_dir():
+        intake.ungradable = sorted(by_name)
+        intake.reasons.append("no submission folder: every notebook scores 0")
+        return intake
+    for path in _odd_entries(folder):
+        intake.quarantine.append(path)
+        kind = "symbolic link" if path.is_symlink() else "special file"
+        intake.reasons.append(f"{path.relative_to(folder)}: {kind} moved out of the submission, not used")
+
+    readable: dict[str, tuple[Path, nbformat.NotebookNode]] = {}
+    for path in sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p not in intake.quarantine):
+        nb, problem = read_notebook(path)
+        if problem:
+            intake.reasons.append(problem)
+        else:
+            readable[path.stem] = (path, nb)
+
+    chosen = {name: entry for name, entry in readable.items() if name in by_name}
+    for name, (path, nb) in readable.items():
+        if name in by_name:
+            continue
+        copy_of = next((n for n, (p, _) in chosen.items() if p.read_bytes() == path.read_bytes()), None)
+        overlap = {exp.name: len(_grade_ids(nb) & exp.grade_ids) for exp in expected if exp.name not in chosen}
+        best = max(overlap, key=overlap.get, default=None)
+        if copy_of is not None:
+            intake.reasons.append(f"{path.name}: renamed notebook, graded as {copy_of}.ipynb")
+        elif best is not None and overlap[best] > 0:
+            chosen[best] = (path, nb)
+            intake.renamed[path] = best
+            intake.reasons.append(f"{path.name}: renamed notebook, graded as {best}.ipynb")
+        else:
+            intake.reasons.append(f"{path.name}: not part of the assignment, ignored")
+
+    for exp in expected:
+        if exp.name not in chosen:
+            intake.ungradable.append(exp.name)
+            unreadable = any(r.startswith(f"{exp.name}.ipynb:") for r in intake.reasons)
+            intake.reasons.append(f"{exp.name}.ipynb: {'cannot be graded' if unreadable else 'missing from the submission'}"
+                                  ", scores 0")
+            continue
+        path, nb = chosen[exp.name]
+        intake.notebooks[exp.name] = folder / f"{exp.name}.ipynb"
+        intake.reasons.extend(_test_cell_reasons(exp.name, nb, exp))
+    return intake
+
+
+def make_gradable(intake: Intake, course_root: Path, student: str, assignment: str) -> None:
+    """Apply an inspection: renamed notebooks copied under their real name, links and special files
+    moved to the quarantine folder. The student's own files are never changed or deleted."""
+    for path, name in intake.renamed.items():
+        target = intake.folder / f"{name}.ipynb"
+        if not target.exists():
+            shutil.copyfile(path, target)
+    if intake.quarantine:
+        keep = course_root / QUARANTINE / student / assignment
+        keep.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path in sorted(intake.quarantine, key=lambda p: len(p.parts), reverse=True):
+            if os.path.lexists(path):
+                dest = keep / str(path.relative_to(intake.folder)).replace(os.sep, "__")
+                os.replace(path, dest) if not dest.exists() else os.unlink(path)
+
+
+def zero_ungradable(config: Any, assignment: str, student: str, notebooks: list[str]) -> None:
+    """Record 0 for the autograder tests of notebooks that could not be graded (manual grades stay)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    if not notebooks:
+        return
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment, student)
+        for nb in submission.notebooks:
+            if nb.name in notebooks:
+                for grade in nb.grades:
+                    if grade.cell.cell_type == "code":
+                        grade.auto_score = 0.0
+                        grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+# --- nbgrader's hooks ---------------------------------------------------------------------------------
+
+def _where(notebooks: list[str]) -> tuple[Any, Path, str, str] | None:
+    """(course configuration, submission folder, student, assignment) from the paths nbgrader grades."""
+    from coursekit.course import Course, find_course_dir
+
+    if not notebooks:
+        return None
+    folder = Path(notebooks[0]).resolve().parent
+    return Course.open(find_course_dir(folder)).config, folder, folder.parent.name, folder.name
+
+
+def _log(lines: list[str]) -> None:
+    from traitlets.config import Application
+
+    log = Application.instance().log if Application.initialized() else None
+    for line in lines:
+        log.warning("intake: %s", line) if log else print(f"intake: {line}")
+
+
+def before_autograde(notebooks: list[str], **_: Any) -> None:
+    """``Autograde.pre_convert_hook``: make the submission gradable; ``notebooks`` is updated in place
+    (nbgrader passes the list it is about to grade)."""
+    where = _where(notebooks)
+    if where is None:
+        return
+    config, folder, student, assignment = where
+    expected = expected_notebooks(config, assignment)
+    intake = inspect(folder, expected)
+    make_gradable(intake, Path(config.CourseDirectory.root), student, assignment)
+    notebooks[:] = [str(path) for path in intake.notebooks.values()]
+    if not notebooks:
+        zero_ungradable(config, assignment, student, [exp.name for exp in expected])
+    _log(intake.reasons)
+
+
+def after_autograde(notebooks: list[str], **_: Any) -> None:
+    """``Autograde.post_convert_hook``: 0 for the autograder tests of notebooks that were not graded."""
+    where = _where(notebooks)
+    if where is None:
+        return
+    config, folder, student, assignment = where
+    graded = {Path(n).stem for n in notebooks}
+    missing = [exp.name for exp in expected_notebooks(config, assignment) if exp.name not in graded]
+    zero_ungradable(config, assignment, student, missing)

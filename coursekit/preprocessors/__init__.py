@@ -1,0 +1,9 @@
+"""nbgrader preprocessors of the course's Autograde pipeline (registered in nbgrader_config.py).
+
+``SandboxedExecute`` runs the notebook in a sandboxed kernel where checks only publish plain data;
+``JudgeChecks`` decides every test cell outside that kernel, against the reference solution's records.
+"""
+from coursekit.preprocessors.judge_checks import JudgeChecks
+from coursekit.preprocessors.sandboxed_execute import SandboxedExecute
+
+__all__ = ["JudgeChecks", "SandboxedExecute"]

@@ -1,0 +1,103 @@
+"""SandboxedExecute: nbgrader's Execute step, with the student's kernel in the course's sandbox.
+
+The kernel runs in a scratch copy of the notebook's folder, as an unprivileged user without network
+and without sight of the course (``coursekit.sandbox``), under resource and time limits, with
+``COURSEKIT_RECORD_CHECKS=1`` so that test cells only publish plain data. What went wrong (time
+limits, a dead kernel) is logged and collected in ``resources["coursekit"]["problems"]``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from nbformat import NotebookNode
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Dict, Integer, List, Unicode
+
+from coursekit import sandbox
+from coursekit.course import assignment_source, helper_dir
+from coursekit.executor import ExecutionSettings, execute, scratch_copy
+from coursekit.helpers import trusted_module
+
+GiB, MiB = 1024 ** 3, 1024 ** 2
+
+
+def shadowing_entries(folder: Path, trusted: set[str]) -> list[Path]:
+    """Top-level files or packages in ``folder`` that would hide an installed module (``numpy.py``):
+    the kernel runs with its folder first on ``sys.path``. ``trusted`` names are the instructor's."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        name = path.stem if path.suffix == ".py" and path.is_file() else path.name if (path / "__init__.py").is_file() else None
+        if name and name not in trusted and name.isidentifier() and (
+                name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None):
+            found.append(path)
+    return found
+
+
+class SandboxedExecute(Execute):
+    """Execute a notebook in a sandboxed kernel that publishes check records (see module docstring)."""
+
+    sandboxed = Bool(True, help="Run kernels in the sandbox (Linux, as root). Turn off only for trusted "
+                                "code on machines without root.").tag(config=True)
+    notebook_timeout = Integer(900, help="Wall-clock seconds for a whole notebook.").tag(config=True)
+    max_output_bytes = Integer(2_000_000, help="Outputs kept per notebook, as received from the kernel; "
+                                               "check records have a budget of the same size.").tag(config=True)
+    cpu_seconds = Integer(1800, help="CPU seconds per kernel.").tag(config=True)
+    memory_bytes = Integer(8 * GiB, help="Address space per kernel (torch alone maps ~1.5 GiB).").tag(config=True)
+    max_processes = Integer(256, help="Processes and threads per kernel (each job has its own uid).").tag(config=True)
+    max_file_bytes = Integer(256 * MiB, help="Largest file a kernel may write.").tag(config=True)
+    open_files = Integer(1024, help="Open files per kernel.").tag(config=True)
+    read_only = List(Unicode(), help="Host folders the kernel may read (e.g. a data set).").tag(config=True)
+    environment = Dict(help="Extra environment variables of the kernel.").tag(config=True)
+
+    uid = Integer(None, allow_none=True, help="Sandbox uid of this process (claimed when not set).")
+
+    def settings(self, assignment: str) -> ExecutionSettings:
+        """The execution settings these traits describe, for one assignment's notebooks."""
+        checks = trusted_module(helper_dir(self.config, assignment), "checks")
+        limits = sandbox.Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes,
+                                max_processes=self.max_processes, max_file_bytes=self.max_file_bytes,
+                                open_files=self.open_files, wall_seconds=float(self.notebook_timeout) + 60,
+                                max_output_bytes=1 << 20)
+        root = CourseDirectory(config=self.config).root
+        if self.sandboxed and self.uid is None:
+            self.uid = sandbox.claim_uid()
+        return ExecutionSettings(
+            sandboxed=self.sandboxed, cell_timeout=int(self.timeout or 300), notebook_timeout=self.notebook_timeout,
+            startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),
+            max_output_bytes=self.max_output_bytes, limits=limits, hidden=(str(root),),
+            read_only=tuple(p for p in self.read_only if Path(p).exists()),
+            environment={**self.environment, checks.RECORD_ENV: "1"}, record_mime=checks.RECORD_MIME,
+            uid=self.uid if self.sandboxed else None)
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        problems = resources.setdefault("coursekit", {}).setdefault("problems", [])
+        settings = self.settings(resources["nbgrader"]["assignment"])
+        left = resources["coursekit"].get("seconds")  # what is left of the submission's time budget
+        if left is not None and left < settings.notebook_timeout:
+            settings.notebook_timeout = max(1, int(left))
+        workdir = scratch_copy(folder)
+        try:
+            trusted = self._instructor_names(resources)
+            for path in shadowing_entries(workdir, trusted):
+                problems.append(f"{path.name}: would shadow the installed module {path.stem!r}, left out")
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            report = execute(nb, workdir, settings)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        for problem in report.problems:
+            self.log.warning("%s", problem)
+        problems.extend(report.problems)
+        return nb, resources
+
+    def _instructor_names(self, resources: dict[str, Any]) -> set[str]:
+        """Module names the instructor ships with the assignment (the helper package): never shadowing."""
+        source = assignment_source(self.config, resources["nbgrader"]["assignment"])
+        if not source.is_dir():
+            return set()
+        return {p.stem if p.suffix == ".py" else p.name for p in source.iterdir()}

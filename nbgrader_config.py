@@ -30,6 +30,14 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # moved out of the submission, 0 for notebooks that cannot be read.
 c.Autograde.pre_convert_hook = "coursekit.intake.before_autograde"
 c.Autograde.post_convert_hook = "coursekit.intake.after_autograde"
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "coursekit.preprocessors.ClearEmptyMetadata",  # repeated cells become ordinary cells
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "coursekit.preprocessors.SandboxedExecute",  # the student's kernel, sandboxed; checks only publish data
     "coursekit.preprocessors.JudgeChecks",  # every verdict decided here, outside that kernel

@@ -46,6 +46,7 @@ class ExecutionSettings:
     environment: dict[str, str] = field(default_factory=dict)
     uid: int | None = None  # distinct per parallel job, so process limits are per student
     record_mime: str = ""  # outputs of this type are check records (their own output budget)
+    max_record_bytes: int = 16_000_000  # check records kept per notebook (trained weights are large)
 
 
 @dataclass
@@ -98,9 +99,11 @@ class SandboxedKernelManager(AsyncKernelManager):
 class CappedNotebookClient(NotebookClient):
     """nbclient that keeps at most ``max_output_bytes`` of outputs (and as much of check records)."""
 
-    def __init__(self, *args: Any, max_output_bytes: int, record_mime: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_output_bytes: int, max_record_bytes: int, record_mime: str,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_output_bytes = max_output_bytes
+        self.max_record_bytes = max_record_bytes
         self.record_mime = record_mime
         self._received = self._record_bytes = 0
         self._truncated_cells: set[int] = set()
@@ -116,7 +119,7 @@ class CappedNotebookClient(NotebookClient):
             self._record_bytes += size
         else:
             self._received += size
-        if self._received > self.max_output_bytes or self._record_bytes > self.max_output_bytes:
+        if self._received > self.max_output_bytes or self._record_bytes > self.max_record_bytes:
             if cell_index not in self._truncated_cells:
                 self._truncated_cells.add(cell_index)
                 outs.append(new_output("stream", name="stderr",
@@ -135,7 +138,8 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                                   allow_errors=True, record_timing=False, startup_timeout=settings.startup_timeout,
                                   extra_arguments=list(settings.kernel_arguments),
                                   resources={"metadata": {"path": str(workdir)}},
-                                  max_output_bytes=settings.max_output_bytes, record_mime=settings.record_mime)
+                                  max_output_bytes=settings.max_output_bytes,
+                                  max_record_bytes=settings.max_record_bytes, record_mime=settings.record_mime)
     expired = threading.Event()
 
     def kill_kernel() -> None:

@@ -14,10 +14,12 @@ Runs as nbgrader's ``Autograde.pre_convert_hook`` / ``post_convert_hook`` (see n
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import stat
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +140,21 @@ def _odd_entries(folder: Path) -> list[Path]:
     return odd
 
 
+def shadowing_entries(folder: Path, trusted: set[str] = frozenset()) -> list[Path]:
+    """Top-level files or packages in ``folder`` that would hide an installed module (``numpy.py``): a
+    kernel runs with its folder first on ``sys.path``. ``trusted`` names are the instructor's."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.is_symlink():
+            continue
+        is_package = path.is_dir() and (path / "__init__.py").is_file()
+        name = path.stem if path.suffix == ".py" and path.is_file() else path.name if is_package else None
+        if name and name not in trusted and name.isidentifier() and (
+                name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None):
+            found.append(path)
+    return found
+
+
 def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
     """Look at a submission folder without changing it: what nbgrader should grade, and the reasons."""
     intake = Intake(folder=folder)
@@ -150,6 +167,9 @@ def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
         intake.quarantine.append(path)
         kind = "symbolic link" if path.is_symlink() else "special file"
         intake.reasons.append(f"{path.relative_to(folder)}: {kind} moved out of the submission, not used")
+
+    for path in shadowing_entries(folder):
+        intake.reasons.append(f"{path.name}: would shadow the installed module {path.stem!r}, not used")
 
     readable: dict[str, tuple[Path, nbformat.NotebookNode]] = {}
     for path in sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p not in intake.quarantine):

@@ -46,20 +46,21 @@ def _label(ref: dict[str, Any]) -> str:
     return ref["name"] if ref.get("visible") else f"hidden check {ref['name']!r}"
 
 
-def _judged(checks: ModuleType, judge: str | None, value: Any) -> Any:
-    return checks.resolve_judge(judge)(value) if judge else value
+def _judged(checks: ModuleType, judge: str | None, value: Any, reference: Any) -> Any:
+    """What is compared: the value itself, or what the instructor's judge computes from it."""
+    return checks.resolve_judge(judge)(value, reference=reference) if judge else value
 
 
 def judge_record(ref: dict[str, Any], record: dict[str, Any], checks: ModuleType) -> tuple[str | None, float]:
     """One student record against its reference record: (why it fails or None, fraction earned)."""
     judge = ref.get("judge")
     try:
-        actual = checks.to_plain(_judged(checks, judge, record.get("value")))
+        actual = checks.to_plain(_judged(checks, judge, record.get("value"), ref.get("value")))
         if ref.get("partial"):
             return None, checks.partial_credit(ref, actual)
         criteria = ref
         if judge and ref.get("at_most") is None and ref.get("at_least") is None:
-            criteria = dict(ref, value=checks.to_plain(_judged(checks, judge, ref.get("value"))))
+            criteria = dict(ref, value=checks.to_plain(_judged(checks, judge, ref.get("value"), ref.get("value"))))
         return checks.compare(criteria, actual), 1.0
     except Exception as err:  # malformed data from the student's kernel is a failure, not a crash
         return f"could not be judged ({err.__class__.__name__})", 0.0

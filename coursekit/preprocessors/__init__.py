@@ -1,9 +1,11 @@
 """nbgrader preprocessors of the course's Autograde pipeline (registered in nbgrader_config.py).
 
 ``SandboxedExecute`` runs the notebook in a sandboxed kernel where checks only publish plain data;
-``JudgeChecks`` decides every test cell outside that kernel, against the reference solution's records.
+``JudgeChecks`` decides every test cell outside that kernel, against the reference solution's records;
+``ClearEmptyMetadata`` keeps one duplicated cell from stopping a whole notebook.
 """
+from coursekit.preprocessors.clear_empty_metadata import ClearEmptyMetadata
 from coursekit.preprocessors.judge_checks import JudgeChecks
 from coursekit.preprocessors.sandboxed_execute import SandboxedExecute
 
-__all__ = ["JudgeChecks", "SandboxedExecute"]
+__all__ = ["ClearEmptyMetadata", "JudgeChecks", "SandboxedExecute"]

@@ -7,9 +7,7 @@ limits, a dead kernel) is logged and collected in ``resources["coursekit"]["prob
 """
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +20,9 @@ from coursekit import sandbox
 from coursekit.course import assignment_source, helper_dir
 from coursekit.executor import ExecutionSettings, execute, scratch_copy
 from coursekit.helpers import trusted_module
+from coursekit.intake import shadowing_entries
 
 GiB, MiB = 1024 ** 3, 1024 ** 2
-
-
-def shadowing_entries(folder: Path, trusted: set[str]) -> list[Path]:
-    """Top-level files or packages in ``folder`` that would hide an installed module (``numpy.py``):
-    the kernel runs with its folder first on ``sys.path``. ``trusted`` names are the instructor's."""
-    found = []
-    for path in sorted(folder.iterdir()):
-        name = path.stem if path.suffix == ".py" and path.is_file() else path.name if (path / "__init__.py").is_file() else None
-        if name and name not in trusted and name.isidentifier() and (
-                name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None):
-            found.append(path)
-    return found
 
 
 class SandboxedExecute(Execute):
@@ -44,8 +31,11 @@ class SandboxedExecute(Execute):
     sandboxed = Bool(True, help="Run kernels in the sandbox (Linux, as root). Turn off only for trusted "
                                 "code on machines without root.").tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock seconds for a whole notebook.").tag(config=True)
-    max_output_bytes = Integer(2_000_000, help="Outputs kept per notebook, as received from the kernel; "
-                                               "check records have a budget of the same size.").tag(config=True)
+    max_output_bytes = Integer(2_000_000, help="Outputs kept per notebook, as received from the kernel."
+                               ).tag(config=True)
+    max_record_bytes = Integer(16_000_000, help="Check records kept per notebook (a budget of their own, so "
+                                                "that printing cannot crowd out the tests; trained weights "
+                                                "are a few MB).").tag(config=True)
     cpu_seconds = Integer(1800, help="CPU seconds per kernel.").tag(config=True)
     memory_bytes = Integer(8 * GiB, help="Address space per kernel (torch alone maps ~1.5 GiB).").tag(config=True)
     max_processes = Integer(256, help="Processes and threads per kernel (each job has its own uid).").tag(config=True)
@@ -69,7 +59,7 @@ class SandboxedExecute(Execute):
         return ExecutionSettings(
             sandboxed=self.sandboxed, cell_timeout=int(self.timeout or 300), notebook_timeout=self.notebook_timeout,
             startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),
-            max_output_bytes=self.max_output_bytes, limits=limits, hidden=(str(root),),
+            max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes, limits=limits, hidden=(str(root),),
             read_only=tuple(p for p in self.read_only if Path(p).exists()),
             environment={**self.environment, checks.RECORD_ENV: "1"}, record_mime=checks.RECORD_MIME,
             uid=self.uid if self.sandboxed else None)
@@ -84,8 +74,8 @@ class SandboxedExecute(Execute):
         workdir = scratch_copy(folder)
         try:
             trusted = self._instructor_names(resources)
-            for path in shadowing_entries(workdir, trusted):
-                problems.append(f"{path.name}: would shadow the installed module {path.stem!r}, left out")
+            for path in shadowing_entries(workdir, trusted):  # intake reported them to the instructor
+                self.log.warning("%s: would shadow an installed module, left out of the kernel's folder", path.name)
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
             report = execute(nb, workdir, settings)
         finally:

@@ -253,8 +253,8 @@ def extra_notebook(course, nbs):
 def run(tmp_path_factory):
     root = make_course(tmp_path_factory.mktemp("adversarial") / "course")
     with (root / "nbgrader_config.py").open("a") as config:
-        config.write("\nc.Execute.timeout = 8\nc.Sandbox.notebook_timeout = 40\n"
-                     "c.Sandbox.memory_bytes = 1536 * 1024**2\nc.Sandbox.max_processes = 64\n")
+        config.write("\nc.Execute.timeout = 8\nc.SandboxedExecute.notebook_timeout = 40\n"
+                     "c.SandboxedExecute.memory_bytes = 1536 * 1024**2\nc.SandboxedExecute.max_processes = 64\n")
     course = Course.open(root)
     generate_release(course, ASSIGNMENT)
     students = ["reference", *SUBMISSIONS]
@@ -419,8 +419,7 @@ def test_network_and_pip_install_fail(outcome):
 def test_shadowing_numpy_and_torch_are_ignored(outcome):
     course, results, _ = outcome
     assert scores(course, "shadowing_modules") == {"adder": 0.0, "squares": 1.0}
-    assert any("numpy.py: would shadow" in r for r in results["shadowing_modules"].reasons)
-    assert not (course.folder("autograded", "shadowing_modules", ASSIGNMENT) / "numpy.py").exists()
+    assert sum("numpy.py: would shadow" in r for r in results["shadowing_modules"].reasons) == 1
 
 
 def test_symlinks_are_not_followed(outcome):
@@ -428,7 +427,7 @@ def test_symlinks_are_not_followed(outcome):
     folder = course.folder("autograded", "symlinks", ASSIGNMENT)
     assert not any(p.is_symlink() for p in folder.rglob("*"))
     assert not (folder / "extra" / "gradebook").exists()
-    assert sum("symbolic link ignored" in r for r in results["symlinks"].reasons) == 2
+    assert sum("symbolic link moved out of the submission" in r for r in results["symlinks"].reasons) == 2
 
 
 def test_changed_kernelspec(outcome):

@@ -240,18 +240,22 @@ def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
 
 
 # --- judges: functions of published values, run by the grader ---------------------------------
+#
+# A judge is called as ``judge(value, reference=...)``: ``reference`` is the value the reference
+# solution published for the same check (None on a student's machine), for judges that must hold a
+# student's data to the conditions the reference ran under.
 
-def is_python_float(value: Any) -> bool:
+def is_python_float(value: Any, reference: Any = None) -> bool:
     """True for a plain float (what ``float`` and ``np.float64`` publish; a tensor publishes an array)."""
     return isinstance(value, float)
 
 
-def is_array(value: Any) -> bool:
+def is_array(value: Any, reference: Any = None) -> bool:
     """True for a published array (a tensor or numpy array), False for lists and numbers."""
     return isinstance(value, dict) and "__array__" in value
 
 
-def all_differ(values: Any) -> bool:
+def all_differ(values: Any, reference: Any = None) -> bool:
     """True when the published values (a list) are pairwise different (e.g. dropout in training mode)."""
     if not isinstance(values, list) or len(values) < 2:
         return False

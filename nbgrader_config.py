@@ -41,6 +41,7 @@ c.Autograde.sanitize_preprocessors = [
 c.Autograde.autograde_preprocessors = [
     "coursekit.preprocessors.SandboxedExecute",  # the student's kernel, sandboxed; checks only publish data
     "coursekit.preprocessors.JudgeChecks",  # every verdict decided here, outside that kernel
+    "coursekit.preprocessors.ShowReferenceAnswers",  # for graders in the formgrader; feedback drops them
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
@@ -65,6 +66,13 @@ data_dir = os.path.join(course_root, "data", "names")  # Problem 4's data set
 c.SandboxedExecute.read_only = [data_dir]
 c.SandboxedExecute.environment = {"HW6_DATA_DIR": data_dir}
 c.JudgeChecks.environment = {"HW6_DATA_DIR": data_dir}  # judges recompute Problem 4's accuracy
+
+# --- what instructors' browsers render: the formgrader and feedback pages ---------------------
+# Student Markdown and outputs are sanitised (no scripts, no event handlers) before they are shown:
+# nbgrader's formgrade and feedback templates render Markdown cells without nbconvert's
+# `sanitize_html`, so Markdown is cleaned by a preprocessor of every HTML export as well.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.preprocessors = ["nbconvert.preprocessors.sanitize.SanitizeHTML"]
 
 # --- feedback -------------------------------------------------------------------------------
 # Stock feedback shows hidden tests and their tracebacks; ours removes both.

@@ -113,6 +113,20 @@ class Course:
         name = getattr(self.api.coursedir, f"{kind}_directory")
         return self.root.joinpath(name, *parts)
 
+    def prepare_folders(self) -> None:
+        """The folders nbgrader and the kit expect: nbgrader's exchange (so the formgrader's Release and
+        Collect work), and owner-only places for what students must never read (the kit's state folder
+        and the SQLite gradebook)."""
+        exchange = Path(self.config.Exchange.get("root", "/srv/nbgrader/exchange"))
+        exchange.mkdir(parents=True, exist_ok=True)
+        state = self.root / ".coursekit"
+        state.mkdir(exist_ok=True)
+        os.chmod(state, 0o700)
+        if self.db_url.startswith("sqlite:///"):
+            database = Path(self.db_url.removeprefix("sqlite:///"))
+            if database.exists():
+                os.chmod(database, 0o600)
+
     def source_notebooks(self, assignment: str) -> list[str]:
         """Names (without .ipynb) of the assignment's notebooks in source/, sorted."""
         folder = self.folder("source", assignment)

@@ -4,8 +4,9 @@ nbgrader's stock feedback HTML prints every test cell as it was run, hidden test
 their tracebacks. ``HideHiddenTests`` (enabled in nbgrader_config.py) removes the hidden region from
 each test cell, replaces that cell's outputs with a one-line verdict, and blanks any line of any
 other output that repeats a hidden test line (a submission can capture the code its kernel runs and
-print it later). Expected values of hidden checks never reach the student's kernel (see
-coursekit/verdicts.py), so they cannot appear anywhere.
+print it later). The verdict names the checks that failed (never their expected values, which never
+reach the student's kernel: see coursekit/verdicts.py). The graders' reference answers
+(``ShowReferenceAnswers``) and the published check records are removed.
 """
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
 
 from coursekit.course import Course
+from coursekit.preprocessors.show_reference_answers import is_reference_answer
 
 HIDDEN_NOTE = ("This cell also ran hidden tests. Their code and output are not shown; "
                "see the score on the right. {verdict}\n")
+FAILED_CHECKS = "Failed: {reasons}\n"
 REDACTED = "[line removed: it repeats hidden test code]"
 MIN_SECRET_LENGTH = 12
 
@@ -24,6 +27,9 @@ class HideHiddenTests(ClearHiddenTests):
     """Strip hidden test code, its outputs and any echo of it from feedback notebooks."""
 
     def preprocess(self, nb, resources):
+        nb.cells = [cell for cell in nb.cells if not is_reference_answer(cell)]
+        for cell in nb.cells:
+            cell.get("metadata", {}).pop("coursekit", None)
         self._secrets = set()
         for cell in nb.cells:
             if cell.cell_type == "code":
@@ -67,9 +73,12 @@ class HideHiddenTests(ClearHiddenTests):
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type != "code" or not self._remove_hidden_test_region(cell):
             return cell, resources
-        failed = any(out.get("output_type") == "error" for out in cell.get("outputs", []))
-        verdict = "Some test in this cell failed." if failed else "All tests in this cell passed."
+        errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        verdict = "Some test in this cell failed." if errors else "All tests in this cell passed."
         cell.outputs = [new_output("stream", name="stdout", text=HIDDEN_NOTE.format(verdict=verdict))]
+        if errors:  # the judge's own words: which checks failed, by name (no expected values)
+            reasons = "; ".join(self._clean(str(out.get("evalue", ""))) for out in errors)
+            cell.outputs.append(new_output("stream", name="stdout", text=FAILED_CHECKS.format(reasons=reasons)))
         return cell, resources
 
 

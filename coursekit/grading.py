@@ -212,6 +212,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     if not students:
         raise CourseError(f"no submissions found in {course.folder('submitted')}/<student>/{assignment}/")
     _check_sandbox(config)
+    course.prepare_folders()
     reference_seconds, unavailable = references(course, config, assignment, expected)
     budget = Budget(config=config).seconds(reference_seconds)
 

@@ -20,6 +20,7 @@ def generate_release(course: Course, assignment: str) -> None:
         causes = [line.strip() for line in log.splitlines()
                   if line.strip() and not line.startswith(("[INFO]", "[WARNING]", " ")) or "Error:" in line]
         raise CourseError(f"nbgrader could not generate {assignment}: " + " | ".join(causes[-3:]))
+    course.prepare_folders()
 
 
 @guarded

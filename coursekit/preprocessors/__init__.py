@@ -2,10 +2,12 @@
 
 ``SandboxedExecute`` runs the notebook in a sandboxed kernel where checks only publish plain data;
 ``JudgeChecks`` decides every test cell outside that kernel, against the reference solution's records;
-``ClearEmptyMetadata`` keeps one duplicated cell from stopping a whole notebook.
+``ClearEmptyMetadata`` keeps one duplicated cell from stopping a whole notebook;
+``ShowReferenceAnswers`` shows graders the reference answer under each written answer.
 """
 from coursekit.preprocessors.clear_empty_metadata import ClearEmptyMetadata
 from coursekit.preprocessors.judge_checks import JudgeChecks
 from coursekit.preprocessors.sandboxed_execute import SandboxedExecute
+from coursekit.preprocessors.show_reference_answers import ShowReferenceAnswers
 
-__all__ = ["ClearEmptyMetadata", "JudgeChecks", "SandboxedExecute"]
+__all__ = ["ClearEmptyMetadata", "JudgeChecks", "SandboxedExecute", "ShowReferenceAnswers"]

@@ -171,9 +171,63 @@ def test_feedback_never_contains_hidden_tests(course):
     for student in ("fb", "fb_wrong"):
         text = visible_text(course.folder("feedback", student, ASSIGNMENT) / "adder.html")
         assert "check('one_plus_two', add(1, 2), 3)" in text  # visible tests stay visible
-        for secret in ("hidden-test-marker", "add(-5, 2)", "BEGIN HIDDEN TESTS"):
+        for secret in ("add(-5, 2)", "BEGIN HIDDEN TESTS"):
             assert secret not in text, f"{secret!r} leaked into {student}'s feedback"
-    assert "Some test in this cell failed" in visible_text(course.folder("feedback", "fb_wrong", ASSIGNMENT) / "adder.html")
+    wrong = visible_text(course.folder("feedback", "fb_wrong", ASSIGNMENT) / "adder.html")
+    assert "Some test in this cell failed" in wrong
+    assert "hidden check 'hidden-test-marker' failed" in wrong  # named, never with its expected value
+
+
+def test_graders_see_the_reference_answer_under_each_written_answer(course):
+    submit(course, "ra", notebooks(course, filled=False))
+    grade(course, "ra")
+    nb = nbformat.read(str(course.folder("autograded", "ra", ASSIGNMENT, "adder.ipynb")), as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") or c.metadata.get("coursekit", {}).get("reference_answer")
+           for c in nb.cells]
+    answer = ids.index("why")
+    assert ids[answer + 1] == "why" and "REFERENCE-ANSWER" in nb.cells[answer + 1].source
+    assert "YOUR ANSWER HERE" in nb.cells[answer].source  # the student's own cell is untouched
+    assert generate_feedback(course, ASSIGNMENT, ["ra"]) == {"ra": None}
+    assert "REFERENCE-ANSWER" not in visible_text(course.folder("feedback", "ra", ASSIGNMENT) / "adder.html")
+
+
+def test_student_html_and_scripts_are_sanitised_in_feedback(course):
+    nbs = notebooks(course)
+    why = next(c for c in nbs["adder.ipynb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "why")
+    why.source = "Because <img src=x onerror=\"window.pwned=1\"> <script>window.pwned=2</script>"
+    add = next(c for c in nbs["adder.ipynb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "add")
+    add.source += "\nfrom IPython.display import HTML, display\ndisplay(HTML('<script>window.pwned=3</script>'))"
+    submit(course, "xss", nbs)
+    grade(course, "xss")
+    assert generate_feedback(course, ASSIGNMENT, ["xss"]) == {"xss": None}
+    page = (course.folder("feedback", "xss", ASSIGNMENT) / "adder.html").read_text()
+    assert "pwned" in page  # the student's text is there, as text
+    assert executable_payloads(page, "pwned") == []
+
+
+def executable_payloads(page: str, marker: str) -> list[str]:
+    """Scripts and event-handler attributes of an HTML page that mention ``marker`` (what would run)."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Finder(HTMLParser):
+        in_script = False
+
+        def handle_starttag(self, tag, attrs):
+            self.in_script = tag == "script"
+            found.extend(f"<{tag} {name}>" for name, value in attrs
+                         if name.startswith("on") and marker in (value or ""))
+
+        def handle_data(self, data):
+            if self.in_script and marker in data:
+                found.append(f"<script>{data[:40]}")
+
+        def handle_endtag(self, tag):
+            self.in_script = False
+
+    Finder().feed(page)
+    return found
 
 
 def test_unknown_assignment_is_a_clear_error(course):

@@ -246,8 +246,10 @@ def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
 # student's data to the conditions the reference ran under.
 
 def is_python_float(value: Any, reference: Any = None) -> bool:
-    """True for a plain float (what ``float`` and ``np.float64`` publish; a tensor publishes an array)."""
-    return isinstance(value, float)
+    """True for a plain float, or a list of them (what ``float`` and ``np.float64`` publish; a tensor
+    publishes an array)."""
+    values = value if isinstance(value, list) and value else [value]
+    return all(isinstance(v, float) for v in values)
 
 
 def is_array(value: Any, reference: Any = None) -> bool:

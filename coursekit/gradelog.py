@@ -189,6 +189,9 @@ def load_course_data(course: Path, data_dir: str | None) -> tuple[Any, Any, Any]
     """(surnames helper, surname_data helper, SurnameData) of the course; GraderError when missing."""
     data_mod = load_helper("surname_data", course)
     surnames = load_helper("surnames", course)
+    if not hasattr(surnames, "classifier_from_state_dict"):
+        raise GraderError(f"{helper_dir(course) / 'surnames.py'} predates classifier_from_state_dict; "
+                          "update the course's helper package")
     target = Path(data_dir or os.environ.get("HW6_DATA_DIR") or course / "data" / "names")
     if not any((target / name).is_file() for name in data_mod.EXPECTED_SHA256):
         raise GraderError(f"the surname data is missing in {target}; run `coursekit fetch-data`")

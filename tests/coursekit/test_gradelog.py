@@ -154,8 +154,6 @@ class Memoriser(nn.Module):
 
 def memorising_log(honest: dict, course_data) -> tuple[dict, float]:
     """A self-consistent forged log: honest weights plus the lookup table, its own source, its own accuracy."""
-    import inspect
-
     surnames, data = course_data
     hp = honest["hparams"]
     model = Memoriser(surnames.VOCAB_SIZE, hp["hidden_size"], len(data.categories), num_layers=hp["num_layers"],
@@ -423,10 +421,13 @@ def spec_state(model_type="rnn", hidden=6, layers=1, categories=18) -> dict[str,
 
 @pytest.mark.parametrize("change,message", [
     (lambda s: s.update({"memo.table": np.zeros(4, np.float32)}), "unexpected parameter 'memo.table'"),
-    (lambda s: s.update({"rnn.weight_hr_l0": np.zeros((6, 6), np.float32)}), "unexpected parameter 'rnn.weight_hr_l0'"),
+    (lambda s: s.update({"rnn.weight_hr_l0": np.zeros((6, 6), np.float32)}),
+     "unexpected parameter 'rnn.weight_hr_l0'"),
     (lambda s: s.pop("rnn.bias_hh_l0"), "missing parameter 'rnn.bias_hh_l0'"),
-    (lambda s: s.update({"rnn.weight_hh_l0": np.zeros((5, 5), np.float32)}), "rnn.weight_hh_l0 has shape [5, 5], expected [6, 6]"),
-    (lambda s: s.update({"embedding.weight": np.zeros((57, 6), np.float32)}), "embedding.weight has shape [57, 6], expected [58, 6]"),
+    (lambda s: s.update({"rnn.weight_hh_l0": np.zeros((5, 5), np.float32)}),
+     "rnn.weight_hh_l0 has shape [5, 5], expected [6, 6]"),
+    (lambda s: s.update({"embedding.weight": np.zeros((57, 6), np.float32)}),
+     "embedding.weight has shape [57, 6], expected [58, 6]"),
     (lambda s: s.update({"output.bias": np.zeros(17, np.float32)}), "output.bias has shape [17], expected [18]"),
     (lambda s: s.update({"output.bias": np.full(18, np.inf, np.float32)}), "'output.bias' contains NaN or inf"),
     (lambda s: s.update({"output.bias": np.array(["a"] * 18)}), "'output.bias' is not a real-valued array"),

@@ -1,38 +1,41 @@
 """`coursekit grade-log PATH`: grade a student's Problem 4 ``submission_log.json`` by recomputing it.
 
-The log is untrusted. Steps: refuse files over the size limit before reading them; parse JSON strictly
-(no NaN); validate against ``submission_log.schema.json``; check it against the course's facts (data
-checksum, split seed, epochs, number of iterations, weights vs. the ``model`` list and their sha256);
-then rebuild the model from the logged source and weights IN THE SANDBOX (``coursekit.sandbox``: user
-nobody, no network, resource limits, wall-clock timeout), let it predict the canonical evaluation names
-(encoded here, labels kept here), recompute the accuracy and compare it with the self-reported one.
+The log is untrusted data; no code from it ever runs. Steps: refuse files over the size limit before
+reading them; parse JSON strictly (no NaN); validate against ``submission_log.schema.json``; check it
+against the course's facts (data checksum, split seed, epochs, number of iterations, weights vs. the
+``model`` list and their sha256); then load the weights into the architecture the homework specifies,
+built by the instructor's ``hw6utils.surnames.classifier_from_state_dict`` (exactly the specified keys and
+shapes: a model with anything extra does not load), recompute its accuracy on the course's evaluation
+split and compare it with the self-reported one. ``source_init``/``source_forward`` are for people to read.
 
 Prints one JSON object: ``score``, ``max_score``, ``accuracy`` (recomputed, or null), ``reported_accuracy``,
-``reasons`` (why points were lost; empty for a clean log). Exit 0 whenever it could grade (any score),
-2 when the grader itself could not run (no data, no sandbox, ...).
+``reasons`` (why points were lost; empty for a clean log), ``path``. Reasons are short and sanitised: they
+never quote the log's own strings. Exit 0 whenever it could grade (any score), 2 when the grader itself
+could not run (no data, no helper, ...).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
-import secrets
-import shutil
+import re
 import sys
-import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from coursekit import sandbox
-from coursekit.data import find_course_dir, load_helper
+from coursekit.course import Course
+from coursekit.data import find_course_dir
 
 SCHEMA_PATH = Path(__file__).with_name("submission_log.schema.json")
-NOTEBOOK = Path("source") / "hw6" / "surname_classification.ipynb"
+NOTEBOOK = "surname_classification.ipynb"
 ACCURACY_GRADE_ID = "test_accuracy"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
-SANDBOX_UIDS = (1_600_000, 1_700_000)  # numeric uids without a passwd entry, one per grading run
 ACCURACY_TOLERANCE = 0.1  # percentage points between reported and recomputed accuracy
+MAX_REASON_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]+")
 
 
 class GraderError(RuntimeError):
@@ -43,10 +46,35 @@ class Rejected(Exception):
     """The log gets 0 points for the given reason."""
 
 
+def sanitise(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """One printable line of at most ``limit`` characters (control and bidi characters become spaces)."""
+    line = " ".join(_CONTROL.sub(" ", text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def helper_dir(course: Path) -> Path:
+    """``source/<assignment>/<helper package>`` of the course (names from pyproject's [tool.coursekit])."""
+    settings = Course(root=course).settings
+    return course / "source" / settings["assignment"] / settings["helper_package"]
+
+
+def load_helper(name: str, course: Path) -> ModuleType:
+    """Import the trusted instructor copy of ``<helper package>/<name>.py`` by path."""
+    path = helper_dir(course) / f"{name}.py"
+    if not path.is_file():
+        raise GraderError(f"helper module {path} not found (is --course-dir right?)")
+    module_name = f"_coursekit_gradelog_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+    spec.loader.exec_module(module)
+    return module
+
+
 def default_max_score(course: Path) -> float:
     """Points of the notebook's accuracy test cell (points live only in the notebook metadata)."""
     try:
-        nb = json.loads((course / NOTEBOOK).read_text(encoding="utf-8"))
+        nb = json.loads((helper_dir(course).parent / NOTEBOOK).read_text(encoding="utf-8"))
         for cell in nb["cells"]:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if meta.get("grade_id") == ACCURACY_GRADE_ID:
@@ -60,6 +88,23 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _safe_part(part: object, limit: int = 40) -> str:
+    """A key from the log as a reason may show it: ASCII letters, digits and ``._-`` (others as ?), capped."""
+    text = str(part)
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "?" for ch in text[:limit])
+    return safe + ("..." if len(text) > limit else "")
+
+
+def _schema_problem(error: Any) -> str:
+    """One schema error without the offending value (the value is the student's text)."""
+    where = "/".join(_safe_part(part) for part in error.absolute_path) or "(top level)"
+    if error.validator == "required":  # the missing names come from the schema
+        return f"{where}: {error.message}"
+    rule = error.validator_value if isinstance(error.validator_value, (int, float, str)) else None
+    shown = f" {rule}" if rule is not None and not isinstance(rule, bool) else ""
+    return f"{where}: fails the schema's {error.validator}{shown}"
+
+
 def read_log(path: Path, max_bytes: int) -> dict[str, Any]:
     """Size check, strict JSON parsing and schema validation; raises Rejected with the reason."""
     if not path.is_file():
@@ -69,34 +114,37 @@ def read_log(path: Path, max_bytes: int) -> dict[str, Any]:
     except OSError as exc:
         raise GraderError(f"cannot read {path}: {exc.strerror}") from None
     if size > max_bytes:
-        raise Rejected(f"{path} is {size} bytes, over the limit of {max_bytes} bytes (not parsed)")
+        raise Rejected(f"{path.name} is {size} bytes, over the limit of {max_bytes} bytes (not parsed)")
     with open(path, "rb") as handle:
         raw = handle.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise Rejected(f"{path} is over the limit of {max_bytes} bytes (not parsed)")
+        raise Rejected(f"{path.name} is over the limit of {max_bytes} bytes (not parsed)")
     try:
         log = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise Rejected(f"{path} is not valid JSON: {str(exc)[:300]}") from None
+    except UnicodeDecodeError:
+        raise Rejected(f"{path.name} is not valid JSON: not UTF-8") from None
+    except (ValueError, RecursionError) as exc:  # json's messages name a position, not the content
+        raise Rejected(f"{path.name} is not valid JSON: {str(exc)[:120]}") from None
     import jsonschema
 
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(log), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(log), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        shown = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message[:200]}"
-                          for e in errors[:5])
-        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-        raise Rejected(f"{path} does not follow the submission log schema: {shown}{more}")
+        shown = "; ".join(_schema_problem(e) for e in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise Rejected(f"{path.name} does not follow the submission log schema: {shown}{more}")
     return log
 
 
-def check_claims(log: dict[str, Any], surnames: Any, data_mod: Any, n_train: int) -> None:
-    """Everything that can be checked without running student code; raises Rejected."""
+def check_claims(log: dict[str, Any], surnames: Any, data_mod: Any, categories: list[str], n_train: int) -> None:
+    """Everything that can be checked before loading the weights; raises Rejected."""
     d = log["data"]
     if d["sha256"] != data_mod.EXPECTED_COMBINED_SHA256:
         raise Rejected(f"trained on other data: data sha256 {d['sha256']}, expected "
                        f"{data_mod.EXPECTED_COMBINED_SHA256}")
+    if d["categories"] != categories:
+        raise Rejected(f"data.categories are not the {len(categories)} sorted course languages")
     if d["split_seed"] != surnames.SPLIT_SEED or d["eval_fraction"] != surnames.EVAL_FRACTION:
         raise Rejected(f"not the course split: split_seed {d['split_seed']}, eval_fraction {d['eval_fraction']} "
                        f"(expected {surnames.SPLIT_SEED}, {surnames.EVAL_FRACTION})")
@@ -115,112 +163,71 @@ def check_claims(log: dict[str, Any], surnames: Any, data_mod: Any, n_train: int
     listed = [(name, list(shape)) for name, shape in log["model"]]
     stored = [(name, list(entry["shape"])) for name, entry in log["weights"].items()]
     if listed != stored:
-        raise Rejected(f"the `model` list {listed[:3]}... does not match the stored weights {stored[:3]}...")
+        where = next((i for i, (a, b) in enumerate(zip(listed, stored)) if a != b), min(len(listed), len(stored)))
+        raise Rejected(f"the `model` list ({len(listed)} entries) does not match the stored weights "
+                       f"({len(stored)} entries) from entry {where}")
     if surnames.weights_sha256(log["weights"]) != log["weights_sha256"]:
         raise Rejected("weights_sha256 does not match the stored weights (the weights were edited)")
-    total = 0
-    for name, entry in log["weights"].items():
-        try:
-            arr = surnames.decode_tensor(entry)
-        except (ValueError, TypeError) as exc:
-            raise Rejected(f"weights[{name!r}] cannot be decoded: {exc}") from None
-        total += arr.size
-        if not (abs(arr) < float("inf")).all():
-            raise Rejected(f"weights[{name!r}] contains NaN or inf")
-    if total == 0:
-        raise Rejected("the stored weights are empty")
+
+
+def load_spec_model(log: dict[str, Any], surnames: Any, n_categories: int) -> Any:
+    """The specified architecture with the logged weights; Rejected when they do not fit it or the hparams."""
+    try:
+        model = surnames.classifier_from_state_dict(surnames.state_dict_from_log(log), n_categories)
+    except ValueError as exc:
+        raise Rejected(f"the weights do not fit the specified RecurrentClassifier: {exc}") from None
+    hp = log["hparams"]
+    claimed = (hp["model_type"], hp["hidden_size"], hp["num_layers"])
+    found = (model.model_type, model.hidden_size, model.num_layers)
+    if claimed != found:
+        raise Rejected("hparams say {} with hidden size {} and {} layer(s); the weights are {} with hidden size {} "
+                       "and {} layer(s)".format(*claimed, *found))
+    return model
+
+
+def load_course_data(course: Path, data_dir: str | None) -> tuple[Any, Any, Any]:
+    """(surnames helper, surname_data helper, SurnameData) of the course; GraderError when missing."""
+    data_mod = load_helper("surname_data", course)
+    surnames = load_helper("surnames", course)
+    if not hasattr(surnames, "classifier_from_state_dict"):
+        raise GraderError(f"{helper_dir(course) / 'surnames.py'} predates classifier_from_state_dict; "
+                          "update the course's helper package")
+    target = Path(data_dir or os.environ.get("HW6_DATA_DIR") or course / "data" / "names")
+    if not any((target / name).is_file() for name in data_mod.EXPECTED_SHA256):
+        raise GraderError(f"the surname data is missing in {target}; run `coursekit fetch-data`")
+    try:
+        names, checksum = data_mod.load_names(target, fetch=False, progress=False)
+    except data_mod.SurnameDataError as exc:
+        raise GraderError(str(exc)) from None
+    return surnames, data_mod, surnames.SurnameData(names, checksum)
 
 
 def grade(path: Path, *, course: Path, data_dir: str | None = None, max_score: float | None = None,
-          max_bytes: int = DEFAULT_MAX_BYTES, limits: sandbox.Limits | None = None) -> dict[str, Any]:
+          max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     """Grade one log; returns the result dict. Raises GraderError for the grader's own failures."""
-    import numpy as np
-
     max_score = default_max_score(course) if max_score is None else max_score
     result: dict[str, Any] = {"path": str(path), "score": 0.0, "max_score": max_score, "accuracy": None,
                               "reported_accuracy": None, "reasons": []}
-    try:
-        sandbox.check_available()
-    except sandbox.SandboxUnavailable as exc:
-        raise GraderError(f"cannot sandbox the student code: {exc}") from None
-    try:
-        data_mod = load_helper("surname_data", course)
-        surnames = load_helper("surnames", course)
-    except FileNotFoundError as exc:
-        raise GraderError(str(exc)) from None
-    try:
-        target = data_dir or os.environ.get("HW6_DATA_DIR") or course / "data" / "names"
-        names, checksum = data_mod.load_names(target, progress=False)
-    except data_mod.SurnameDataError as exc:
-        raise GraderError(str(exc)) from None
-    data = surnames.SurnameData(names, checksum)
-    train_idx, eval_idx = surnames.random_split(len(data), seed=surnames.SPLIT_SEED)
+    surnames, data_mod, data = load_course_data(course, data_dir)
+    train_idx, _ = surnames.random_split(len(data), seed=surnames.SPLIT_SEED)
     try:
         log = read_log(path, max_bytes)
         result["reported_accuracy"] = float(log["history"]["eval_accuracies"][-1])
-        if log["data"]["categories"] != data.categories:
-            raise Rejected(f"categories {log['data']['categories'][:4]}... are not the sorted course languages")
-        check_claims(log, surnames, data_mod, len(train_idx))
-        x_eval, last_eval, y_eval = data.subset(eval_idx)
-        predictions = run_model(log, x_eval.numpy(), last_eval.numpy(), len(data.categories), course, limits)
-        accuracy = 100.0 * float((np.asarray(predictions) == y_eval.numpy()).mean())
+        check_claims(log, surnames, data_mod, data.categories, len(train_idx))
+        model = load_spec_model(log, surnames, len(data.categories))
+        accuracy = surnames.evaluation_accuracy(model, data)
         result["accuracy"] = round(accuracy, 4)
         if abs(accuracy - result["reported_accuracy"]) > ACCURACY_TOLERANCE:
             raise Rejected(f"self-reported evaluation accuracy {result['reported_accuracy']:.2f}% does not match "
-                           f"{accuracy:.2f}% recomputed from the logged weights")
+                           f"{accuracy:.2f}% recomputed from the logged weights with the specified architecture")
         result["score"] = round(surnames.accuracy_points(accuracy, max_score), 4)
         if accuracy < surnames.FULL_ACCURACY:
             result["reasons"].append(f"accuracy {accuracy:.2f}%: full points need {surnames.FULL_ACCURACY:.0f}%, "
                                      f"points start above {surnames.PASS_ACCURACY:.0f}%")
     except Rejected as exc:
         result["score"] = 0.0
-        result["reasons"].append(str(exc))
+        result["reasons"].append(sanitise(str(exc)))
     return result
-
-
-def run_model(log: dict[str, Any], x: Any, last_pos: Any, n_categories: int, course: Path,
-              limits: sandbox.Limits | None) -> list[int]:
-    """Predictions of the logged model on ``x`` computed in the sandbox; raises Rejected on any failure."""
-    import numpy as np
-
-    work = Path(tempfile.mkdtemp(prefix="grade-log-"))
-    try:
-        spec = {key: log[key] for key in ("source_init", "source_forward", "hparams", "weights", "data")}
-        spec["n_categories"] = n_categories
-        (work / "model.json").write_text(json.dumps(spec), encoding="utf-8")
-        np.save(work / "x.npy", np.ascontiguousarray(x))
-        np.save(work / "last_pos.npy", np.ascontiguousarray(last_pos))
-        shutil.copy(course / "source" / "hw6" / "hw6utils" / "surnames.py", work / "surnames.py")
-        shutil.copy(Path(__file__).with_name("logrunner.py"), work / "logrunner.py")
-        limits = limits or sandbox.Limits(cpu_seconds=60, wall_seconds=90, max_output_bytes=64 * 1024)
-        # a uid of its own: the process limit then counts only this run's processes and threads
-        uid = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
-        outcome = sandbox.run([sys.executable, "-I", "logrunner.py"], workdir=work, limits=limits,
-                              hidden=[course], uid=uid)
-        if outcome.killed_reason is not None:
-            raise Rejected(f"the logged model code was stopped by the sandbox: {outcome.killed_reason} "
-                           f"(after {outcome.duration:.1f} s)")
-        tail = outcome.stderr.decode("utf-8", "replace")[-500:]
-        result_file = work / "result.json"
-        if not result_file.is_file() or result_file.stat().st_size > 4 * 1024 * 1024:
-            raise Rejected(f"the logged model code produced no result (exit code {outcome.returncode}): {tail}")
-        try:
-            answer = json.loads(result_file.read_text(encoding="utf-8"))
-        except ValueError:
-            raise Rejected("the logged model code produced an unreadable result") from None
-        if not isinstance(answer, dict) or not answer.get("ok"):
-            stage = answer.get("stage", "?") if isinstance(answer, dict) else "?"
-            error = answer.get("error", "") if isinstance(answer, dict) else ""
-            raise Rejected(f"the logged model failed ({stage}): {str(error)[:500]}")
-        if outcome.returncode != 0:
-            raise Rejected(f"the logged model code exited with code {outcome.returncode}: {tail}")
-        predictions = answer.get("predictions")
-        if (not isinstance(predictions, list) or len(predictions) != len(x)
-                or not all(isinstance(p, int) and 0 <= p < n_categories for p in predictions)):
-            raise Rejected("the logged model returned malformed predictions")
-        return predictions
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -229,20 +236,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="points for 80%% accuracy (default: the notebook's test_accuracy points)")
     parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
                         help="refuse logs larger than this without parsing them (default 16 MiB)")
-    parser.add_argument("--timeout", type=float, default=90.0,
-                        help="wall-clock seconds for rebuilding and running the model (default 90)")
     parser.add_argument("--data-dir", default=None,
-                        help="surname data folder (default: HW6_DATA_DIR, else <course>/data/names; filled "
-                             "from HW6_DATA_MIRROR or the tutorial zip when empty)")
+                        help="verified surname data folder (default: HW6_DATA_DIR, else <course>/data/names; "
+                             "`coursekit fetch-data` fills it)")
 
 
 def run(args: argparse.Namespace) -> int:
     course = find_course_dir(getattr(args, "course_dir", None))
-    limits = sandbox.Limits(cpu_seconds=max(1, int(args.timeout)), wall_seconds=args.timeout,
-                            max_output_bytes=64 * 1024)
     try:
         result = grade(Path(args.path), course=course, data_dir=args.data_dir, max_score=args.max_score,
-                       max_bytes=args.max_bytes, limits=limits)
+                       max_bytes=args.max_bytes)
     except GraderError as exc:
         print(f"grade-log: {exc}", file=sys.stderr)
         return 2

@@ -122,6 +122,14 @@ def _numbers(plain: Any) -> np.ndarray | None:
     return None
 
 
+def array_from_plain(plain: Any) -> np.ndarray:
+    """A published array (``{"__array__": shape, "data": [...]}``) back as a finite float64 array."""
+    numbers = _numbers(plain) if isinstance(plain, dict) and "__array__" in plain else None
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        raise ValueError("not a published array of finite numbers")
+    return numbers
+
+
 def compare(reference: dict[str, Any], actual: Any, path: str = "") -> str | None:
     """Why plain ``actual`` fails the criteria of a ``reference`` record, or None if it passes.
 

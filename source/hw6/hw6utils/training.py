@@ -219,13 +219,9 @@ def training_evidence(model: nn.Module, kind: str, last_timestep_only: bool) -> 
 
 def _tensor(plain: object) -> torch.Tensor:
     """A published array back as a float32 tensor."""
-    if not isinstance(plain, dict) or "__array__" not in plain:
-        raise ValueError("a parameter is not an array")
-    shape = [int(n) for n in plain["__array__"]]
-    data = torch.tensor([float(x) for x in plain["data"]], dtype=torch.float32)
-    if data.numel() != math.prod(shape) or not torch.isfinite(data).all():
-        raise ValueError("a parameter has the wrong size or is not finite")
-    return data.reshape(shape)
+    from .checks import array_from_plain
+
+    return torch.from_numpy(array_from_plain(plain)).float()
 
 
 def architecture(evidence: dict, reference: dict | None = None) -> list:

@@ -91,6 +91,13 @@ def _checks_module():
         sys.path.remove(str(SOURCE_DIR))
 
 
+def trusted_checks():
+    """The instructor's checks module as the grader loads it (judges resolve in that package)."""
+    from coursekit.helpers import trusted_module
+
+    return trusted_module(SOURCE_DIR / "hw6utils", "checks")
+
+
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
@@ -152,8 +159,7 @@ def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any], hidde
         if error is not None:
             raise error
         return
-    checks = _checks_module()
-    reasons, _ = judge_cell(reference, records, checks)
+    reasons, _ = judge_cell(reference, records, trusted_checks())
     if reasons:
         part = " (hidden part)" if hidden_only else ""
         raise AssertionError(f"{grade_id}{part}: " + "; ".join(reasons)) from error

@@ -345,12 +345,12 @@ def _legend_labels(plot) -> list[str]:
 
 
 def test_legend_lists_the_linear_rnn_guide_only_when_it_is_drawn(viz):
-    assert _legend_labels(viz.plot) == ["|dL/dh_t|", "linear RNN: ρ^(T−t)"]
+    assert _legend_labels(viz.plot) == ["|dL/dh_t|", "ρ^(T−t), ρ = largest |eigenvalue| of W_h"]
     viz.layer.value = "LSTMLayer"
     assert viz.error is None and not viz.plot.guide_line.get_visible()
     assert _legend_labels(viz.plot) == ["|dL/dh_t|"]
     viz.layer.value = "RNNLayer"
-    assert _legend_labels(viz.plot) == ["|dL/dh_t|", "linear RNN: ρ^(T−t)"]
+    assert _legend_labels(viz.plot) == ["|dL/dh_t|", "ρ^(T−t), ρ = largest |eigenvalue| of W_h"]
 
 
 @pytest.mark.parametrize("values", [np.array([0.31, 0.35, 0.4]), np.array([2e-3, 3e-3]), np.array([1.0, 1.0]),

@@ -272,7 +272,7 @@ class GradientPlot:
         self.ax_h, self.ax_g = self.figure.subplots(1, 2)
         (self.h_line,) = self.ax_h.plot([], [], "o-", color="tab:blue", label="|h_t|")
         (self.g_line,) = self.ax_g.plot([], [], "o-", color="tab:red", label="|dL/dh_t|")
-        (self.guide_line,) = self.ax_g.plot([], [], "--", color="0.5", label="linear RNN: ρ^(T−t)")
+        (self.guide_line,) = self.ax_g.plot([], [], "--", color="0.5", label="ρ^(T−t), ρ = largest |eigenvalue| of W_h")
         for ax, title in ((self.ax_h, "hidden-state norm |h_t|"),
                           (self.ax_g, "gradient norm |dL/dh_t|  (flows from t = T backwards)")):
             ax.set_yscale("log")

@@ -108,9 +108,14 @@ def apply_optional_parts(nb: Any, mode: str) -> Any:
     return nb
 
 
+def _course_setting(preprocessor: NbGraderPreprocessor, name: str, default: str) -> str:
+    """A ``CourseDirectory`` setting from the configuration nbgrader gave the preprocessor."""
+    value = preprocessor.config.get("CourseDirectory", {}).get(name)
+    return value if isinstance(value, str) and value else default
+
+
 def _course_root(preprocessor: NbGraderPreprocessor) -> Path:
-    root = getattr(getattr(preprocessor.config, "CourseDirectory", None), "root", None)
-    return Path(root) if isinstance(root, str) and root else Path.cwd()
+    return Path(_course_setting(preprocessor, "root", str(Path.cwd())))
 
 
 class ApplyOptionalParts(NbGraderPreprocessor):
@@ -141,7 +146,8 @@ class NoteOptionalParts(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         root = _course_root(self)
         info = resources.get("nbgrader", {})
-        source = root / "source" / str(info.get("assignment", "")) / f"{info.get('notebook', '')}.ipynb"
+        source = (root / _course_setting(self, "source_directory", "source") / str(info.get("assignment", ""))
+                  / f"{info.get('notebook', '')}.ipynb")
         if not source.is_file():
             return nb, resources
         reference = nbformat.read(str(source), as_version=4)

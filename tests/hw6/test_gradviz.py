@@ -336,3 +336,53 @@ def test_headless_show_makes_a_static_plot(monkeypatch, capsys):
 def test_unknown_initial_setting_is_rejected():
     with pytest.raises(TypeError, match="weigth_scale"):
         GradientVisualizer({"RNNLayer": TinyRNNLayer}, weigth_scale=2.0)
+
+
+# ---------------------------------------------------------------- polish: legend, log ticks, no warnings
+
+def _legend_labels(plot) -> list[str]:
+    return [text.get_text() for text in plot.ax_g.get_legend().get_texts()]
+
+
+def test_legend_lists_the_linear_rnn_guide_only_when_it_is_drawn(viz):
+    assert _legend_labels(viz.plot) == ["|dL/dh_t|", "ρ^(T−t), ρ = largest |eigenvalue| of W_h"]
+    viz.layer.value = "LSTMLayer"
+    assert viz.error is None and not viz.plot.guide_line.get_visible()
+    assert _legend_labels(viz.plot) == ["|dL/dh_t|"]
+    viz.layer.value = "RNNLayer"
+    assert _legend_labels(viz.plot) == ["|dL/dh_t|", "ρ^(T−t), ρ = largest |eigenvalue| of W_h"]
+
+
+@pytest.mark.parametrize("values", [np.array([0.31, 0.35, 0.4]), np.array([2e-3, 3e-3]), np.array([1.0, 1.0]),
+                                    np.array([1e-12, 5e3])])
+def test_log_axis_limits_span_whole_decades(values):
+    low, high = gradviz.decade_limits(values)
+    assert low <= values.min() / 3 and high >= values.max() * 3
+    assert np.log10(low) == int(np.log10(low)) and np.log10(high) == int(np.log10(high))
+    assert np.log10(high) - np.log10(low) >= 2  # at least two labelled decade ticks, whatever the data
+
+
+@pytest.mark.parametrize("settings", [dict(), dict(layer="LSTMLayer"), dict(weight_scale=0.05, bias_scale=0.0),
+                                      dict(nonlinearity="none", weight_scale=1.0)])
+def test_both_axes_show_at_least_two_labelled_ticks(settings):
+    png, stats, error = gradviz.static_plot({"RNNLayer": TinyRNNLayer, "LSTMLayer": TinyLSTMLayer}, **settings)
+    assert error is None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    plot = gradviz.GradientPlot()
+    plot.update(stats)
+    plot.png()
+    for ax in (plot.ax_h, plot.ax_g):
+        low, high = ax.get_ylim()
+        ticks = [t for t in ax.yaxis.get_major_locator().tick_values(low, high) if low <= t <= high]
+        labels = [gradviz._decade_label(t, 0) for t in ticks]
+        assert len([label for label in labels if label]) >= 2, (settings, ax.get_title(), ticks)
+
+
+def test_drawing_writes_no_warnings(recwarn):
+    """Neither the plot nor the unfinished-layer message makes matplotlib warn (e.g. a legend without handles)."""
+    class Unfinished(TinyRNNLayer):
+        def forward(self, x):
+            raise NotImplementedError()
+
+    gradviz.static_plot({"RNNLayer": Unfinished})
+    gradviz.static_plot({"RNNLayer": TinyRNNLayer, "LSTMLayer": TinyLSTMLayer}, layer="LSTMLayer")
+    assert not [str(w.message) for w in recwarn.list]

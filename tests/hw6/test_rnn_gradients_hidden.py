@@ -197,17 +197,31 @@ def test_rnn_nonzero_initial_state_rejected(reference: dict[str, Any], h0: str) 
     assert_rejected("test_rnn_layer_values", namespace_with(reference, RNNLayer=NonzeroStart))
 
 
-def test_rnn_transposed_recurrent_weight_rejected(reference: dict[str, Any]) -> None:
+def test_rnn_transposed_recurrent_weight_costs_the_layout_cell_only(reference: dict[str, Any]) -> None:
     layer = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
     ns = namespace_with(reference, RNNLayer=layer)
-    run_part("test_rnn_layer_values", "visible", dict(ns))  # constant parameters cannot see it
-    assert_rejected("test_rnn_layer_values", ns)  # the h_list checks use random weights
+    run_test_cell(NOTEBOOK, "test_rnn_layer_values", dict(ns))  # constant parameters: layout-free
     assert_rejected("test_rnn_layer_torch", ns)
 
 
-def test_rnn_ignoring_nonlinearity_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+def test_rnn_ignoring_nonlinearity_fails_the_visible_layout_checks(reference: dict[str, Any]) -> None:
+    """A layer that always uses tanh fails visibly (ReLU and identity), in the layout cell only."""
     layer = _rnn_variant(reference, lambda s, h, x: torch.tanh(h @ s.W_h.T + x @ s.W_x.T + s.b))
-    hidden_only_catches("test_rnn_layer_values", namespace_with(reference, RNNLayer=layer))
+    ns = namespace_with(reference, RNNLayer=layer)
+    with pytest.raises(AssertionError, match="nonlinearity torch.relu"):
+        run_part("test_rnn_layer_torch", "visible", dict(ns))
+    assert_rejected("test_rnn_layer_torch", ns)
+    run_test_cell(NOTEBOOK, "test_rnn_layer_values", dict(ns))
+
+
+def test_rnn_ignoring_only_the_identity_fails_visibly(reference: dict[str, Any]) -> None:
+    """Treating a lambda as "use tanh" (e.g. `nonlinearity or torch.tanh` misused) breaks the linear mode of 3d."""
+    def step(s, h, x):
+        fn = s.nonlinearity if s.nonlinearity in (torch.tanh, torch.relu) else torch.tanh
+        return fn(h @ s.W_h.T + x @ s.W_x.T + s.b)
+
+    with pytest.raises(AssertionError, match="linear RNN"):
+        run_part("test_rnn_layer_torch", "visible", namespace_with(reference, RNNLayer=_rnn_variant(reference, step)))
 
 
 def test_rnn_detached_h_list_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
@@ -301,13 +315,16 @@ def test_loss_with_sum_rejected(reference: dict[str, Any]) -> None:
     assert_rejected("test_loss_fn", namespace_with(reference, loss_fn=loss_fn))
 
 
-def test_loss_last_feature_instead_of_last_step_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+def test_loss_last_feature_instead_of_last_step_rejected(reference: dict[str, Any]) -> None:
     def loss_fn(pred, y, last_timestep_only=False):
         if last_timestep_only:
             pred, y = pred[..., -1], y[..., -1]
         return ((pred - y) ** 2).mean()
 
-    hidden_only_catches("test_loss_fn", namespace_with(reference, loss_fn=loss_fn))
+    ns = namespace_with(reference, loss_fn=loss_fn)
+    with pytest.raises(AssertionError, match=r"\(B, T, 1\)"):  # the visible 3-D case shows it
+        run_part("test_loss_fn", "visible", dict(ns))
+    assert_rejected("test_loss_fn", ns)
 
 
 # --- 3h LSTMLayer ---------------------------------------------------------------------------
@@ -366,9 +383,8 @@ def test_lstm_swapped_gates_rejected(reference: dict[str, Any], swap: tuple[str,
     a, b = swap
     roles[a], roles[b] = b, a
     ns = namespace_with(reference, LSTMLayer=_lstm_variant(reference, _lstm_cell(roles)))
-    run_part("test_lstm_layer_values", "visible", dict(ns))  # constant parameters cannot see roles
-    assert_rejected("test_lstm_layer_values", ns)  # its h_list checks use random weights
-    assert_rejected("test_lstm_layer_gates", ns)
+    run_test_cell(NOTEBOOK, "test_lstm_layer_values", dict(ns))  # constant parameters cannot see roles
+    assert_rejected("test_lstm_layer_gates", ns)  # one bug, one cell
 
 
 def test_lstm_transposed_recurrent_weights_rejected(reference: dict[str, Any]) -> None:
@@ -447,14 +463,17 @@ def test_lstm_fed_with_x_when_sizes_match_caught_by_hidden_tests(reference: dict
     hidden_only_catches("test_stacked_lstm", namespace_with(reference, LSTM=FeedsXWhenPossible))
 
 
-def test_lstm_ignoring_initial_state_caught_by_hidden_tests(reference: dict[str, Any]) -> None:
+def test_lstm_ignoring_initial_state_rejected(reference: dict[str, Any]) -> None:
     base = reference["LSTM"]
 
     class IgnoresHc0(base):
         def forward(self, x, hc0=None):
             return base.forward(self, x, None)
 
-    hidden_only_catches("test_stacked_lstm", namespace_with(reference, LSTM=IgnoresHc0))
+    ns = namespace_with(reference, LSTM=IgnoresHc0)
+    with pytest.raises(AssertionError, match="with hc0"):
+        run_part("test_stacked_lstm", "visible", dict(ns))
+    assert_rejected("test_stacked_lstm", ns)
 
 
 def test_rnn_last_step_of_last_layer_only_rejected(reference: dict[str, Any]) -> None:

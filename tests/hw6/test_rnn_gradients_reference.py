@@ -311,6 +311,26 @@ def _close(got: torch.Tensor, want: torch.Tensor, atol: float = 1e-5) -> None:
 NONLINEARITIES = {torch.tanh: "tanh", torch.relu: "relu"}
 
 
+def _nonlinearity_name(fn) -> str:
+    """"tanh", "relu" or "identity" (the test cells pass `lambda z: z` for a linear RNN)."""
+    if fn in NONLINEARITIES:
+        return NONLINEARITIES[fn]
+    probe = torch.tensor([-1.5, 0.0, 2.0])
+    assert torch.equal(fn(probe), probe), f"unexpected nonlinearity {fn!r}"
+    return "identity"
+
+
+def _float64_rnn(params: dict, x: torch.Tensor, nonlinearity: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """all_h and h_T of one RNN layer in float64, step by step (the oracle for the identity, which nn.RNN lacks)."""
+    fn = {"tanh": torch.tanh, "relu": torch.relu, "identity": lambda z: z}[nonlinearity]
+    W_h, W_x, b = (params[k].double() for k in ("W_h", "W_x", "b"))
+    h, states = torch.zeros(x.shape[0], W_h.shape[0], dtype=torch.float64), []
+    for t in range(x.shape[1]):
+        h = fn(h @ W_h.T + x[:, t].double() @ W_x.T + b)
+        states.append(h)
+    return torch.stack(states, dim=1), h
+
+
 def _torch_rnn(layer_params: list[dict], nonlinearity: str) -> nn.RNN:
     """torch.nn.RNN with the weights of RNNLayers (one parameter dict per layer)."""
     in_size = layer_params[0]["W_x"].shape[1]
@@ -346,12 +366,19 @@ def _per_layer(params: dict, prefix: str = "layers.") -> list[dict]:
     return [layers[i] for i in sorted(layers)]
 
 
-def _check_rnn_layer_call(call: ModuleCall) -> None:
+def _check_rnn_layer_call(call: ModuleCall) -> str:
+    """Verify one RNNLayer call against nn.RNN (tanh, ReLU) or a float64 formula (identity); its nonlinearity."""
     (x,) = call.args
     all_h, last_h = call.result
-    out, h_n = _torch_rnn([call.params], NONLINEARITIES[call.module.nonlinearity])(x)
+    kind = _nonlinearity_name(call.module.nonlinearity)
+    if kind == "identity":
+        out, h_T = _float64_rnn(call.params, x, kind)
+    else:
+        out, h_n = _torch_rnn([call.params], kind).to(x.dtype)(x)
+        h_T = h_n[0]
     _close(all_h, out)
-    _close(last_h, h_n[0])
+    _close(last_h, h_T)
+    return kind
 
 
 def _check_lstm_layer_call(call: ModuleCall) -> None:
@@ -370,10 +397,11 @@ def test_rnn_layer_answers_match_torch(ns: dict[str, Any]) -> None:
     for grade_id in ("test_rnn_layer_values", "test_rnn_layer_torch"):
         calls = module_calls(ns, grade_id, "RNNLayer")
         for call in calls:
-            _check_rnn_layer_call(call)
-            kinds.add(NONLINEARITIES[call.module.nonlinearity])
+            kinds.add(_check_rnn_layer_call(call))
         assert len(calls) >= 7
-    assert kinds == {"tanh", "relu"}
+    assert kinds == {"tanh", "relu", "identity"}
+    float64 = [c for c in module_calls(ns, "test_rnn_layer_values", "RNNLayer") if c.args[0].dtype == torch.float64]
+    assert len(float64) == 1 and float64[0].result[0].dtype == torch.float64
 
 
 def _float64_rnn_states(params: dict, x: torch.Tensor) -> list[torch.Tensor]:
@@ -401,11 +429,11 @@ def _float64_lstm_states(params: dict, x: torch.Tensor) -> tuple[list[torch.Tens
 
 
 def test_rnn_h_list_answers_match_autograd(ns: dict[str, Any]) -> None:
-    """The recorded h_list values and gradients are h_t and dL/dh_t for L = sum(h_T @ linspace(-1, 1, H))."""
+    """The recorded h_list values and gradients are h_t and dL/dh_t for L = sum(h_T @ linspace(-0.5, 1, H))."""
     call = module_calls(ns, "test_rnn_layer_values", "RNNLayer")[-1]  # the h_list layer is the last one built
     (x,) = call.args
     states = _float64_rnn_states(call.params, x)
-    loss = (states[-1] @ torch.linspace(-1.0, 1.0, states[-1].shape[1], dtype=torch.float64)).sum()
+    loss = (states[-1] @ torch.linspace(-0.5, 1.0, states[-1].shape[1], dtype=torch.float64)).sum()
     grads = torch.autograd.grad(loss, states)
     values, recorded = _record("test_rnn_layer_values", "rnn_h_list_values"), _record("test_rnn_layer_values", "rnn_h_list_grads")
     assert len(values) == len(recorded) == x.shape[1] == 6
@@ -440,23 +468,41 @@ def test_lstm_h_list_answers_match_autograd(ns: dict[str, Any]) -> None:
     assert float(recorded[0].abs().sum()) > 0
 
 
-def test_stacked_answers_match_torch(ns: dict[str, Any]) -> None:
+def _stand_in_formula(params: dict, x: torch.Tensor, hc0=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """hw6utils.standins.StandInLayer in float64, from its docstring: all_h and the reported c_T."""
+    steps = torch.arange(1, x.shape[1] + 1, dtype=torch.float64).view(1, -1, 1)
+    pre = (x.double().cumsum(1) / steps) @ params["P"].double().T + params["q"].double()
+    h0 = 0.0 if hc0 is None else hc0[0].double().unsqueeze(1)
+    c0 = 0.0 if hc0 is None else hc0[1].double()
+    return torch.tanh(pre + h0), pre[:, -1] + c0
+
+
+def test_stacked_answers_are_the_stacked_stand_ins(ns: dict[str, Any]) -> None:
+    """The 3k cells run RNN/LSTM on stand-in layers; the reference stacks them as the instructions say
+    (layer l + 1 reads the states of layer l; h, c of every layer; layer l starts from hc0[l])."""
     for call in module_calls(ns, "test_stacked_rnn", "RNN"):
         (x,) = call.args
-        out, h_n = _torch_rnn(_per_layer(call.params), "tanh")(x)
-        _close(call.result[0], out)
-        _close(call.result[1], h_n)
+        inp, lasts = x, []
+        for params in _per_layer(call.params):
+            inp, _ = _stand_in_formula(params, inp)
+            lasts.append(inp[:, -1])
+        _close(call.result[0], inp)
+        _close(call.result[1], torch.stack(lasts))
     with_state = 0
     for call in module_calls(ns, "test_stacked_lstm", "LSTM"):
         x, *rest = call.args
         hc0 = rest[0] if rest else None
         with_state += hc0 is not None
-        out, (h_n, c_n) = _torch_lstm(_per_layer(call.params))(x, hc0)
+        inp, hs, cs = x, [], []
+        for index, params in enumerate(_per_layer(call.params)):
+            inp, c = _stand_in_formula(params, inp, None if hc0 is None else (hc0[0][index], hc0[1][index]))
+            hs.append(inp[:, -1])
+            cs.append(c)
         last_layer_h, (h, c) = call.result
-        _close(last_layer_h, out)
-        _close(h, h_n)
-        _close(c, c_n)
-    assert with_state == 4
+        _close(last_layer_h, inp)
+        _close(h, torch.stack(hs))
+        _close(c, torch.stack(cs))
+    assert with_state == 5
 
 
 def test_regression_model_answers_match_the_formula(ns: dict[str, Any]) -> None:
@@ -465,16 +511,11 @@ def test_regression_model_answers_match_the_formula(ns: dict[str, Any]) -> None:
     for call in module_calls(ns, "test_regression_model", "RecurrentRegressionModel"):
         (x,) = call.args
         out, all_h = call.result
-        net = call.module.recurrent_net
-        if hasattr(net, "all_h"):  # the hidden checks' stand-in net with given states
-            want_h = net.all_h
-            stand_ins += 1
-        else:
-            inner = {k[len("recurrent_net."):]: v for k, v in call.params.items() if k.startswith("recurrent_net.")}
-            want_h = _torch_rnn([inner], "tanh")(x)[0]
+        want_h = call.module.recurrent_net.all_h  # every forward call reads states from a stand-in
+        stand_ins += 1
         _close(all_h, want_h)
         _close(out, want_h @ call.params["output_layer.weight"].T + call.params["output_layer.bias"])
-    assert stand_ins == 3
+    assert stand_ins == 6
     for trial in range(3):
         assert _record("test_regression_model", f"readout_{trial}")["recurrent net calls"] == 1
 
@@ -486,7 +527,7 @@ def test_loss_answers_match_the_formula(ns: dict[str, Any]) -> None:
         last = call.kwargs.get("last_timestep_only", call.args[2] if len(call.args) > 2 else False)
         d = pred[:, -1] - y[:, -1] if last else pred - y
         _close(call.result, (d ** 2).mean(), atol=1e-6)
-    assert len(calls) == 3 + 2 * 4
+    assert len(calls) == 4 + 2 * 4
     for shape in [(4, 6, 1), (3, 5, 2), (1, 1, 1), (5, 3)]:
         [call] = [c for c in calls if tuple(c.args[0].shape) == shape and c.kwargs.get("last_timestep_only")]
         d = (call.args[0] - call.args[1]).double()

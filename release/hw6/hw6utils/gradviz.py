@@ -243,6 +243,19 @@ def _decade_label(value: float, _position: int) -> str:
     return {0: "1", 1: "10"}.get(exponent, f"1e{exponent}")
 
 
+def decade_limits(values: np.ndarray, margin: float = 3.0) -> tuple[float, float]:
+    """Log-axis limits around positive ``values`` that start and end on powers of ten.
+
+    A margin of ``margin`` on either side, then rounded outwards to whole decades: the axis always shows
+    at least two labelled decade ticks, even when every value lies within one decade.
+    """
+    if not np.size(values):
+        return 1e-8, 1.0
+    low = math.floor(math.log10(float(np.min(values)) / margin))
+    high = math.ceil(math.log10(float(np.max(values)) * margin))
+    return 10.0 ** low, 10.0 ** max(high, low + 1)
+
+
 class GradientPlot:
     """One figure with two log-scale panels (|h_t| and |dL/dh_t|) whose artists are updated in place."""
 
@@ -259,7 +272,7 @@ class GradientPlot:
         self.ax_h, self.ax_g = self.figure.subplots(1, 2)
         (self.h_line,) = self.ax_h.plot([], [], "o-", color="tab:blue", label="|h_t|")
         (self.g_line,) = self.ax_g.plot([], [], "o-", color="tab:red", label="|dL/dh_t|")
-        (self.guide_line,) = self.ax_g.plot([], [], "--", color="0.5", label="linear RNN: ρ^(T−t)")
+        (self.guide_line,) = self.ax_g.plot([], [], "--", color="0.5", label="ρ^(T−t), ρ = largest |eigenvalue| of W_h")
         for ax, title in ((self.ax_h, "hidden-state norm |h_t|"),
                           (self.ax_g, "gradient norm |dL/dh_t|  (flows from t = T backwards)")):
             ax.set_yscale("log")
@@ -272,8 +285,14 @@ class GradientPlot:
             ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=7))
             ax.yaxis.set_minor_locator(NullLocator())  # dozens of minor tick lines cost more than the data
         self.note = self.ax_g.text(0.02, 0.03, "", transform=self.ax_g.transAxes, fontsize=8, color="0.3")
-        self.ax_g.legend(loc="upper left", fontsize=8)
+        self._legend()
         self.suptitle = self.figure.suptitle("", fontsize=10)
+
+    def _legend(self) -> None:
+        """A legend of the lines that are shown (the linear-RNN guide only when it is drawn)."""
+        handles = [line for line in (self.g_line, self.guide_line) if line.get_visible()]
+        self.ax_g.legend(handles=handles, labels=[line.get_label() for line in handles], loc="upper left",
+                         fontsize=8)
 
     def update(self, stats: GradientStats) -> None:
         """Move the existing artists to the new data and rescale the axes."""
@@ -291,14 +310,11 @@ class GradientPlot:
         else:
             self.guide_line.set_data([], [])
             self.guide_line.set_visible(False)
+        self._legend()
         for ax, data in ((self.ax_h, h), (self.ax_g, g)):
             ax.set_xlim(0.5, len(t) + 0.5)
             finite = data[np.isfinite(data)]
-            if finite.size:
-                low, high = float(finite.min()), float(finite.max())
-                ax.set_ylim(low / 3.0, high * 3.0)
-            else:
-                ax.set_ylim(1e-8, 1.0)
+            ax.set_ylim(*decade_limits(finite))
         problems = []
         if not stats.finite:
             problems.append("overflow: some values are inf/NaN (not drawn)")

@@ -24,6 +24,25 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
+# --- the release: nbgrader's own steps, after the kit's optional-parts setting --------------
+# Optional parts (3h-3k, as the original homework marks them) count or not by `optional_parts` in
+# pyproject.toml's [tool.coursekit] (coursekit/optional.py); it is applied to the points here.
+c.GenerateAssignment.preprocessors = [
+    "coursekit.optional.ApplyOptionalParts",
+    "nbgrader.preprocessors.IncludeHeaderFooter",
+    "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells",
+    "nbgrader.preprocessors.ClearSolutions",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # --- autograding: nbgrader's own pipeline, with the kit's steps ------------------------------
 # `nbgrader autograde`, the formgrader's Autograde button and `coursekit autograde` all run this.
 # Intake (coursekit/intake.py): reason lines, renamed notebooks graded under their real name, links
@@ -80,4 +99,5 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "coursekit.feedback.HideHiddenTests",
+    "coursekit.optional.NoteOptionalParts",  # "Optional part 3h: not counted" on optional cells
 ]

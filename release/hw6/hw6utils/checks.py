@@ -1,6 +1,8 @@
 """Test helpers shared by every HW6 notebook: readable assertions, and `check` for test cells."""
 from __future__ import annotations
 
+import importlib
+import json
 import os
 from typing import Any
 
@@ -46,9 +48,18 @@ def count_parameters(module: Any) -> int:
 # plain JSON data in the cell's output, and the grader, in its own process, compares it with the
 # value the instructor's reference solution published for the same check. Expected values of
 # hidden checks never exist in the student's kernel, and nothing in that kernel decides a verdict.
+#
+# ``judge="module.function"`` names a function of this helper package that turns the published
+# (plain) value into the number or data that is actually compared: trained weights into a final
+# loss, two outputs into "do they differ". The grader runs the instructor's copy of that function,
+# so a verdict never rests on a number the student's kernel computed.
+#
+# Under nbgrader's autograde without the course's recording (NBGRADER_EXECUTION=autograde and no
+# COURSEKIT_RECORD_CHECKS), no check can be judged: every check fails instead of passing.
 
 RECORD_ENV = "COURSEKIT_RECORD_CHECKS"
 RECORD_MIME = "application/vnd.coursekit.check+json"
+NBGRADER_ENV = "NBGRADER_EXECUTION"
 MAX_RECORDED_NUMBERS = 1_000_000
 _NOTHING = object()
 
@@ -109,6 +120,14 @@ def _numbers(plain: Any) -> np.ndarray | None:
         except (TypeError, ValueError):
             return None
     return None
+
+
+def array_from_plain(plain: Any) -> np.ndarray:
+    """A published array (``{"__array__": shape, "data": [...]}``) back as a finite float64 array."""
+    numbers = _numbers(plain) if isinstance(plain, dict) and "__array__" in plain else None
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        raise ValueError("not a published array of finite numbers")
+    return numbers
 
 
 def compare(reference: dict[str, Any], actual: Any, path: str = "") -> str | None:
@@ -174,17 +193,35 @@ def recording() -> bool:
     return recorder is not None or os.environ.get(RECORD_ENV) == "1"
 
 
+class CannotJudgeHere(AssertionError):
+    """A check ran under nbgrader's autograde without the course's grader: it fails rather than pass."""
+
+
+def resolve_judge(judge: str) -> Any:
+    """The function ``module.function`` of this helper package (the copy this kernel imported)."""
+    module_name, _, function = judge.rpartition(".")
+    module = importlib.import_module(f"{__package__}.{module_name}") if __package__ else importlib.import_module(module_name)
+    return getattr(module, function)
+
+
+def plain_roundtrip(value: Any) -> Any:
+    """``value`` as the grader receives it: plain data after a JSON round trip."""
+    return json.loads(json.dumps(to_plain(value)))
+
+
 def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
           at_most: float | None = None, at_least: float | None = None,
-          partial: tuple[float, float] | None = None) -> None:
+          partial: tuple[float, float] | None = None, judge: str | None = None) -> None:
     """Check one result of the student's code (use in test cells instead of ``assert``).
 
     With ``expected`` (or a bound) the check is visible: it fails here with a readable message.
     Without, it is a hidden check: it does nothing here and is decided by the grader.
     ``partial=(low, high)`` gives partial credit for a number: none at ``low``, all at ``high``.
+    ``judge="module.function"``: the criteria apply to ``function(value)``, computed by the grader
+    with the instructor's copy of this package (here, with yours, to show you the result).
     """
     record = {"name": name, "value": to_plain(value), "tol": tol, "at_most": at_most, "at_least": at_least,
-              "partial": list(partial) if partial else None,
+              "partial": list(partial) if partial else None, "judge": judge,
               "visible": expected is not _NOTHING or at_most is not None or at_least is not None or bool(partial)}
     if recording():
         if recorder is not None:
@@ -193,14 +230,44 @@ def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
             from IPython.display import display
             display({RECORD_MIME: record}, raw=True)
         return
+    if os.environ.get(NBGRADER_ENV) == "autograde":
+        raise CannotJudgeHere(f"{name}: this notebook is being autograded without the course's grader "
+                              "(coursekit), so no check can be judged; it counts as failed")
     if not record["visible"]:
         return
+    actual = resolve_judge(judge)(plain_roundtrip(value)) if judge else record["value"]
     if partial:
-        fraction = partial_credit(record, record["value"])
-        print(f"{name}: {value:.4g} earns {fraction:.0%} of this cell's points "
+        fraction = partial_credit(record, actual)
+        print(f"{name}: {float(actual):.4g} earns {fraction:.0%} of this cell's points "
               f"(none at {partial[0]:g}, all at {partial[1]:g})")
         return
     criteria = dict(record, value=to_plain(expected)) if expected is not _NOTHING else record
-    reason = compare(criteria, record["value"])
+    reason = compare(criteria, to_plain(actual))
     if reason:
         raise AssertionError(f"{name}: {reason}")
+
+
+# --- judges: functions of published values, run by the grader ---------------------------------
+#
+# A judge is called as ``judge(value, reference=...)``: ``reference`` is the value the reference
+# solution published for the same check (None on a student's machine), for judges that must hold a
+# student's data to the conditions the reference ran under.
+
+def is_python_float(value: Any, reference: Any = None) -> bool:
+    """True for a plain float, or a list of them (what ``float`` and ``np.float64`` publish; a tensor
+    publishes an array)."""
+    values = value if isinstance(value, list) and value else [value]
+    return all(isinstance(v, float) for v in values)
+
+
+def is_array(value: Any, reference: Any = None) -> bool:
+    """True for a published array (a tensor or numpy array), False for lists and numbers."""
+    return isinstance(value, dict) and "__array__" in value
+
+
+def all_differ(values: Any, reference: Any = None) -> bool:
+    """True when the published values (a list) are pairwise different (e.g. dropout in training mode)."""
+    if not isinstance(values, list) or len(values) < 2:
+        return False
+    encoded = [json.dumps(v, sort_keys=True) for v in values]
+    return len(set(encoded)) == len(encoded)

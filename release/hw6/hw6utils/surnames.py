@@ -483,3 +483,45 @@ def rebuild_model(log: dict[str, Any], n_categories: int | None = None, vocab_si
     """
     n_categories = n_categories if n_categories is not None else len(log["data"]["categories"])
     return classifier_from_state_dict(state_dict_from_log(log), n_categories, vocab_size)
+
+
+# --- what the graded accuracy cell publishes, and how the grader judges it -----------------------
+#
+# The cell publishes the trained weights (``model_evidence``); the grader loads them into the
+# architecture the homework specifies (``classifier_from_state_dict``) and recomputes the evaluation
+# accuracy on the course split with the course's own copy of the data. No number the student's
+# kernel computed enters the grade.
+
+_DATA_CACHE: dict[str, SurnameData] = {}
+
+
+def model_evidence(model: nn.Module, history: dict[str, list[float]]) -> dict[str, Any]:
+    """The trained weights and the evaluation accuracy the training loop reported."""
+    return {"state_dict": {name: value.detach().clone() for name, value in model.state_dict().items()},
+            "reported_accuracy": float(history["eval_accuracies"][-1])}
+
+
+def course_data() -> SurnameData:
+    """The verified surname data (HW6_DATA_DIR, or data/names near the working folder), loaded once."""
+    from .surname_data import load_names, resolve_data_dir
+
+    key = str(resolve_data_dir())
+    if key not in _DATA_CACHE:
+        names, checksum = load_names(fetch=False, progress=False)
+        _DATA_CACHE[key] = SurnameData(names, checksum)
+    return _DATA_CACHE[key]
+
+
+def graded_accuracy(evidence: dict[str, Any], reference: dict[str, Any] | None = None) -> float:
+    """Evaluation accuracy (%) of published weights in the specified architecture, on the course split."""
+    from .checks import array_from_plain
+
+    data = course_data()
+    state = {name: array_from_plain(value) for name, value in evidence["state_dict"].items()}
+    model = classifier_from_state_dict(state, n_categories=len(data.categories))
+    return evaluation_accuracy(model, data)
+
+
+def accuracy_gap(evidence: dict[str, Any], reference: dict[str, Any] | None = None) -> float:
+    """Recomputed minus self-reported evaluation accuracy (0 for an honest training run)."""
+    return graded_accuracy(evidence) - float(evidence["reported_accuracy"])

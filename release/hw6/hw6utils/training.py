@@ -194,3 +194,109 @@ def plot_loss_curves(histories: dict[str, list[float]], targets: dict[str, float
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
+
+
+# --- what the graded training cells publish, and how the grader judges it ------------------------
+#
+# A training test cell publishes each trained model's weights as plain data (``training_evidence``).
+# The grader rebuilds the model from them with torch's own ``nn.RNN`` / ``nn.LSTM`` (the layout of
+# the notebook's RNNLayer / LSTMLayer parameters is fixed) and recomputes the final loss itself: the
+# grade never rests on a number the student's kernel computed.
+
+SECOND_EVAL_SEED = 777  # a second, independent evaluation batch
+MAX_HIDDEN = 256
+GATES = ("f", "i", "o", "g")  # the notebook's LSTMLayer parameter names: U_k, W_k, b_k
+TORCH_GATE_ORDER = ("i", "f", "g", "o")  # nn.LSTM stacks its gates in this order
+
+
+def training_evidence(model: nn.Module, kind: str, last_timestep_only: bool) -> dict:
+    """What a graded training cell publishes about one trained model: its weights and its recipe."""
+    recipe = RECIPES[kind]
+    return {"model": kind, "last_timestep_only": bool(last_timestep_only),
+            "state_dict": {name: value.detach().clone() for name, value in model.state_dict().items()},
+            "seed": recipe.seed, "recipe": {k: v for k, v in vars(recipe).items()}}
+
+
+def _tensor(plain: object) -> torch.Tensor:
+    """A published array back as a float32 tensor."""
+    from .checks import array_from_plain
+
+    return torch.from_numpy(array_from_plain(plain)).float()
+
+
+def architecture(evidence: dict, reference: dict | None = None) -> list:
+    """[kind, number of layers, hidden size] read from the published parameter names and shapes."""
+    names = set(evidence["state_dict"])
+    layers = sorted({int(n.split(".")[2]) for n in names if n.startswith("recurrent_net.layers.")
+                     and n.split(".")[2].isdigit()})
+    kind = "lstm" if any(n.endswith(".W_f") for n in names) else "rnn"
+    hidden = int(evidence["state_dict"]["output_layer.weight"]["__array__"][1])
+    return [kind, len(layers), hidden]
+
+
+def _regression_model_from_weights(evidence: dict) -> nn.Module:
+    """Rebuild a published RecurrentRegressionModel with trusted torch modules (ValueError if it
+    is not the notebook's architecture)."""
+    kind, num_layers, hidden = architecture(evidence)
+    if not 1 <= num_layers <= 4 or not 1 <= hidden <= MAX_HIDDEN:
+        raise ValueError(f"unexpected architecture: {num_layers} layers of size {hidden}")
+    weights = {name: _tensor(value) for name, value in evidence["state_dict"].items()}
+    per_layer = (["W_h", "W_x", "b"] if kind == "rnn" else [f"{p}_{g}" for g in GATES for p in ("U", "W", "b")])
+    expected = {f"recurrent_net.layers.{l}.{p}" for l in range(num_layers) for p in per_layer}
+    expected |= {"output_layer.weight", "output_layer.bias"}
+    if set(weights) != expected:
+        raise ValueError("the parameter names are not those of the notebook's "
+                         f"{kind.upper()} with {num_layers} layer(s)")
+    rnn_class = nn.LSTM if kind == "lstm" else nn.RNN
+    net = rnn_class(1, hidden, num_layers=num_layers, batch_first=True)
+    with torch.no_grad():
+        for l in range(num_layers):
+            p = {name.rsplit(".", 1)[1]: w for name, w in weights.items() if name.startswith(f"recurrent_net.layers.{l}.")}
+            if kind == "rnn":
+                w_ih, w_hh, b_ih = p["W_x"], p["W_h"], p["b"]
+            else:  # the notebook computes x @ U_k + h @ W_k: torch wants the transposes, gates stacked
+                w_ih = torch.cat([p[f"U_{g}"].T for g in TORCH_GATE_ORDER])
+                w_hh = torch.cat([p[f"W_{g}"].T for g in TORCH_GATE_ORDER])
+                b_ih = torch.cat([p[f"b_{g}"] for g in TORCH_GATE_ORDER])
+            getattr(net, f"weight_ih_l{l}").copy_(w_ih)  # a wrong shape raises here
+            getattr(net, f"weight_hh_l{l}").copy_(w_hh)
+            getattr(net, f"bias_ih_l{l}").copy_(b_ih)
+            getattr(net, f"bias_hh_l{l}").zero_()
+    readout = nn.Linear(hidden, 1)
+    with torch.no_grad():
+        readout.weight.copy_(weights["output_layer.weight"])
+        readout.bias.copy_(weights["output_layer.bias"])
+    return _TrustedRegression(net, readout)
+
+
+class _TrustedRegression(nn.Module):
+    def __init__(self, net: nn.Module, readout: nn.Linear) -> None:
+        super().__init__()
+        self.net, self.readout = net, readout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.net(x)[0])
+
+
+def _loss_of_published(evidence: dict, reference: dict | None, seed: int | None) -> float:
+    """Recompute a published model's loss. Against a ``reference`` (the grader), the model must have
+    the reference's kind and depth, and is evaluated on the reference's task."""
+    kind, num_layers, _ = architecture(evidence)
+    task = evidence
+    if reference is not None:
+        if architecture(reference)[:2] != [kind, num_layers]:
+            raise ValueError(f"expected a trained {architecture(reference)[0].upper()} with "
+                             f"{architecture(reference)[1]} layer(s), got {kind.upper()} with {num_layers}")
+        task = reference
+    model = _regression_model_from_weights(evidence)
+    return evaluate_regression_model(model, bool(task["last_timestep_only"]), RECIPES[kind], seed=seed)
+
+
+def final_loss(evidence: dict, reference: dict | None = None) -> float:
+    """The graded "final loss" of a published model, recomputed from its weights with trusted code."""
+    return _loss_of_published(evidence, reference, None)
+
+
+def second_batch_loss(evidence: dict, reference: dict | None = None) -> float:
+    """The same on a second, independent evaluation batch (a model must meet its target there too)."""
+    return _loss_of_published(evidence, reference, SECOND_EVAL_SEED)

@@ -264,9 +264,12 @@ def _log(lines: list[str]) -> None:
         log.warning("intake: %s", line) if log else print(f"intake: {line}")
 
 
+_PLANS: dict[Path, list[str]] = {}  # submission folder -> notebooks to zero after nbgrader's run
+
+
 def before_autograde(notebooks: list[str], **_: Any) -> None:
     """``Autograde.pre_convert_hook``: make the submission gradable; ``notebooks`` is updated in place
-    (nbgrader passes the list it is about to grade)."""
+    (nbgrader passes the list it is about to grade: every notebook, or those of ``--notebook``)."""
     where = _where(notebooks)
     if where is None:
         return
@@ -274,18 +277,22 @@ def before_autograde(notebooks: list[str], **_: Any) -> None:
     expected = expected_notebooks(config, assignment)
     intake = inspect(folder, expected)
     make_gradable(intake, Path(config.CourseDirectory.root), student, assignment)
-    notebooks[:] = [str(path) for path in intake.notebooks.values()]
+    asked = {Path(n).name for n in notebooks}
+    everything = asked >= {p.name for p in folder.glob("*.ipynb")}
+    wanted = {name for name, path in intake.notebooks.items()
+              if everything or path.name in asked or any(src.name in asked and target == name
+                                                        for src, target in intake.renamed.items())}
+    notebooks[:] = [str(intake.notebooks[name]) for name in sorted(wanted)]
+    _PLANS[folder] = [name for name in intake.ungradable if everything or f"{name}.ipynb" in asked]
     if not notebooks:
-        zero_ungradable(config, assignment, student, [exp.name for exp in expected])
+        zero_ungradable(config, assignment, student, _PLANS.pop(folder))
     _log(intake.reasons)
 
 
 def after_autograde(notebooks: list[str], **_: Any) -> None:
-    """``Autograde.post_convert_hook``: 0 for the autograder tests of notebooks that were not graded."""
+    """``Autograde.post_convert_hook``: 0 for the autograder tests of notebooks that could not be graded."""
     where = _where(notebooks)
     if where is None:
         return
     config, folder, student, assignment = where
-    graded = {Path(n).stem for n in notebooks}
-    missing = [exp.name for exp in expected_notebooks(config, assignment) if exp.name not in graded]
-    zero_ungradable(config, assignment, student, missing)
+    zero_ungradable(config, assignment, student, _PLANS.pop(folder, []))

@@ -62,6 +62,8 @@ def judge_record(ref: dict[str, Any], record: dict[str, Any], checks: ModuleType
         if judge and ref.get("at_most") is None and ref.get("at_least") is None:
             criteria = dict(ref, value=checks.to_plain(_judged(checks, judge, ref.get("value"), ref.get("value"))))
         return checks.compare(criteria, actual), 1.0
+    except ValueError as err:  # a judge's own words about the data (e.g. "expected a trained RNN ...")
+        return f"could not be judged: {' '.join(str(err).split())[:200]}", 0.0
     except Exception as err:  # malformed data from the student's kernel is a failure, not a crash
         return f"could not be judged ({err.__class__.__name__})", 0.0
 

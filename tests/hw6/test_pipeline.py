@@ -21,7 +21,7 @@ from coursekit.samples import build_samples
 from hw6_course import NOTEBOOKS, copy_course, secret_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline")]
-STUDENTS = ["reference", "untouched", "partial", "cheater"]
+STUDENTS = ["reference", "untouched", "partial", "cheater", "nonlinearity"]
 
 # The cheater hands in two notebooks with wrong code that passes the visible checks, and tries to
 # make every comparison in its kernel say "equal".
@@ -55,12 +55,34 @@ def write_cheater(course: Course) -> None:
         nbformat.write(nb, str(folder / f"{notebook}.ipynb"))
 
 
+def write_nonlinearity_bug(course: Course) -> None:
+    """An RNNLayer that ignores its `nonlinearity` argument (always tanh): stock nbgrader used to pass it."""
+    reference = course.folder("submitted", "reference", "hw6")
+    folder = course.folder("submitted", "nonlinearity", "hw6")
+    shutil.copytree(reference, folder)
+    path = folder / "rnn_gradients.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    layer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_layer")
+    assert "self.nonlinearity(" in layer.source
+    layer.source = layer.source.replace("self.nonlinearity(", "torch.tanh(")
+    nbformat.write(nb, str(path))
+
+
+def gradebook_grades(course: Course, student: str, notebook: str | None = None) -> dict[tuple[str, str], float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course.db_url, course.course_id) as gb:
+        return {(nb.name, g.name): g.score for nb in gb.find_submission("hw6", student).notebooks
+                for g in nb.grades if notebook in (None, nb.name)}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = Course.open(copy_course(tmp_path_factory.mktemp("hw6") / "course"))
     generate_release(course, "hw6")
     build_samples(course, "hw6")
     write_cheater(course)
+    write_nonlinearity_bug(course)
     results = {r.student: r for r in autograde(course, "hw6", STUDENTS, jobs=2)}
     feedback_errors = generate_feedback(course, "hw6", STUDENTS)
     return course, results, feedback_errors
@@ -110,3 +132,24 @@ def test_feedback_contains_no_hidden_test_source(graded, notebook):
         leaked = sorted(line for line in secrets if line in text)
         assert not leaked, f"{student}'s feedback for {notebook} shows hidden lines: {leaked[:3]}"
         assert "BEGIN HIDDEN TESTS" not in text
+
+
+def test_every_door_gives_hw6_the_same_grades(graded):
+    """Stock `nbgrader autograde` and the formgrader's API re-grade students already graded by
+    `coursekit autograde`: every grade stays the same (one pipeline behind every door)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    course, results, _ = graded
+    assert score(results, "nonlinearity", "rnn_gradients")[0] < score(results, "reference", "rnn_gradients")[0]
+    before = {s: gradebook_grades(course, s) for s in ("nonlinearity", "cheater", "untouched")}
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    for student, notebook in (("nonlinearity", "rnn_gradients"), ("cheater", "beam_search")):
+        run = subprocess.run([str(nbgrader), "autograde", "hw6", f"--student={student}", f"--notebook={notebook}",
+                              "--force"], cwd=course.root, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert gradebook_grades(course, student) == before[student], student
+    outcome = course.api.autograde("hw6", "untouched")
+    assert outcome["success"], outcome.get("log", "")[-2000:]
+    assert gradebook_grades(course, "untouched") == before["untouched"]

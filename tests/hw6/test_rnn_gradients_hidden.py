@@ -22,7 +22,7 @@ from _rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style, assert_sa
                         hidden_records, hidden_section)
 from _rejection import sabotaged_kernel as _sabotage  # noqa: E402
 from _rejection import assert_rejected as _assert_rejected  # noqa: E402
-from notebook_cells import (SOURCE_DIR, _checks_module, cell_by_grade_id, load, run_test_cell,  # noqa: E402
+from notebook_cells import (SOURCE_DIR, _checks_module, trusted_checks, cell_by_grade_id, load, run_test_cell,  # noqa: E402
                             runnable_source, solution_namespace, working_directory)
 from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
 
@@ -549,8 +549,7 @@ def _training_reasons(grade_id: str, ns: dict[str, Any], training_records, hidde
         records, _ = hidden_records(NOTEBOOK, grade_id, dict(ns))
     else:
         records, _ = cell_records(NOTEBOOK, grade_id, dict(ns))
-    checks = _checks_module()
-    reasons, _ = judge_cell(hidden if hidden_only else whole, records, checks)
+    reasons, _ = judge_cell(hidden if hidden_only else whole, records, trusted_checks())
     return reasons
 
 
@@ -558,10 +557,12 @@ def _training_reasons(grade_id: str, ns: dict[str, Any], training_records, hidde
 def test_training_cells_accept_the_trained_reference_and_reject_untrained_models(trained, training_records) -> None:
     for kind, grade_id in zip(("rnn", "lstm"), TRAINING_TESTS):
         whole, hidden = training_records[grade_id]
+        checks = trusted_checks()
         bounds = [r for r in whole if r["at_most"] is not None]
-        assert len(bounds) == 4 and all(r["visible"] for r in bounds)
-        assert all(r["value"] <= r["at_most"] for r in bounds), "the reference misses its own targets"
-        assert len(hidden) == 4 and all(r["value"] is True for r in hidden)
+        assert len(bounds) == 4 and all(r["visible"] and r["judge"] == "training.final_loss" for r in bounds)
+        assert all(checks.resolve_judge(r["judge"])(r["value"]) <= r["at_most"] for r in bounds), \
+            "the reference misses its own targets"
+        assert len(hidden) == 8 and all(r["judge"] for r in hidden)
         assert _training_reasons(grade_id, trained, training_records) == []
         run_part(grade_id, "whole", dict(trained))  # the visible bounds hold on a student's machine too
 
@@ -571,6 +572,37 @@ def test_training_cells_accept_the_trained_reference_and_reject_untrained_models
         assert _training_reasons(grade_id, namespace_with(trained, **{f"{kind}_runs": {}}), training_records)
         with _sabotage():
             assert _training_reasons(grade_id, untrained, training_records)
+
+
+@pytest.mark.slow
+def test_numbers_from_the_kernel_earn_nothing_in_training_cells(trained, training_records, monkeypatch) -> None:
+    """What a patched `check`, a faked history or a patched evaluation could claim is never what is
+    judged: the grader recomputes every loss from the published weights."""
+    from coursekit.verdicts import judge_cell
+
+    checks = trusted_checks()
+    for kind, grade_id in zip(("rnn", "lstm"), TRAINING_TESTS):
+        whole, hidden = training_records[grade_id]
+        # a patched check publishing a number inside every bound (and True for every judged boolean)
+        forged = [dict(r, value=0.0 if r["at_most"] is not None else True) for r in [*whole, *hidden]]
+        reasons, fraction = judge_cell([*whole, *hidden], forged, checks)
+        assert reasons and fraction == 0.0
+        # untrained models with a faked history and an evaluation function that reports 0 loss
+        untrained = _untrained_runs(trained, kind)
+        for run in untrained.values():
+            run.update(history=[0.0] * 10, final_loss=0.0)
+        import hw6utils.training as kernel_training  # the copy the notebook imported, as a kernel would
+
+        monkeypatch.setattr(kernel_training, "evaluate_regression_model", lambda *a, **k: 0.0)
+        assert _training_reasons(grade_id, namespace_with(trained, **{f"{kind}_runs": untrained}), training_records)
+        monkeypatch.undo()
+    # trained LSTM weights handed in for the RNN cell: not the architecture that cell asks for
+    rnn_whole, _ = training_records["test_training_rnn"]
+    lstm_whole, _ = training_records["test_training_lstm"]
+    lstm_by_task = {r["name"].replace("lstm_", "rnn_"): r for r in lstm_whole if r["judge"]}
+    swapped = [dict(r, value=lstm_by_task[r["name"]]["value"]) if r["name"] in lstm_by_task else r for r in rnn_whole]
+    reasons, _ = judge_cell(rnn_whole, swapped, checks)
+    assert reasons and all("expected a trained RNN" in reason for reason in reasons if "final loss" in reason)
 
 
 @pytest.mark.slow

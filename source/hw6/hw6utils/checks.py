@@ -200,6 +200,8 @@ def _compare_numbers(got: np.ndarray, want: np.ndarray, actual: Any, expected: A
     if index is None:
         return None
     if want.ndim == 0:
+        if isinstance(actual, int) and isinstance(expected, int):  # counts, indices: no tolerance to speak of
+            return f"{at}got {actual}, expected {expected}"
         return (f"{at}got {_show(actual)}, expected {_show(expected)} "
                 f"(off by {abs(float(got) - float(want)):.3g}; tolerance {tol:g})")
     position = "[" + ", ".join(str(i) for i in index) + "]"

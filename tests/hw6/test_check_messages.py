@@ -105,3 +105,79 @@ def test_long_values_are_cut():
 def test_every_failure_names_got_and_expected(expected, wrong):
     message = why(expected, wrong)
     assert message and "got" in message and "expected" in message, message
+
+
+# --- every visible check of the notebooks, fed a wrong value ----------------------------------------
+
+from notebook_cells import (BEGIN_HIDDEN, is_test_cell, load, nbgrader_meta, runnable_source,  # noqa: E402
+                            solution_namespace, working_directory)
+
+NOTEBOOKS = {"backprop_scalar_rnn.ipynb": None, "beam_search.ipynb": None, "convolutions.ipynb": None,
+             "reading_and_survey.ipynb": None, "surname_classification.ipynb": "p4_hparams"}
+SKIP = {"test_accuracy"}  # needs a trained model (tests/hw6/test_surname_notebook.py covers its messages)
+
+
+def wrong_versions(plain):
+    """Plausible wrong answers of the same shape as ``plain`` (and one of the wrong shape)."""
+    if isinstance(plain, bool):
+        return [not plain]
+    if isinstance(plain, (int, float)):
+        return [plain + 1 + abs(plain)]
+    if isinstance(plain, str):
+        return [plain + "x"]
+    if plain is None:
+        return [0]
+    if isinstance(plain, dict) and "__array__" in plain:
+        return [dict(plain, data=[x + 1 if isinstance(x, (int, float)) else 0 for x in plain["data"]]),
+                {"__array__": [len(plain["data"]) + 1], "data": [0.0] * (len(plain["data"]) + 1)}]
+    if isinstance(plain, dict):
+        key = sorted(plain)[0]
+        return [dict(plain, **{key: wrong_versions(plain[key])[0]}), {k: v for k, v in plain.items() if k != key}]
+    if isinstance(plain, list):
+        if not plain:
+            return [[0]]
+        return [[wrong_versions(plain[0])[0]] + plain[1:], plain[:-1]]
+    raise AssertionError(f"no wrong version of {plain!r}")
+
+
+def visible_calls(notebook, until):
+    """Every visible check(...) the reference makes in the notebook's test cells: (grade_id, name, value, expected, kwargs)."""
+    reference = solution_namespace(notebook, until_grade_id=until)
+    calls = []
+    original = checks.check
+
+    def spy(name, value, expected=checks._NOTHING, **kwargs):
+        if expected is not checks._NOTHING or kwargs.get("at_least") is not None or kwargs.get("at_most") is not None:
+            calls.append((grade_id, name, checks.to_plain(value), expected, kwargs))
+        return original(name, value, expected, **kwargs)
+
+    for cell in load(SOURCE_DIR / notebook).cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if not is_test_cell(cell) or grade_id in SKIP:
+            continue
+        checks.check = spy
+        try:
+            with working_directory(SOURCE_DIR):
+                exec(compile(runnable_source(cell.source.split(BEGIN_HIDDEN)[0]), grade_id, "exec"), dict(reference))
+        finally:
+            checks.check = original
+    return calls
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOKS))
+def test_every_visible_check_reports_got_and_expected(notebook):
+    calls = visible_calls(notebook, NOTEBOOKS[notebook])
+    assert len(calls) >= 5, calls
+    for grade_id, name, value, expected, kwargs in calls:
+        if expected is checks._NOTHING:  # a bound: one number past it
+            wrongs = [kwargs["at_least"] - 1] if kwargs.get("at_least") is not None else [kwargs["at_most"] + 1]
+            wrongs.append("not a number")
+        else:
+            wrongs = wrong_versions(checks.to_plain(expected))
+        for wrong in wrongs:
+            with pytest.raises(AssertionError) as failed:
+                checks.check(name, wrong, expected, **kwargs) if expected is not checks._NOTHING \
+                    else checks.check(name, wrong, **kwargs)
+            message = str(failed.value)
+            assert message.startswith(f"{name}: ") and " got " in message and "expected" in message, \
+                (grade_id, message)

@@ -150,3 +150,17 @@ def test_the_leak_search_would_find_the_answers():
     for notebook, text in old.items():
         assert any(normalised(answer) in normalised(text) for answer in ANSWERS[notebook]), notebook
     assert normalised("[2.0, -1.0, 3.0]") == "[2,-1,3]" and normalised("a * z_ + b * x_") == "az_+bx_"
+
+
+LETTERING = {"backprop_scalar_rnn": ["1a", "1b", "1c", "1d"], "beam_search": ["2a", "2c", "2d", "2e"],
+             "surname_classification": ["4a"], "reading_and_survey": ["5a", "5b", "5c", "Problem 7"],
+             "convolutions": ["6a", "6b", "6c"]}
+
+
+@pytest.mark.parametrize("notebook", sorted(LETTERING))
+def test_headings_use_the_homeworks_lettering(notebook):
+    """A TA maps every part to the original homework by the headings (1a-d, 2a-e, 4a, 5a-c, 6a-c, 7)."""
+    headings = [line for c in release_notebook(notebook).cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("#")]
+    for part in LETTERING[notebook]:
+        assert any(re.search(rf"\b{part}\b", line) for line in headings), (notebook, part, headings)

@@ -29,6 +29,14 @@ def reference():
     return solution_namespace(NB)
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The notebook's figure cells run with every reference namespace; do not let figures pile up."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
 # --- the trusted helper ---------------------------------------------------------------------
 
 def all_sequences(f, T):

@@ -141,7 +141,8 @@ def wrong_versions(plain):
 
 
 def visible_calls(notebook, until):
-    """Every visible check(...) the reference makes in the notebook's test cells: (grade_id, name, value, expected, kwargs)."""
+    """Every visible check(...) the reference makes in the notebook's test cells:
+    (grade_id, name, value, expected, kwargs)."""
     reference = solution_namespace(notebook, until_grade_id=until)
     calls = []
     original = checks.check

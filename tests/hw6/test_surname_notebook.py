@@ -103,8 +103,9 @@ def test_one_based_letter_index_costs_only_its_own_cells(ref):
     """One bug costs once: the model tests build their batches with the course's encoder."""
     wrong = _one_based(ref)
     assert wrong["namesToBatch"](["a"])[0].tolist() == [[1]]
-    assert_rejected(NB, ["test_normalize", "test_encode"], ref, **{k: wrong[k] for k in ("letterToIndex", "namesToBatch")})
-    assert_accepted(NB, ["test_model_forward"], ref, **{k: wrong[k] for k in ("letterToIndex", "namesToBatch")})
+    bug = {k: wrong[k] for k in ("letterToIndex", "namesToBatch")}
+    assert_rejected(NB, ["test_normalize", "test_encode"], ref, **bug)
+    assert_accepted(NB, ["test_model_forward"], ref, **bug)
 
 
 @pytest.mark.xfail(strict=True, reason="test_model_structure (the lead's cell) still encodes with the student's "

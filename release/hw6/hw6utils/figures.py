@@ -111,7 +111,8 @@ def decoding_tree(next_log_probs, depth: int, ax=None, title: str | None = None)
             children = next_log_probs(tuple(prefix))
             for token in vocab:
                 child = tuple(prefix) + (token,)
-                (x0, y0), (x1, y1) = (length * spacing, positions[tuple(prefix)]), ((length + 1) * spacing, positions[child])
+                x0, y0 = length * spacing, positions[tuple(prefix)]
+                x1, y1 = (length + 1) * spacing, positions[child]
                 ax.plot([x0, x1], [y0, y1], color=MUTED, lw=1.2, zorder=1)
                 ax.text(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0), f"{children[token]:.2f}".replace("-", "\u2212"),
                         fontsize=9.5, ha="center", va="center", color=INK, zorder=2,

@@ -225,7 +225,8 @@ def ensure_data(path: str | os.PathLike | None = None, *, fetch: bool = True, fo
         present = []
     if not present:
         if not fetch:
-            raise SurnameDataError(f"surname data folder {dest} has none of the {len(expected)} files. {how_to_fix(dest)}")
+            raise SurnameDataError(f"surname data folder {dest} has none of the {len(expected)} files. "
+                                   f"{how_to_fix(dest)}")
         source = resolve_mirror(mirror)
         try:
             if source is not None:

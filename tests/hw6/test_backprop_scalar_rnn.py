@@ -8,7 +8,7 @@ from _rejection import (LyingFloat, assert_accepted, assert_check_style, assert_
 from notebook_cells import solution_namespace
 
 NB = "backprop_scalar_rnn.ipynb"
-CELLS = ["test_forward_intermediates", "test_backward_partials", "test_edge_contributions"]
+CELLS = ["test_forward_intermediates", "test_dy_dw", "test_backward_partials", "test_edge_contributions"]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,10 @@ def test_reference_agrees_with_autograd_on_every_input_the_cells_use(reference):
         assert set(call.result) == {"dy_dt", "dy_ds", "dy_dr", "dy_dq", "dy_dp"}
         for key in "tsrqp":
             assert call.result[f"dy_d{key}"] == pytest.approx(nodes[key].grad.item(), abs=1e-10)
+    totals = reference_calls(NB, "test_dy_dw", reference, "dy_dw")
+    assert len(totals) >= 25
+    for call in totals:
+        assert call.result == pytest.approx(_autograd_edges(*call.args)[1], abs=1e-10)
     edges = reference_calls(NB, "test_edge_contributions", reference, "edge_contributions")
     assert len(edges) >= 25
     for call in edges:
@@ -84,6 +88,28 @@ def test_closed_forms_of_reference(reference):
     assert edges["w_in_s"] == pytest.approx(w * u2 + w**2 * u1)
     assert edges["w_in_y"] == pytest.approx(u3 + w * u2 + w**2 * u1)
     assert sum(edges.values()) == pytest.approx(u3 + 2 * w * u2 + 3 * w**2 * u1)
+    assert reference["dy_dw"](w, u1, u2, u3) == pytest.approx(u3 + 2 * w * u2 + 3 * w**2 * u1)
+
+
+def test_rejects_dy_dw_that_counts_only_the_last_use_of_w(reference):
+    """Differentiating y = w*t with t held fixed (the direct use only) gives u3 + w*u2 + w^2*u1."""
+    assert_rejected(NB, ["test_dy_dw"], reference, dy_dw=lambda w, u1, u2, u3: u3 + w * u2 + w**2 * u1)
+
+
+def test_rejects_dy_dw_without_the_power_rule_factors(reference):
+    """3*w*u1 instead of 3*w^2*u1 (the power rule applied as d(w^3)/dw = 3w): right at w = 0 and w = 1 only."""
+    assert_rejected(NB, ["test_dy_dw"], reference, dy_dw=lambda w, u1, u2, u3: u3 + 2 * w * u2 + 3 * w * u1)
+
+
+def test_dy_dw_failure_message_shows_got_and_expected(reference):
+    """The visible check says what the student's dy_dw gave and what autograd gives."""
+    from notebook_cells import runnable_source, cell_by_grade_id, load, SOURCE_DIR, working_directory
+    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_dy_dw").source.split("### BEGIN HIDDEN TESTS")[0]
+    namespace = dict(reference, dy_dw=lambda w, u1, u2, u3: u3 + w * u2 + w**2 * u1)
+    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
+        exec(compile(runnable_source(source), "<visible>", "exec"), namespace)
+    assert str(failed.value) == ("dy_dw(0.5, 1.0, 2.0, 3.0) compared with autograd: got 4.25, expected 5.75 "
+                                 "(off by 1.5; tolerance 1e-09)")
 
 
 def test_rejects_forward_that_skips_a_weight(reference):
@@ -165,6 +191,7 @@ def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):
 
     def edges(w, u1, u2, u3):
         return {key: LyingFloat(0.0) for key in ("w_in_q", "w_in_s", "w_in_y")}
+    assert_sabotage_rejected(NB, "test_dy_dw", reference, dy_dw=lambda w, u1, u2, u3: LyingFloat(0.0))
     assert_sabotage_rejected(NB, "test_forward_intermediates", reference, forward_intermediates=forward)
     assert_sabotage_rejected(NB, "test_backward_partials", reference, backward_partials=backward)
     assert_sabotage_rejected(NB, "test_edge_contributions", reference, edge_contributions=edges)

@@ -6,6 +6,7 @@ tests on their own (see _rejection.assert_rejected).
 from __future__ import annotations
 
 import math
+import re
 import sys
 from itertools import product
 
@@ -26,6 +27,14 @@ CELLS = ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive"
 @pytest.fixture(scope="module")
 def reference():
     return solution_namespace(NB)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The notebook's figure cells run with every reference namespace; do not let figures pile up."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
 
 
 # --- the trusted helper ---------------------------------------------------------------------
@@ -143,12 +152,16 @@ def test_reference_agrees_with_brute_force_on_every_input_the_cells_use(referenc
     against a full-sort beam search, and against greedy decoding (k = 1) / exhaustive search (k >= M^(T-1))."""
     import inspect
     signature = inspect.signature(reference["beam_search"])
-    counts = {"calls": 0, "greedy": 0, "exhaustive": 0}
+    counts = {"calls": 0, "greedy": 0, "exhaustive": 0, "invalid": 0}
     for grade_id in CELLS:
         for call in reference_calls(NB, grade_id, reference, "beam_search"):
             bound = signature.bind(*call.args, **call.kwargs)
             bound.apply_defaults()
             f, k, T, with_history = (bound.arguments[name] for name in ("next_log_probs", "k", "T", "return_history"))
+            if call.error is not None:  # the promised ValueError for k < 1 or T < 1
+                assert isinstance(call.error, ValueError) and (k < 1 or T < 1), call
+                counts["invalid"] += 1
+                continue
             history = oracle_history(f, k, T)
             final = call.result
             if with_history:
@@ -165,6 +178,7 @@ def test_reference_agrees_with_brute_force_on_every_input_the_cells_use(referenc
                 counts["exhaustive"] += 1
             counts["calls"] += 1
     assert counts["calls"] >= 90 and counts["greedy"] >= 10 and counts["exhaustive"] >= 10, counts
+    assert counts["invalid"] == 5, counts
 
 
 def test_reference_validates_arguments(reference):
@@ -279,6 +293,13 @@ def test_rejects_missing_final_prune(reference):
 
 def full_sort_beam(next_log_probs, k, T, return_history=False):
     """A correct alternative: expand everything and sort all k*M candidates (no heap)."""
+    if k < 1 or T < 1:
+        raise ValueError("k and T must be at least 1")
+    return no_validation(next_log_probs, k, T, return_history)
+
+
+def no_validation(next_log_probs, k, T, return_history=False):
+    """Right beams, but k < 1 or T < 1 give an empty result instead of the promised ValueError."""
     hyps, history = [((), 0.0)], []
     for _ in range(T):
         cands = [(p + (tok,), s + lp) for p, s in hyps for tok, lp in next_log_probs(p).items()]
@@ -289,6 +310,38 @@ def full_sort_beam(next_log_probs, k, T, return_history=False):
 
 def test_accepts_a_different_correct_implementation(reference):
     assert_accepted(NB, CELLS, reference, beam_search=full_sort_beam)
+
+
+def test_skipping_the_promised_value_error_costs_the_ties_cell_only(reference):
+    assert_accepted(NB, ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
+                         "test_beam_search_random_trees"], reference, beam_search=no_validation)
+    assert_rejected(NB, ["test_beam_search_ties"], reference, beam_search=no_validation)
+
+
+def never_prunes(next_log_probs, k, T, return_history=False):
+    """Wrong: keeps every extension, best first (no cut to k)."""
+    return no_validation(next_log_probs, 10 ** 6, T, return_history)
+
+
+def visible_failure(grade_id, namespace):
+    """The message of the first visible check that fails when a test cell runs on a student's machine."""
+    from notebook_cells import SOURCE_DIR, cell_by_grade_id, load, runnable_source, working_directory
+    source = cell_by_grade_id(load(SOURCE_DIR / NB), grade_id).source.split("### BEGIN HIDDEN TESTS")[0]
+    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
+        exec(compile(runnable_source(source), "<visible>", "exec"), dict(namespace))
+    return str(failed.value)
+
+
+def test_visible_failures_say_what_was_kept_and_what_was_expected(reference):
+    assert visible_failure("test_beam_search_worked_example", dict(reference, beam_search=never_prunes)) == \
+        "number of sequences kept after step 2: got 4, expected 2"
+    message = visible_failure("test_beam_search_worked_example", dict(reference, beam_search=per_hypothesis_top_k))
+    assert message == ("after step 2: pruned extensions that score higher than a kept sequence: got 1 item, "
+                       "expected 0: got [['network', 'neural']], expected []"), message
+    message = visible_failure("test_beam_search_random_trees", dict(reference, beam_search=unsorted_beam))
+    assert re.match(r"k=2, step 1: sorted best first: got \[-[0-9.]+, -[0-9.]+\], expected \[", message), message
+    message = visible_failure("test_beam_search_ties", dict(reference, beam_search=no_validation))
+    assert message == "beam_search(worked_next_log_probs, k=0, T=3): got 'no error', expected 'ValueError'"
 
 
 def lying_greedy(next_log_probs, k, T, return_history=False):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from _rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
                         reference_calls)
-from notebook_cells import solution_namespace
+from notebook_cells import SOURCE_DIR, solution_namespace
 
 NB = "convolutions.ipynb"
 CELLS = ["test_recover_filter", "test_conv_transpose1d", "test_conv_transpose2d"]
@@ -55,17 +55,22 @@ def test_reference_transposed_convolutions_match_torch_on_every_input_the_cells_
     for name, grade_id, torch_fn in (("conv_transpose1d", "test_conv_transpose1d", F.conv_transpose1d),
                                      ("conv_transpose2d", "test_conv_transpose2d", F.conv_transpose2d)):
         calls = reference_calls(NB, grade_id, reference, name)
-        assert len(calls) >= 30 and all(call.error is None for call in calls)
-        strides = set()
+        assert len(calls) >= 30
+        strides, refused = set(), 0
         for call in calls:
             x, w = call.args
             stride, padding = call.kwargs.get("stride", 1), call.kwargs.get("padding", 0)
+            full = [(n - 1) * stride + k for n, k in zip(x.shape, w.shape)]
+            if call.error is not None:  # the promised ValueError: padding leaves no output
+                assert isinstance(call.error, ValueError) and min(full) - 2 * padding < 1, call
+                refused += 1
+                continue
             want = torch_fn(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
             assert call.result.dtype == x.dtype
             assert call.result.shape == want.shape
             assert torch.allclose(call.result, want, atol=1e-12 if x.dtype == torch.float64 else 1e-5, rtol=0)
             strides.add((stride, padding))
-        assert len(strides) >= 8
+        assert len(strides) >= 8 and refused == 4
 
 
 def test_reference_matches_the_spec_examples(reference):
@@ -200,6 +205,13 @@ def test_rejects_recovery_assuming_a_length_3_filter(reference):
 
 def ct1d_via_conv1d(x, w, stride=1, padding=0):
     """A correct alternative: insert stride-1 zeros, full correlation with the flipped filter, crop."""
+    if (x.shape[0] - 1) * stride + w.shape[0] - 2 * padding < 1:
+        raise ValueError("empty output")
+    return ct1d_without_value_error(x, w, stride, padding)
+
+
+def ct1d_without_value_error(x, w, stride=1, padding=0):
+    """Right wherever the output is non-empty; an empty tensor instead of the promised ValueError."""
     K = w.shape[0]
     dilated = torch.zeros((x.shape[0] - 1) * stride + 1, dtype=x.dtype)
     dilated[::stride] = x
@@ -208,6 +220,12 @@ def ct1d_via_conv1d(x, w, stride=1, padding=0):
 
 
 def ct2d_via_conv2d(x, w, stride=1, padding=0):
+    if min((n - 1) * stride + k for n, k in zip(x.shape, w.shape)) - 2 * padding < 1:
+        raise ValueError("empty output")
+    return ct2d_without_value_error(x, w, stride, padding)
+
+
+def ct2d_without_value_error(x, w, stride=1, padding=0):
     KH, KW = w.shape
     dilated = torch.zeros((x.shape[0] - 1) * stride + 1, (x.shape[1] - 1) * stride + 1, dtype=x.dtype)
     dilated[::stride, ::stride] = x
@@ -218,6 +236,33 @@ def ct2d_via_conv2d(x, w, stride=1, padding=0):
 def test_accepts_transpose_conv_written_as_a_convolution(reference):
     assert_accepted(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_via_conv1d)
     assert_accepted(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_via_conv2d)
+
+
+def test_skipping_the_promised_value_error_costs_points(reference):
+    """Empty outputs must raise ValueError, as the instructions say: an implementation that returns an
+    empty tensor instead fails the cell, visibly and in the hidden checks on their own."""
+    assert_rejected(NB, ["test_conv_transpose1d"], reference, conv_transpose1d=ct1d_without_value_error)
+    assert_rejected(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_without_value_error)
+
+
+def visible_failure(grade_id, namespace):
+    """The message of the first visible check that fails when a test cell runs on a student's machine."""
+    from notebook_cells import cell_by_grade_id, load, runnable_source, working_directory
+    source = cell_by_grade_id(load(SOURCE_DIR / NB), grade_id).source.split("### BEGIN HIDDEN TESTS")[0]
+    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
+        exec(compile(runnable_source(source), "<visible>", "exec"), dict(namespace))
+    return str(failed.value)
+
+
+def test_visible_failures_show_got_and_expected(reference):
+    good = reference["recover_filter"]
+    message = visible_failure("test_recover_filter", dict(reference, recover_filter=lambda s, o: good(s, o).flip(0)))
+    assert message.startswith("conv1d(signal, your filter) (it must reproduce the output): got [")
+    assert "expected [-2, 2, 11]; first difference at index [0]" in message
+    message = visible_failure("test_conv_transpose1d", dict(reference, conv_transpose1d=ct1d_off_by_one))
+    assert "got shape (8,), expected shape (7,)" in message, message
+    message = visible_failure("test_conv_transpose2d", dict(reference, conv_transpose2d=ct2d_flipped))
+    assert "compared with F.conv_transpose2d: got [[" in message and "first difference at index [0, 0]" in message
 
 
 def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):

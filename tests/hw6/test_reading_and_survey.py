@@ -47,6 +47,28 @@ def test_rejects_fractions_instead_of_percent(reference):
     assert_rejected(NB, ["test_reading_facts"], reference, baseline_accuracy_percent=0.94, final_accuracy_percent=0.941)
 
 
+def test_accepts_the_94_percent_threshold_as_the_final_accuracy(reference):
+    """The series ends at 94.1 %, and speaks throughout of the 94 % threshold it reaches: both are right."""
+    assert_accepted(NB, ["test_reading_facts"], reference, final_accuracy_percent=94)
+    assert_accepted(NB, ["test_reading_facts"], reference, final_accuracy_percent=94.1)
+    assert_rejected(NB, ["test_reading_facts"], reference, final_accuracy_percent=93.5)
+    assert_rejected(NB, ["test_reading_facts"], reference, final_accuracy_percent=96)
+
+
+def test_links_the_blog_series():
+    intro = load(SOURCE_DIR / NB).cells[0].source
+    assert "https://myrtle.ai/learn/how-to-train-your-resnet/" in intro
+
+
+def test_visible_failure_says_what_was_expected(reference):
+    from notebook_cells import cell_by_grade_id, runnable_source, working_directory
+    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_reading_facts").source.split("### BEGIN HIDDEN")[0]
+    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
+        exec(compile(runnable_source(source), "<visible>", "exec"), dict(reference, baseline_accuracy_percent=0.94))
+    assert str(failed.value) == ("baseline_accuracy_percent (a number, in percent): got 0.94, expected a number "
+                                 "between 1 and 100 (below the limit 1)")
+
+
 def test_rejects_wrong_final_time(reference):
     """79 s is a plausible intermediate time; only the hidden test knows the series ends at 26 s."""
     assert_rejected(NB, ["test_reading_facts"], reference, final_seconds=79)

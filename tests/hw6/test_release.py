@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import filecmp
+import re
 
 import nbformat
 import pytest
@@ -92,3 +93,77 @@ def test_readme_points_table_matches_the_notebooks():
     table = points_table(Course.open(REPO_ROOT), "hw6")
     assert table in (REPO_ROOT / "README.md").read_text(), \
         "README.md's points table is out of date: paste the output of `coursekit points`"
+
+
+# --- questions stay questions ---------------------------------------------------------------------
+#
+# The homework asks students to derive dy/dw (1b), the beams after each step (2a-2c), the filter (6b) and
+# the transposed-convolution outputs (6c). Neither the text nor the tests a student can read may give
+# them away; the exact values live in hidden checks only. Text is normalised before the search (no
+# spaces, no multiplication signs or LaTeX spacing, "2.0" written "2") so that any spelling is caught.
+
+ANSWERS = {
+    "backprop_scalar_rnn": ["3w^2u_1", "3w**2u1", "3w^2u1", "3w**2*u1", "2wu_2", "2wu2", "u_3+2w", "u3+2w"],
+    "beam_search": ["-1.25", "-1.33", "-1.85", "-1.93", "-1.46", "-1.45", "neuralnetworknetwork",
+                    "networkneuralnetwork", "neuralneuralneural"],
+    "convolutions": ["[2,-1,3]", "2,-1,3]", "[-1,3,-2]", "[3,-3,1]", "[0,3,1]", "az+bx", "bz+cx", "[ax,ay",
+                     "a*z_+b*x_", "a*x_,a*y_"],
+}
+
+
+def normalised(text: str) -> str:
+    text = re.sub(r"\\[,;:!]|\\cdot|\\times|\\ ", "", text)
+    text = re.sub(r"(\d)\.0+\b", r"\1", text)
+    text = text.replace("\u2212", "-").replace("'", "").replace('"', "")
+    return re.sub(r"[\s*]|\\,", "", text).replace("**", "^")
+
+
+def student_readable(notebook: str) -> list[tuple[int, str]]:
+    """(index, text) of every markdown cell and every code cell except the student's own answer cells."""
+    cells = release_notebook(notebook).cells
+    return [(i, c.source) for i, c in enumerate(cells)
+            if c.cell_type == "markdown" or not nbgrader_meta(c).get("solution")]
+
+
+@pytest.mark.parametrize("notebook", sorted(ANSWERS))
+def test_release_gives_no_answer_away(notebook):
+    found = [(i, answer) for i, text in student_readable(notebook) for answer in ANSWERS[notebook]
+             if normalised(answer) in normalised(text)]
+    assert not found, f"{notebook}: answers in student-readable cells {found}"
+
+
+@pytest.mark.parametrize("notebook", sorted(ANSWERS))
+def test_answers_are_still_checked_by_hidden_tests(notebook):
+    """The other half of the bargain: the source's hidden tests do check the questions' exact answers."""
+    source = nbformat.read(str(SOURCE_DIR / f"{notebook}.ipynb"), as_version=4)
+    hidden = " ".join(c.source.split("### BEGIN HIDDEN TESTS")[1] for c in source.cells
+                      if "### BEGIN HIDDEN TESTS" in c.source)
+    wanted = {"backprop_scalar_rnn": ["dy_dw(", "check(\"dy/dw, worked input\""],
+              "beam_search": ["_WORKED_TREE", "check(f\"worked example, k={_k}: history\""],
+              "convolutions": ["check(\"filter of the worked example\"", "check(\"worked 2-D example\""]}[notebook]
+    for text in wanted:
+        assert text in hidden, (notebook, text)
+
+
+def test_the_leak_search_would_find_the_answers():
+    """The normalisation catches the spellings the notebooks used before the answers were hidden."""
+    old = {"backprop_scalar_rnn": r"$\partial y/\partial w = u_3 + 2 w u_2 + 3 w^2 u_1$",
+           "beam_search": 'check("kept", beam, [(("neural", "network"), -1.25), (("network", "neural"), -1.33)])',
+           "convolutions": 'check("worked 2-D example", out, [[-1.0, 3.0, -2.0], [3.0, -3.0, 1.0], [0.0, 3.0, 1.0]])'}
+    for notebook, text in old.items():
+        assert any(normalised(answer) in normalised(text) for answer in ANSWERS[notebook]), notebook
+    assert normalised("[2.0, -1.0, 3.0]") == "[2,-1,3]" and normalised("a * z_ + b * x_") == "az_+bx_"
+
+
+LETTERING = {"backprop_scalar_rnn": ["1a", "1b", "1c", "1d"], "beam_search": ["2a", "2c", "2d", "2e"],
+             "surname_classification": ["4a"], "reading_and_survey": ["5a", "5b", "5c", "Problem 7"],
+             "convolutions": ["6a", "6b", "6c"]}
+
+
+@pytest.mark.parametrize("notebook", sorted(LETTERING))
+def test_headings_use_the_homeworks_lettering(notebook):
+    """A TA maps every part to the original homework by the headings (1a-d, 2a-e, 4a, 5a-c, 6a-c, 7)."""
+    headings = [line for c in release_notebook(notebook).cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("#")]
+    for part in LETTERING[notebook]:
+        assert any(re.search(rf"\b{part}\b", line) for line in headings), (notebook, part, headings)

@@ -86,7 +86,7 @@ def test_download_with_corrupted_member_writes_nothing(sd, tmp_path):
     with pytest.raises(sd.SurnameDataError) as err:
         sd.ensure_data(tmp_path / "names", url=archive.as_uri(), expected=FIXTURE_SHA, progress=False)
     message = str(err.value)
-    assert "Beta.txt" in message and "corrupted" in message and "coursekit fetch-data" in message
+    assert "Beta.txt" in message and "corrupted" in message and sd.DATA_URL in message
     assert not (tmp_path / "names" / "Alpha.txt").exists()
 
 
@@ -107,6 +107,30 @@ def test_download_failure_is_one_clear_error(sd, tmp_path):
     with pytest.raises(sd.SurnameDataError, match="could not download"):
         sd.ensure_data(tmp_path / "names", url=(tmp_path / "absent.zip").as_uri(), expected=FIXTURE_SHA,
                        progress=False)
+
+
+def test_offline_message_tells_a_student_what_to_do(sd, tmp_path, monkeypatch):
+    """Offline, the message names the zip to download and the folder to put the files in; it says nothing
+    about instructor commands or CI."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HW6_DATA_URL", (tmp_path / "unreachable.zip").as_uri())
+    with pytest.raises(sd.SurnameDataError) as err:
+        sd.ensure_data(expected=FIXTURE_SHA, progress=False)
+    message = str(err.value)
+    assert message.startswith("could not download the surname data from")
+    assert f"download {sd.DATA_URL}" in message and "https://download.pytorch.org/tutorial/data.zip" in message
+    assert f"copy the 18 files of its data/names folder into {tmp_path / 'data' / 'names'}" in message
+    for staff_only in ("coursekit", "fetch-data", "instructor", "CI", "HW6_DATA_MIRROR"):
+        assert staff_only not in message, staff_only
+
+
+def test_files_put_in_data_names_next_to_the_notebook_are_used(sd, tmp_path, monkeypatch):
+    """What the message advises works: the files in ./data/names are found and verified, nothing is fetched."""
+    notebook_dir = tmp_path / "hw6"
+    make_dir(notebook_dir / "data" / "names", FIXTURE)
+    monkeypatch.chdir(notebook_dir)
+    monkeypatch.setenv("HW6_DATA_URL", (tmp_path / "unreachable.zip").as_uri())
+    assert sd.ensure_data(expected=FIXTURE_SHA, progress=False) == notebook_dir / "data" / "names"
 
 
 def test_mirror_is_copied_and_verified(sd, tmp_path, monkeypatch):
@@ -146,7 +170,8 @@ def test_existing_folder_with_a_missing_file(sd, tmp_path):
     dest = make_dir(tmp_path / "names", {"Alpha.txt": FIXTURE["Alpha.txt"]})
     with pytest.raises(sd.SurnameDataError) as err:
         sd.ensure_data(dest, expected=FIXTURE_SHA, progress=False)
-    assert "Beta.txt is missing" in str(err.value) and "HW6_DATA_MIRROR" in str(err.value)
+    assert "Beta.txt is missing" in str(err.value) and f"copy the 18 files of its data/names folder into {dest}" \
+        in str(err.value)
 
 
 def test_existing_folder_with_a_corrupted_file_is_not_replaced(sd, tmp_path, monkeypatch):

@@ -90,6 +90,71 @@ def test_rejects_letter_index_off_by_one(ref):
     assert_rejected(NB, ["test_normalize"], ref, letterToIndex=lambda ch: letters.index(ch) + 1)
 
 
+def _one_based(ref):
+    """The reference notebook with letterToIndex off by one ("a" -> 1), and namesToBatch built on it."""
+    letters = ref["all_letters"]
+    namespace = dict(ref, letterToIndex=lambda ch: letters.index(ch) + 1)
+    source = [c for c in load(SOURCE_DIR / NB).cells if nbgrader_meta(c).get("grade_id") == "p4_encode"][0].source
+    exec(compile(runnable_source(source), "<p4_encode>", "exec"), namespace)  # namesToBatch calls the wrong one
+    return namespace
+
+
+def test_one_based_letter_index_costs_only_its_own_cells(ref):
+    """One bug costs once: the model tests build their batches with the course's encoder."""
+    wrong = _one_based(ref)
+    assert wrong["namesToBatch"](["a"])[0].tolist() == [[1]]
+    bug = {k: wrong[k] for k in ("letterToIndex", "namesToBatch")}
+    assert_rejected(NB, ["test_normalize", "test_encode"], ref, **bug)
+    assert_accepted(NB, ["test_model_forward"], ref, **bug)
+
+
+@pytest.mark.xfail(strict=True, reason="test_model_structure (the lead's cell) still encodes with the student's "
+                                       "namesToBatch; remove this mark once it uses surnames.encode_names")
+def test_one_based_letter_index_does_not_cost_the_structure_cell(ref):
+    wrong = _one_based(ref)
+    assert_accepted(NB, ["test_model_structure"], ref, **{k: wrong[k] for k in ("letterToIndex", "namesToBatch")})
+
+
+def test_unit_test_cells_say_when_they_pass(ref, capsys):
+    for grade_id in ("test_normalize", "test_encode", "test_model_forward"):
+        source = [c for c in load(SOURCE_DIR / NB).cells if nbgrader_meta(c).get("grade_id") == grade_id][0].source
+        with working_directory(SOURCE_DIR):
+            exec(compile(runnable_source(source.split("### BEGIN HIDDEN TESTS")[0]), grade_id, "exec"), dict(ref))
+        assert "visible tests passed" in capsys.readouterr().out, grade_id
+
+
+def test_visible_failures_show_got_and_expected(ref):
+    def visible_failure(grade_id, namespace):
+        source = [c for c in load(SOURCE_DIR / NB).cells if nbgrader_meta(c).get("grade_id") == grade_id][0].source
+        with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
+            exec(compile(runnable_source(source.split("### BEGIN HIDDEN TESTS")[0]), grade_id, "exec"), namespace)
+        return str(failed.value)
+
+    wrong = _one_based(ref)
+    assert visible_failure("test_normalize", wrong) == 'letterToIndex("a"): got 1, expected 0'
+    assert visible_failure("test_encode", wrong) == ('x for ["Ab", "c"]: got [[27, 2], [3, 57]], expected '
+                                                     '[[26, 1], [2, 57]]; first difference at index [0, 0]: '
+                                                     'got 27, expected 26 (tolerance 0.0001)')
+    message = visible_failure("test_model_forward", dict(ref, RecurrentClassifier=LastColumn))
+    assert message.startswith("rnn logits: got [[") and "expected [[0.48658, 0.806075, 0.118839]" in message
+
+
+def test_student_visible_cells_carry_no_grader_mechanics():
+    """Cells a student reads (everything outside hidden tests and solutions) do not talk about the grader's
+    plumbing; the intro says where to put the data, not which instructor command to run."""
+    nb = load(SOURCE_DIR / NB)
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if grade_id in ("test_model_structure", "test_accuracy"):  # rewritten by the lead
+            continue
+        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0].split("### BEGIN SOLUTION")[0]
+        for phrase in ("stderr", "importlib", "simplefilter", "coursekit", "fetch-data", "earlier version",
+                       "HW6_DATA_MIRROR", r"\bCI\b"):
+            assert not re.search(phrase, visible), (grade_id, phrase)
+    intro = nb.cells[0].source
+    assert "https://download.pytorch.org/tutorial/data.zip" in intro and "`data/names` next to this notebook" in intro
+
+
 def test_rejects_encoding_with_zero_padding(ref):
     good = ref["namesToBatch"]
 

@@ -27,8 +27,7 @@ WORKED_LENGTH = 3
 #: The values given by the homework are kept exactly; the branches it leaves open are filled so that
 #: each node's two probabilities sum to about 1 (e.g. exp(-0.6) + exp(-0.8) = 0.998,
 #: exp(-0.01) + exp(-4.6) = 1.000, exp(-0.68) + exp(-0.7) = 1.003) without changing any fact
-#: of the example (beam width 2 keeps the same hypotheses; the best sequence is still
-#: "neural neural neural" at -1.46).
+#: of the example that the homework asks about.
 WORKED_TREE: dict[Prefix, dict[str, float]] = {
     (): {"neural": -0.65, "network": -0.73},
     ("neural",): {"network": -0.6, "neural": -0.8},

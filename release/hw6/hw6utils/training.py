@@ -297,6 +297,7 @@ def final_loss(evidence: dict, reference: dict | None = None) -> float:
     return _loss_of_published(evidence, reference, None)
 
 
-def second_batch_loss(evidence: dict, reference: dict | None = None) -> float:
-    """The same on a second, independent evaluation batch (a model must meet its target there too)."""
-    return _loss_of_published(evidence, reference, SECOND_EVAL_SEED)
+def meets_target_on_second_batch(evidence: dict, reference: dict | None = None) -> bool:
+    """Whether the published model meets its target on a second, independent evaluation batch too."""
+    num_layers = architecture(reference if reference is not None else evidence)[1]
+    return _loss_of_published(evidence, reference, SECOND_EVAL_SEED) < LOSS_TARGETS[num_layers]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,15 @@ def to_plain(value: Any) -> Any:
     raise TypeError(f"cannot record a value of type {type(value).__name__}")
 
 
+def _floats(plain: Any) -> Any:
+    """Nested lists with recorded non-finite floats ({"__float__": "nan"}) turned back into floats."""
+    if isinstance(plain, list):
+        return [_floats(item) for item in plain]
+    if isinstance(plain, dict) and "__float__" in plain:
+        return float(plain["__float__"])
+    return plain
+
+
 def _numbers(plain: Any) -> np.ndarray | None:
     """The numbers of a plain number or array, as float64; None if it is neither."""
     if isinstance(plain, bool):
@@ -108,9 +118,9 @@ def _numbers(plain: Any) -> np.ndarray | None:
     if isinstance(plain, dict) and "__float__" in plain:
         return np.asarray(float(plain["__float__"]))
     if isinstance(plain, list) and plain and all(isinstance(x, (int, float, list)) and not isinstance(x, bool)
-                                                  for x in plain):
+                                                  or isinstance(x, dict) and "__float__" in x for x in plain):
         try:
-            return np.asarray(plain, dtype=np.float64)
+            return np.asarray(_floats(plain), dtype=np.float64)
         except (TypeError, ValueError):  # ragged or not numeric: compared item by item
             return None
     if isinstance(plain, dict) and "__array__" in plain:
@@ -130,52 +140,150 @@ def array_from_plain(plain: Any) -> np.ndarray:
     return numbers
 
 
+def _format_numbers(numbers: np.ndarray, edge: int = 3) -> str:
+    """Numbers as nested lists with 6 significant digits; more than 12 are shown as first ... last."""
+    def one(x: float) -> str:
+        return f"{x:.6g}"
+
+    if numbers.ndim == 0:
+        return one(float(numbers))
+    if numbers.size > 4 * edge:
+        flat = numbers.ravel()
+        head, tail = ", ".join(one(x) for x in flat[:edge]), ", ".join(one(x) for x in flat[-edge:])
+        return f"[{head}, ..., {tail}] (shape {_shape_text(numbers.shape)})"
+
+    def nested(a: np.ndarray) -> str:
+        return "[" + ", ".join(nested(row) if a.ndim > 1 else one(row) for row in a) + "]"
+    return nested(numbers)
+
+
+def _show(plain: Any, limit: int = 90) -> str:
+    """A short, readable rendering of a plain value for a failure message (long values are cut)."""
+    numbers = _numbers(plain)
+    if numbers is not None:
+        text = str(plain) if isinstance(plain, int) else _format_numbers(numbers)
+    elif isinstance(plain, list):
+        text = "[" + ", ".join(_show(item, limit) for item in plain) + "]"
+    elif isinstance(plain, dict):
+        text = "{" + ", ".join(f"{key!r}: {_show(item, limit)}" for key, item in plain.items()) + "}"
+    else:
+        text = repr(plain)
+    return text if len(text) <= limit else text[:limit - 4] + " ..."
+
+
+def _described(plain: Any) -> str:
+    """Kind and value ("a string 'x'", "a list of 2 items [1, 2]"); just "None" for None."""
+    return "None" if plain is None else f"{_kind(plain)} {_show(plain)}"
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _kind(plain: Any) -> str:
+    """What a plain value is, in words ("a list of 4 items", "a string", ...)."""
+    if plain is None:
+        return "None"
+    if isinstance(plain, bool):
+        return "a bool"
+    if isinstance(plain, str):
+        return "a string"
+    if isinstance(plain, (int, float)) or isinstance(plain, dict) and "__float__" in plain:
+        return "a number"
+    if isinstance(plain, dict) and "__array__" in plain:
+        return f"an array of shape {_shape_text(tuple(plain['__array__']))}"
+    if isinstance(plain, list):
+        return f"a list of {len(plain)} item{'' if len(plain) == 1 else 's'}"
+    if isinstance(plain, dict):
+        return f"a dict with keys {sorted(plain)}"
+    return type(plain).__name__
+
+
+def _first_difference(got: np.ndarray, want: np.ndarray, tol: float) -> tuple[int, ...] | None:
+    """Index of the first element that is off by ``tol`` or more (NaN matches only NaN)."""
+    same_nan = np.isnan(got) & np.isnan(want)
+    bad = ~same_nan & ~(np.abs(np.nan_to_num(got - want, nan=np.inf)) < tol)
+    if not bad.any():
+        return None
+    return tuple(int(i) for i in np.argwhere(bad)[0])
+
+
+def _compare_numbers(got: np.ndarray, want: np.ndarray, actual: Any, expected: Any, tol: float, at: str) -> str | None:
+    """Failure message for numbers/arrays: shapes, a few values, the first differing position."""
+    if want.shape != got.shape:
+        if want.ndim == 0:
+            return f"{at}got {_described(actual)}, expected one number {_show(expected)}"
+        return (f"{at}got shape {_shape_text(got.shape)}, expected shape {_shape_text(want.shape)}: "
+                f"got {_show(actual)}, expected {_show(expected)}")
+    index = _first_difference(got, want, tol)
+    if index is None:
+        return None
+    if want.ndim == 0:
+        if isinstance(actual, int) and isinstance(expected, int):  # counts, indices: no tolerance to speak of
+            return f"{at}got {actual}, expected {expected}"
+        return (f"{at}got {_show(actual)}, expected {_show(expected)} "
+                f"(off by {abs(float(got) - float(want)):.3g}; tolerance {tol:g})")
+    position = "[" + ", ".join(str(i) for i in index) + "]"
+    return (f"{at}got {_show(actual)}, expected {_show(expected)}; first difference at index {position}: "
+            f"got {got[index]:.6g}, expected {want[index]:.6g} (tolerance {tol:g})")
+
+
 def compare(reference: dict[str, Any], actual: Any, path: str = "") -> str | None:
     """Why plain ``actual`` fails the criteria of a ``reference`` record, or None if it passes.
 
     ``reference`` holds the instructor's ``value`` and the criteria ``tol``, ``at_most``, ``at_least``.
+    A failure message says what was got and what was expected (shape, a few values, the first
+    differing position); ``path`` locates a nested item (``[2]``, ``['key']``) inside the value.
     """
-    where = path or "value"
+    at = f"at {path}: " if path else ""
     if reference.get("at_most") is not None or reference.get("at_least") is not None:
+        low, high = reference.get("at_least"), reference.get("at_most")
+        wanted = ("a number between {:g} and {:g}".format(low, high) if low is not None and high is not None
+                  else f"a number of at least {low:g}" if low is not None else f"a number of at most {high:g}")
         numbers = _numbers(actual)
         if numbers is None or not np.all(np.isfinite(numbers)):
-            return f"{where} is not a finite number"
-        if reference.get("at_most") is not None and not np.all(numbers <= reference["at_most"]):
-            return f"{where} = {np.max(numbers):.4g} is above the limit {reference['at_most']:g}"
-        if reference.get("at_least") is not None and not np.all(numbers >= reference["at_least"]):
-            return f"{where} = {np.min(numbers):.4g} is below the limit {reference['at_least']:g}"
+            return f"{at}got {_described(actual)}, expected {wanted}"
+        if high is not None and not np.all(numbers <= high):
+            return f"{at}got {np.max(numbers):.4g}, expected {wanted} (above the limit {high:g})"
+        if low is not None and not np.all(numbers >= low):
+            return f"{at}got {np.min(numbers):.4g}, expected {wanted} (below the limit {low:g})"
         return None
     expected, tol = reference.get("value"), float(reference.get("tol", 1e-4))
     want, got = _numbers(expected), _numbers(actual)
     if want is not None:
         if got is None:
-            return f"{where} should be a number or array, got {type(actual).__name__}"
-        if want.shape != got.shape:
-            return f"{where} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-        if np.isnan(want).any() or np.isnan(got).any():
-            return None if np.array_equal(np.isnan(want), np.isnan(got)) and np.allclose(
-                np.nan_to_num(want), np.nan_to_num(got), atol=tol, rtol=0) else f"{where} differs (NaN)"
-        error = float(np.max(np.abs(got - want))) if want.size else 0.0
-        return None if error < tol else f"{where}: max error {error:.3g} is not below {tol:g}"
+            return f"{at}got {_described(actual)}, expected {_described(expected)}"
+        return _compare_numbers(got, want, actual, expected, tol, at)
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        return None if type(actual) is type(expected) and actual == expected else f"{where} is {actual!r}, expected {expected!r}"
+        if type(actual) is type(expected) and actual == expected:
+            return None
+        kinds = f" ({_kind(actual)}, expected {_kind(expected)})" if type(actual) is not type(expected) else ""
+        return f"{at}got {_show(actual)}, expected {_show(expected)}{kinds}"
     if isinstance(expected, list):
-        if not isinstance(actual, list) or len(actual) != len(expected):
-            return f"{where} should be a list of {len(expected)} items"
+        if not isinstance(actual, list):
+            return f"{at}got {_described(actual)}, expected {_described(expected)}"
+        if len(actual) != len(expected):
+            return (f"{at}got {len(actual)} item{'' if len(actual) == 1 else 's'}, expected {len(expected)}: "
+                    f"got {_show(actual)}, expected {_show(expected)}")
         for index, (want_item, got_item) in enumerate(zip(expected, actual)):
-            reason = compare({"value": want_item, "tol": tol}, got_item, f"{where}[{index}]")
+            reason = compare({"value": want_item, "tol": tol}, got_item, f"{path}[{index}]")
             if reason:
-                return reason
+                return reason if path else f"{reason}; in full: got {_show(actual)}, expected {_show(expected)}"
         return None
     if isinstance(expected, dict):
-        if not isinstance(actual, dict) or set(actual) != set(expected):
-            return f"{where} should have the keys {sorted(expected)}"
+        if not isinstance(actual, dict):
+            return f"{at}got {_described(actual)}, expected {_kind(expected)}"
+        if set(actual) != set(expected):
+            missing, extra = sorted(set(expected) - set(actual)), sorted(set(actual) - set(expected))
+            details = "; ".join(part for part in (f"missing {missing}" if missing else "",
+                                                  f"unexpected {extra}" if extra else "") if part)
+            return f"{at}got the keys {sorted(actual)}, expected {sorted(expected)} ({details})"
         for key in expected:
-            reason = compare({"value": expected[key], "tol": tol}, actual[key], f"{where}[{key!r}]")
+            reason = compare({"value": expected[key], "tol": tol}, actual[key], f"{path}[{key!r}]")
             if reason:
-                return reason
+                return reason if path else f"{reason}; in full: got {_show(actual)}, expected {_show(expected)}"
         return None
-    return f"{where}: cannot compare"
+    return f"{at}got {_show(actual)}, expected {_show(expected)} (cannot compare these)"
 
 
 def partial_credit(reference: dict[str, Any], actual: Any) -> float:

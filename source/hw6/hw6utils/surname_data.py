@@ -20,8 +20,9 @@ b. otherwise by downloading ``DATA_URL`` (override with ``HW6_DATA_URL``) and ex
    ``data/names/*.txt``.
 
 A folder that holds some files but not all, or a file whose checksum differs, is an error (one
-``SurnameDataError`` that names the file and says how to fix it); nothing is silently replaced.
-Instructors can run ``coursekit fetch-data`` (options ``--mirror``, ``--dest``, ``--force``).
+``SurnameDataError`` that names the file and says what a student can do: copy the 18 files of the
+tutorial zip into ``data/names``); nothing is silently replaced. Instructors fill the course's folder
+with ``coursekit fetch-data`` (options ``--mirror``, ``--dest``, ``--force``).
 """
 from __future__ import annotations
 
@@ -61,9 +62,14 @@ EXPECTED_SHA256: dict[str, str] = {
 # `sha256sum *.txt | awk '{print $1}' | sha256sum` over the 18 files (see combined_sha256).
 EXPECTED_COMBINED_SHA256 = "264ee4af21f8cd748d7af96d7cbf03f5933ac0e60a580903295ba23365d81c24"
 
-FIX_HINT = ("To fix it, delete that folder and run `coursekit fetch-data --force` (instructors), or set "
-            "HW6_DATA_MIRROR to a folder holding verified copies of the 18 files (CI: "
-            "HW6_DATA_MIRROR=../shared/data/names), or let the notebook download the tutorial zip again.")
+
+
+def how_to_fix(folder: Path | str | None = None) -> str:
+    """What a student can do about missing or bad data files (ends every SurnameDataError message)."""
+    where = folder or "data/names next to the notebook"
+    return (f"To fix it, download {DATA_URL} (about 3 MB), unzip it and copy the 18 files of its data/names "
+            f"folder into {where}; when you are online, the notebook downloads them itself into an empty "
+            f"data/names folder.")
 
 
 class SurnameDataError(RuntimeError):
@@ -133,16 +139,17 @@ def verify_dir(folder: Path, expected: dict[str, str] | None = None) -> dict[str
     expected = EXPECTED_SHA256 if expected is None else expected
     folder = Path(folder)
     if not folder.is_dir():
-        raise SurnameDataError(f"surname data folder {folder} does not exist. {FIX_HINT}")
+        raise SurnameDataError(f"surname data folder {folder} does not exist. {how_to_fix(folder)}")
     digests: dict[str, str] = {}
     for name, want in sorted(expected.items()):
         file = folder / name
         if not file.is_file():
-            raise SurnameDataError(f"surname data file {file} is missing. {FIX_HINT}")
+            raise SurnameDataError(f"surname data file {file} is missing. {how_to_fix(folder)}")
         got = sha256_file(file)
         if got != want:
             raise SurnameDataError(f"surname data file {file} is corrupted: sha256 {got}, expected {want}. "
-                                   f"{FIX_HINT}")
+                                   f"Delete the folder {folder} and run the cell again to download a fresh "
+                                   f"copy. {how_to_fix(folder)}")
         digests[name] = got
     return digests
 
@@ -151,10 +158,11 @@ def _write_verified(dest: Path, contents: dict[str, bytes], expected: dict[str, 
     """Verify all files first, then write them atomically (a temp file renamed into place)."""
     for name, want in sorted(expected.items()):
         if name not in contents:
-            raise SurnameDataError(f"{origin} has no {name}. {FIX_HINT}")
+            raise SurnameDataError(f"{origin} has no {name}. {how_to_fix(dest)}")
         got = sha256_bytes(contents[name])
         if got != want:
-            raise SurnameDataError(f"{name} from {origin} is corrupted: sha256 {got}, expected {want}. {FIX_HINT}")
+            raise SurnameDataError(f"{name} from {origin} is corrupted: sha256 {got}, expected {want}. "
+                                   f"{how_to_fix(dest)}")
     dest.mkdir(parents=True, exist_ok=True)
     for name in sorted(expected):
         handle, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
@@ -169,11 +177,11 @@ def copy_from_mirror(mirror: Path, dest: Path, expected: dict[str, str] | None =
     expected = EXPECTED_SHA256 if expected is None else expected
     mirror = Path(mirror)
     if not mirror.is_dir():
-        raise SurnameDataError(f"mirror folder {mirror} (HW6_DATA_MIRROR) does not exist. {FIX_HINT}")
+        raise SurnameDataError(f"mirror folder {mirror} (HW6_DATA_MIRROR) does not exist. {how_to_fix(dest)}")
     contents = {}
     for name in expected:
         if not (mirror / name).is_file():
-            raise SurnameDataError(f"mirror file {mirror / name} is missing. {FIX_HINT}")
+            raise SurnameDataError(f"mirror file {mirror / name} is missing. {how_to_fix(dest)}")
         contents[name] = (mirror / name).read_bytes()
     _write_verified(Path(dest), contents, expected, f"mirror {mirror}")
 
@@ -187,11 +195,11 @@ def download(dest: Path, url: str | None = None, expected: dict[str, str] | None
         with urllib.request.urlopen(url, timeout=timeout) as response:
             payload = response.read()
     except Exception as exc:  # network errors come in many types; report them all the same way
-        raise SurnameDataError(f"could not download the surname data from {url}: {exc}. {FIX_HINT}") from None
+        raise SurnameDataError(f"could not download the surname data from {url}: {exc}. {how_to_fix(dest)}") from None
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
     except zipfile.BadZipFile:
-        raise SurnameDataError(f"{url} is not a zip file. {FIX_HINT}") from None
+        raise SurnameDataError(f"{url} is not a zip file. {how_to_fix(dest)}") from None
     contents: dict[str, bytes] = {}
     for member in archive.namelist():
         name = member[len(ZIP_PREFIX):]
@@ -217,7 +225,8 @@ def ensure_data(path: str | os.PathLike | None = None, *, fetch: bool = True, fo
         present = []
     if not present:
         if not fetch:
-            raise SurnameDataError(f"surname data folder {dest} has none of the {len(expected)} files. {FIX_HINT}")
+            raise SurnameDataError(f"surname data folder {dest} has none of the {len(expected)} files. "
+                                   f"{how_to_fix(dest)}")
         source = resolve_mirror(mirror)
         try:
             if source is not None:
@@ -231,7 +240,7 @@ def ensure_data(path: str | os.PathLike | None = None, *, fetch: bool = True, fo
                 download(dest, url=url, expected=expected)
         except OSError as exc:  # e.g. a read-only or missing parent folder
             raise SurnameDataError(f"cannot write the surname data to {dest}: {exc.strerror or exc}. "
-                                   f"{FIX_HINT}") from None
+                                   f"{how_to_fix(dest)}") from None
     verify_dir(dest, expected)
     return dest
 
@@ -254,5 +263,5 @@ def load_names(path: str | os.PathLike | None = None, *, fetch: bool = True, pro
     combined = combined_sha256(digests)
     if combined != EXPECTED_COMBINED_SHA256:  # cannot happen when every file matches; a guard for edits
         raise SurnameDataError(f"combined checksum of {folder} is {combined}, expected "
-                               f"{EXPECTED_COMBINED_SHA256}. {FIX_HINT}")
+                               f"{EXPECTED_COMBINED_SHA256}. {how_to_fix(folder)}")
     return read_names(folder), combined

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import re
 from typing import Any
 
 import numpy as np

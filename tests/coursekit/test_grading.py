@@ -275,3 +275,33 @@ def test_parallel_grading_gives_the_same_grades_as_serial(course):
     assert serial[("ref", "adder", "test_add")] == 2.0 and serial[("ref", "squares", "test_square")] == 1.0
     assert serial[("half", "adder", "test_add")] == 2.0 and serial[("half", "squares", "test_square")] == 0.0
     assert serial[("blank", "adder", "test_add")] == 0.0
+
+
+def test_missing_course_data_is_named_and_the_other_notebooks_are_graded(tmp_path):
+    """A notebook whose reference needs the course data (data/names, as Problem 4 does) cannot be judged
+    without it: autograde names the missing folder and `coursekit fetch-data`, and grades the rest."""
+    from tiny_course import _cell
+
+    root = make_course(tmp_path / "course")
+    reader = nbformat.v4.new_notebook(cells=[
+        _cell("code", "import os\ndef first_line():\n    ### BEGIN SOLUTION\n"
+                      "    return open(os.path.join(os.environ['HW6_DATA_DIR'], 'x.txt')).readline().strip()\n"
+                      "    ### END SOLUTION", "first_line", grade=False, solution=True),
+        _cell("code", "from hw6utils.checks import check\ncheck('first line', first_line())",
+              "test_first_line", grade=True, solution=False, points=1)])
+    reader.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(reader, str(root / "source" / ASSIGNMENT / "reader.ipynb"))
+    course = Course.open(root)
+    generate_release(course, ASSIGNMENT)
+    submit(course, "someone", notebooks(course))
+
+    [result] = autograde(course, ASSIGNMENT, ["someone"])
+    assert scores(course, "someone")["adder"] == (2.0, 2.0) and scores(course, "someone")["squares"] == (1.0, 1.0)
+    [why] = [r for r in result.reasons if r.startswith("reader.ipynb: not graded")]
+    assert "the course data is missing" in why and "coursekit fetch-data" in why
+    assert str(root / "data" / "names") in why
+
+    (root / "data" / "names").mkdir(parents=True)
+    (root / "data" / "names" / "x.txt").write_text("hello\n")
+    [result] = autograde(course, ASSIGNMENT, ["someone"])
+    assert scores(course, "someone")["reader"] == (1.0, 1.0) and result.reasons == []

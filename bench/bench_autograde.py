@@ -1,8 +1,9 @@
 """Benchmark: autograding hw6, stock nbgrader against coursekit, measured side by side in one run.
 
 Part 1 (one submission): `nbgrader autograde` for the reference student (one call, all notebooks)
-against `coursekit` (preflight, reference records, sandboxed kernel per notebook, verdicts), with
-coursekit's time per notebook.
+against `coursekit` (intake, sandboxed kernel per notebook, judge), with coursekit's time per notebook
+and the time its judge spends outside the kernel (trained weights re-evaluated for 3k and Problem 4).
+Both run nbgrader_config.py's pipeline; "stock" is nbgrader's own command, serial.
 Part 2 (N submissions, default 20, cycling reference/partial/untouched): stock `nbgrader autograde`
 serial against `coursekit autograde --jobs 2`; prints the throughput ratio. Part 3: the sandbox's
 per-notebook overhead, coursekit serial with and without the sandbox on the same submissions.
@@ -71,23 +72,36 @@ def main() -> None:
         timings: dict[str, float] = {}
         original = grading.grade_notebook
 
-        def timed(task, settings=None):
+        def timed(task):
             t0 = time.perf_counter()
             try:
-                return original(task, settings)
+                return original(task)
             finally:
                 timings[task.notebook] = time.perf_counter() - t0
 
-        grading.grade_notebook = timed
+        from coursekit.preprocessors import judge_checks
+        judge_seconds: dict[str, float] = {}
+        original_judge = judge_checks.apply_verdicts
+
+        def judged(nb, reference, checks):
+            t0 = time.perf_counter()
+            try:
+                return original_judge(nb, reference, checks)
+            finally:
+                judge_seconds[str(len(judge_seconds))] = time.perf_counter() - t0
+
+        grading.grade_notebook, judge_checks.apply_verdicts = timed, judged
         reset(course)
         ours_one = clock(lambda: grading.autograde(course, "hw6", ["reference"]))
-        grading.grade_notebook = original
+        grading.grade_notebook, judge_checks.apply_verdicts = original, original_judge
         reset(course)
         stock_one = None if args.skip_stock else clock(lambda: stock_autograde(course, ["reference"]))
         print("Part 1: one full submission (reference student)")
         for name, seconds in sorted(timings.items()):
             print(f"  {name:28s} {seconds:6.1f} s")
         print(f"  coursekit (sandboxed, verdicts outside): {ours_one:6.1f} s")
+        print(f"  of which judging outside the kernel:     {sum(judge_seconds.values()):6.2f} s "
+              f"(slowest notebook {max(judge_seconds.values()):.2f} s)")
         if stock_one:
             print(f"  stock nbgrader autograde:                {stock_one:6.1f} s   ratio coursekit/stock {ours_one / stock_one:.2f}")
 

@@ -69,7 +69,8 @@ class SandboxedExecute(Execute):
         problems = resources.setdefault("coursekit", {}).setdefault("problems", [])
         settings = self.settings(resources["nbgrader"]["assignment"])
         left = resources["coursekit"].get("seconds")  # what is left of the submission's time budget
-        if left is not None and left < settings.notebook_timeout:
+        budget_binds = left is not None and left < settings.notebook_timeout
+        if budget_binds:
             settings.notebook_timeout = max(1, int(left))
         workdir = scratch_copy(folder)
         try:
@@ -80,9 +81,11 @@ class SandboxedExecute(Execute):
             report = execute(nb, workdir, settings)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        for problem in report.problems:
+        found = [p.replace("reached the notebook's time limit", "used up the submission's time budget")
+                 if budget_binds else p for p in report.problems]
+        for problem in found:
             self.log.warning("%s", problem)
-        problems.extend(report.problems)
+        problems.extend(found)
         return nb, resources
 
     def _instructor_names(self, resources: dict[str, Any]) -> set[str]:

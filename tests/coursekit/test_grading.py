@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import time
 import json
 import re
 import shutil
@@ -305,3 +306,26 @@ def test_missing_course_data_is_named_and_the_other_notebooks_are_graded(tmp_pat
     (root / "data" / "names" / "x.txt").write_text("hello\n")
     [result] = autograde(course, ASSIGNMENT, ["someone"])
     assert scores(course, "someone")["reader"] == (1.0, 1.0) and result.reasons == []
+
+
+def test_course_state_is_owner_only_and_the_exchange_exists(course):
+    assert (course.root / ".coursekit").stat().st_mode & 0o777 == 0o700
+    assert (course.root / "gradebook.db").stat().st_mode & 0o777 == 0o600
+    assert (course.root / "exchange").is_dir()  # the formgrader's Release and Collect need it
+
+
+def test_a_student_who_sleeps_hits_the_submission_budget(tmp_path):
+    root = make_course(tmp_path / "course")
+    with (root / "nbgrader_config.py").open("a") as config:
+        config.write("\nc.Budget.minimum = 10\nc.Budget.factor = 0.5\n")
+    course = Course.open(root)
+    generate_release(course, ASSIGNMENT)
+    nbs = notebooks(course)
+    add = next(c for c in nbs["adder.ipynb"].cells if c.metadata["nbgrader"].get("grade_id") == "add")
+    add.source += "\nimport time\ntime.sleep(120)"
+    submit(course, "sleeper", nbs)
+    started = time.monotonic()
+    [result] = autograde(course, ASSIGNMENT, ["sleeper"])
+    assert time.monotonic() - started < 60  # nobody waits for the sleeper beyond its budget
+    assert scores(course, "sleeper") == {"adder": (0.0, 2.0), "squares": (0.0, 1.0)}
+    assert any("time" in r and "budget" in r for r in result.reasons), result.reasons

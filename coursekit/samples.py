@@ -13,13 +13,10 @@ from pathlib import Path
 import nbformat
 
 from coursekit.course import Course, CourseError
+from coursekit.notebook import grade_id, is_answer_cell, is_test_cell
 
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 SAMPLE_STUDENTS = ("reference", "untouched", "partial", "messy")
-
-
-def _meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def solution_text(source_cell) -> str:
@@ -30,18 +27,18 @@ def solution_text(source_cell) -> str:
 
 def fill_answers(release_nb, source_nb, grade_ids: set[str] | None = None) -> nbformat.NotebookNode:
     """Copy of ``release_nb`` whose answer cells (all, or those in ``grade_ids``) hold the solution."""
-    solutions = {_meta(c)["grade_id"]: c for c in source_nb.cells if _meta(c).get("solution")}
+    solutions = {grade_id(c): c for c in source_nb.cells if is_answer_cell(c)}
     filled = nbformat.from_dict(release_nb)
     for cell in filled.cells:
-        grade_id = _meta(cell).get("grade_id")
-        if _meta(cell).get("solution") and grade_id in solutions and (grade_ids is None or grade_id in grade_ids):
-            cell.source = solution_text(solutions[grade_id])
+        gid = grade_id(cell)
+        if is_answer_cell(cell) and gid in solutions and (grade_ids is None or gid in grade_ids):
+            cell.source = solution_text(solutions[gid])
     return filled
 
 
 def first_half_of_code_answers(nb) -> set[str]:
     """grade_ids of the first half (at least one) of a notebook's code answer cells."""
-    ids = [_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("solution") and c.cell_type == "code"]
+    ids = [grade_id(c) for c in nb.cells if is_answer_cell(c) and c.cell_type == "code"]
     return set(ids[: max(1, len(ids) // 2)])
 
 
@@ -94,7 +91,7 @@ def _damage(nb, index: int, name: str, folder: Path):
         (folder / f"{name}.ipynb").write_text(text[: len(text) // 2])
         return None
     if way == 2:  # a test cell deleted
-        tests = [i for i, c in enumerate(nb.cells) if _meta(c).get("grade") and not _meta(c).get("solution")]
+        tests = [i for i, c in enumerate(nb.cells) if is_test_cell(c)]
         if tests:
             del nb.cells[tests[0]]
         return nb

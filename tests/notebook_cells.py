@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import nbformat
 
+from coursekit.notebook import is_test_cell, nbgrader_meta  # noqa: F401  (the one rule; tests import it from here)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIR = REPO_ROOT / "source" / "hw6"
 RELEASE_DIR = REPO_ROOT / "release" / "hw6"
@@ -22,15 +24,6 @@ RELEASE_DIR = REPO_ROOT / "release" / "hw6"
 
 def load(path: str | Path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
-
-
-def nbgrader_meta(cell: nbformat.NotebookNode) -> dict[str, Any]:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def is_test_cell(cell: nbformat.NotebookNode) -> bool:
-    meta = nbgrader_meta(cell)
-    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
 def cell_by_grade_id(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:

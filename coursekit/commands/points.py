@@ -7,6 +7,7 @@ import nbformat
 
 from coursekit.commands._common import add_assignment_argument, guarded, open_course
 from coursekit.course import Course
+from coursekit.notebook import grade_id, is_manually_graded, is_test_cell, points
 from coursekit.optional import SETTING, optional_labels, optional_mode, optional_points
 
 
@@ -23,13 +24,12 @@ def points_table(course: Course, assignment: str) -> str:
         optional = optional_points(nb)
         auto = manual = 0.0
         for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if not meta.get("grade") or (mode == "ungraded" and meta.get("grade_id") in optional):
+            if not (is_test_cell(cell) or is_manually_graded(cell)) or (mode == "ungraded" and grade_id(cell) in optional):
                 continue
-            if cell.cell_type == "code" and not meta.get("solution"):
-                auto += float(meta.get("points", 0))
+            if is_test_cell(cell):
+                auto += points(cell)
             else:
-                manual += float(meta.get("points", 0))
+                manual += points(cell)
         extra = sum(optional.values())
         optional_total += extra
         parts = f"{extra:g} ({', '.join(optional_labels(nb))})" if optional else "–"

@@ -22,7 +22,7 @@ from _rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style, assert_sa
                         hidden_records, hidden_section)
 from _rejection import sabotaged_kernel as _sabotage  # noqa: E402
 from _rejection import assert_rejected as _assert_rejected  # noqa: E402
-from notebook_cells import (SOURCE_DIR, _checks_module, trusted_checks, cell_by_grade_id, load, run_test_cell,  # noqa: E402
+from notebook_cells import (SOURCE_DIR, _checks_module, trusted_checks, cell_by_grade_id, is_test_cell, load, run_test_cell,  # noqa: E402
                             runnable_source, solution_namespace, working_directory)
 from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
 
@@ -85,7 +85,7 @@ def test_reference_passes(reference: dict[str, Any], grade_id: str) -> None:
 def test_every_test_cell_is_covered() -> None:
     nb = load(SOURCE_DIR / NOTEBOOK)
     test_ids = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-                if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+                if is_test_cell(c)}
     assert test_ids - set(OTHER_FILES) == set(FAST_TESTS) | set(TRAINING_TESTS)
 
 

@@ -108,7 +108,7 @@ def test_a_patched_check_cannot_claim_a_bound_it_does_not_meet():
 def test_judges_of_the_reference_decide_not_the_students_record():
     reference = [record("x", 1.0, judge="checks.is_python_float")]
     # the student's record names a lenient judge of its own: ignored
-    reasons, _ = judge_cell(reference, [record("x", [1.0], judge="checks.all_differ")], checks)
+    reasons, _ = judge_cell(reference, [record("x", "1.0", judge="checks.all_differ")], checks)
     assert reasons
 
 

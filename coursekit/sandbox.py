@@ -15,12 +15,15 @@ supervises it and cleans up after it. Three modes:
     outside its working folder lives in that tmpfs and vanishes with it, so no two commands share a
     writable place and nothing survives the command except its working folder;
   * an unprivileged numeric user (no groups, no capabilities, no_new_privs) and resource limits: CPU
-    seconds, address space, processes per uid, file size, open files, no core dumps.
+    seconds, address space, processes per uid, file size, open files, no core dumps;
+  * a seccomp filter that denies the kernel keyrings (``add_key``, ``keyctl``, ``request_key``): they
+    belong to the uid and outlive its processes, so they would carry data to the next kernel.
 
 ``degraded`` (opt-in: ``allow_degraded=True`` or ``COURSEKIT_SANDBOX_ALLOW_DEGRADED=1``), used when the
   namespaces cannot be created (e.g. a Gradescope container): the command runs as the unprivileged uid
-  with the same limits and the same process-tree cleanup, but sees the host's filesystem and network as
-  that uid may. Never root: without a way to switch user the sandbox refuses to run.
+  with the same limits, seccomp filter and process-tree cleanup, but sees the host's filesystem and
+  network as that uid may (world-readable files, world-writable /tmp, /dev/shm, /run/lock: make the
+  course folder owner-only). Never root: without a way to switch user the sandbox refuses to run.
   ``COURSEKIT_SANDBOX_NO_NAMESPACES=1`` makes the namespace probe fail, to try this mode anywhere.
 
 ``unisolated`` (``isolated=False``, for trusted code such as ``--no-sandbox``): the grader's own user
@@ -67,6 +70,11 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}
+# seccomp: the kernel keyrings of a uid outlive its processes (a channel from one student's kernel to the
+# next one under the same uid), so add_key, request_key and keyctl fail with EPERM; so does any system
+# call of a foreign ABI (i386 or x32 on x86_64), through which they could be reached under other numbers.
+SECCOMP_ARCH = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 
@@ -240,6 +248,33 @@ def _kill_uid(uid: int) -> None:
         pass
 
 
+def _deny_keyrings() -> None:
+    """Install the seccomp filter described at SECCOMP_ARCH (inherited by everything the command starts)."""
+    import ctypes
+    import platform
+
+    arch, numbers = SECCOMP_ARCH[platform.machine()]
+    deny, allow = 0x00050000 | 1, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    n = len(numbers)
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny), (ld, 0, 0, 0),
+               (jge, n + 1, 0, 0x40000000)]
+    program += [(jeq, n - i, 0, number) for i, number in enumerate(numbers)]
+    program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(program))(*[Filter(*op) for op in program])
+    libc = _libc()
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(no_new_privs)")
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(Program(len(program), filters)), 0, 0),
+           "seccomp")
+
+
 def _fork() -> int:
     """fork() with the warden's stop signals held, so that the child never runs the warden's handlers."""
     held = {signal.SIGTERM, GRADER_GONE}
@@ -261,6 +296,7 @@ def _start_command(spec: dict) -> int:
         os.chdir(spec["workdir"])
         command = spec["command"]
         if spec["mode"] != "unisolated":
+            _deny_keyrings()
             uid = spec["uid"]
             command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                        "--inh-caps=-all", "--bounding-set=-all", "--pdeathsig=KILL", "--", *command]

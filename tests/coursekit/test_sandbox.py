@@ -358,3 +358,24 @@ def test_replayed_reference_records_from_a_decoy_score_nothing(tmp_path):
         shutil.rmtree(decoy)
     assert sandboxed == {"adder": 0.0, "squares": 0.0}
     assert unsandboxed == {"adder": 2.0, "squares": 1.0}
+
+
+def test_kernel_keyrings_carry_nothing_to_the_next_kernel(tmp_path):
+    """The keyrings of a uid outlive its processes: the sandbox denies them (seccomp), 64-bit or 32-bit ABI."""
+    code = ("import ctypes, sys\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "numbers = {'x86_64': (248, 250), 'aarch64': (217, 219)}[__import__('platform').machine()]\n"
+            "if sys.argv[1] == 'write':\n"
+            "    print('ADD', libc.syscall(numbers[0], b'user', b'leak', b'SECRET', 6, -4))\n"
+            "else:\n"
+            "    print('FOUND', libc.syscall(numbers[1], 10, -4, b'user', b'leak', 0))\n")
+    uid = sandbox.UID_RANGE[-3]
+    outs = []
+    for step in ("write", "read"):
+        work = tmp_path / step
+        work.mkdir()
+        r = sandbox.run([sys.executable, "-I", "-c", code, step], workdir=work, uid=uid,
+                        limits=sandbox.Limits(wall_seconds=20, cpu_seconds=20))
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout.decode())
+    assert outs == ["ADD -1\n", "FOUND -1\n"]

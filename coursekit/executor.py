@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -207,14 +208,20 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
 
 
 def scratch_copy(folder: Path) -> Path:
-    """A private copy of ``folder`` for the kernel to run in (its writes never reach the autograded folder)."""
+    """A private copy of ``folder`` for the kernel to run in (its writes never reach the autograded folder).
+
+    Only folders and regular files are copied, never through a link: a link in a submission must not
+    make the grader (root) copy a file the student could not read into the kernel's reach.
+    """
     scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT))
-    for item in folder.iterdir():
-        if item.is_symlink():
-            continue
-        if item.is_dir():
-            shutil.copytree(item, scratch / item.name, symlinks=False, ignore_dangling_symlinks=True,
-                            ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
-        elif item.suffix != ".ipynb":
-            shutil.copy2(item, scratch / item.name)
+    for top, dirs, files in os.walk(folder):  # os.walk does not descend into linked folders
+        relative = Path(top).relative_to(folder)
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d))]
+        for d in dirs:
+            (scratch / relative / d).mkdir()
+        for name in files:
+            source = Path(top, name)
+            if name.endswith(".ipynb") or not stat.S_ISREG(source.lstat().st_mode):
+                continue
+            shutil.copy2(source, scratch / relative / name, follow_symlinks=False)
     return scratch

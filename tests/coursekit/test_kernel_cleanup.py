@@ -164,3 +164,23 @@ def test_spent_budget_runs_nothing(tmp_path):
     report = execute(nb, tmp_path, ExecutionSettings(sandboxed=False, deadline=time.monotonic() - 1))
     assert report.executed_cells == 0
     assert report.problems == ["reached the submission's time budget at cell 0; later cells did not run"]
+
+
+def test_scratch_copy_never_follows_links(tmp_path):
+    folder = tmp_path / "autograded"
+    (folder / "hw6utils").mkdir(parents=True)
+    (folder / "hw6utils" / "checks.py").write_text("ok")
+    (folder / "notes.txt").write_text("notes")
+    (folder / "adder.ipynb").write_text("{}")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("ROOT-ONLY")
+    secret.chmod(0o600)
+    os.symlink(secret, folder / "link.txt")
+    os.symlink(secret, folder / "hw6utils" / "inner-link.txt")
+    os.symlink(tmp_path, folder / "linked-folder")
+    scratch = scratch_copy(folder)
+    try:
+        copied = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    finally:
+        subprocess.run(["rm", "-rf", str(scratch)])
+    assert copied == ["hw6utils", "hw6utils/checks.py", "notes.txt"]

@@ -113,6 +113,7 @@ def test_daemons_end_with_the_notebook(tmp_path, mode, monkeypatch):
     assert report.sandbox_mode.startswith({"full": "full", "degraded": "degraded", "unsandboxed": "unisolated"}[mode])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sandboxed", SANDBOX, ids=lambda s: "sandboxed" if s else "unsandboxed")
 def test_killed_grader_leaves_nothing_behind(tmp_path, sandboxed):
     mark = token()
@@ -152,6 +153,7 @@ def test_killed_grader_leaves_nothing_behind(tmp_path, sandboxed):
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sandboxed", SANDBOX[:1], ids=lambda s: "sandboxed" if s else "unsandboxed")
 def test_sleeping_student_hits_the_submission_budget(tmp_path, sandboxed):
     nb = notebook("print('first')", "import time; time.sleep(120)", "print('never')")

@@ -213,6 +213,8 @@ def scratch_copy(folder: Path) -> Path:
     Only folders and regular files are copied, never through a link: a link in a submission must not
     make the grader (root) copy a file the student could not read into the kernel's reach.
     """
+    if sandbox.SCRATCH_ROOT:
+        os.makedirs(sandbox.SCRATCH_ROOT, mode=0o755, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT))
     for top, dirs, files in os.walk(folder):  # os.walk does not descend into linked folders
         relative = Path(top).relative_to(folder)

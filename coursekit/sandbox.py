@@ -16,8 +16,8 @@ supervises it and cleans up after it. Three modes:
     writable place and nothing survives the command except its working folder;
   * an unprivileged numeric user (no groups, no capabilities, no_new_privs) and resource limits: CPU
     seconds, address space, processes per uid, file size, open files, no core dumps;
-  * a seccomp filter that denies the kernel keyrings (``add_key``, ``keyctl``, ``request_key``): they
-    belong to the uid and outlive its processes, so they would carry data to the next kernel.
+  * a seccomp filter that denies the kernel keyrings (they belong to the uid and outlive its processes,
+    so they would carry data to the next kernel), new namespaces (no user namespaces) and mounts.
 
 ``degraded`` (opt-in: ``allow_degraded=True`` or ``COURSEKIT_SANDBOX_ALLOW_DEGRADED=1``), used when the
   namespaces cannot be created (e.g. a Gradescope container): the command runs as the unprivileged uid
@@ -70,10 +70,15 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}
-# seccomp: the kernel keyrings of a uid outlive its processes (a channel from one student's kernel to the
-# next one under the same uid), so add_key, request_key and keyctl fail with EPERM; so does any system
-# call of a foreign ABI (i386 or x32 on x86_64), through which they could be reached under other numbers.
-SECCOMP_ARCH = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+# seccomp, on top of the namespaces: the kernel keyrings of a uid outlive its processes (a channel from one
+# student's kernel to the next one under the same uid), and new namespaces (user namespaces in particular)
+# and mounts would only widen the kernel's attack surface. So these system calls fail with EPERM, clone()
+# with a namespace flag too, clone3() with ENOSYS (its flags cannot be inspected; the C library then falls
+# back to clone()), and any system call of a foreign ABI (i386, x32) through which they could be reached.
+#                   arch        clone clone3 (denied: add_key request_key keyctl unshare setns mount umount2 pivot_root)
+SECCOMP_ARCH = {"x86_64": (0xC000003E, 56, 435, (248, 249, 250, 272, 308, 165, 166, 155)),
+                "aarch64": (0xC00000B7, 220, 435, (217, 218, 219, 97, 268, 40, 39, 41))}
+CLONE_NAMESPACES = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
@@ -248,19 +253,27 @@ def _kill_uid(uid: int) -> None:
         pass
 
 
-def _deny_keyrings() -> None:
-    """Install the seccomp filter described at SECCOMP_ARCH (inherited by everything the command starts)."""
+def _seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The classic-BPF filter described at SECCOMP_ARCH, as (code, jump-if-true, jump-if-false, k)."""
+    arch, clone, clone3, denied = SECCOMP_ARCH[machine]
+    eperm, enosys, allow = 0x00050000 | 1, 0x00050000 | 38, 0x7FFF0000  # SECCOMP_RET_ERRNO | errno, RET_ALLOW
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    n = len(denied)
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),  # 0-2: the native ABI only
+               (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]  # 3-5: no x32 numbers
+    program += [(jeq, n - i + 5, 0, number) for i, number in enumerate(denied)]  # 6..: to the last EPERM
+    program += [(jeq, 0, 1, clone3), (ret, 0, 0, enosys),
+                (jeq, 0, 2, clone), (ld, 0, 0, 16), (jset, 1, 0, CLONE_NAMESPACES),  # clone: flags = args[0]
+                (ret, 0, 0, allow), (ret, 0, 0, eperm)]
+    return program
+
+
+def _confine_system_calls() -> None:
+    """Install the seccomp filter (inherited by everything the command starts)."""
     import ctypes
     import platform
 
-    arch, numbers = SECCOMP_ARCH[platform.machine()]
-    deny, allow = 0x00050000 | 1, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW
-    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    n = len(numbers)
-    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny), (ld, 0, 0, 0),
-               (jge, n + 1, 0, 0x40000000)]
-    program += [(jeq, n - i, 0, number) for i, number in enumerate(numbers)]
-    program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    program = _seccomp_program(platform.machine())
 
     class Filter(ctypes.Structure):
         _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
@@ -296,7 +309,7 @@ def _start_command(spec: dict) -> int:
         os.chdir(spec["workdir"])
         command = spec["command"]
         if spec["mode"] != "unisolated":
-            _deny_keyrings()
+            _confine_system_calls()
             uid = spec["uid"]
             command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                        "--inh-caps=-all", "--bounding-set=-all", "--pdeathsig=KILL", "--", *command]

@@ -360,8 +360,23 @@ def test_replayed_reference_records_from_a_decoy_score_nothing(tmp_path):
     assert unsandboxed == {"adder": 2.0, "squares": 1.0}
 
 
+def test_no_new_namespaces_or_mounts_inside(tmp_path):
+    """A user namespace would make the student "root" of a new namespace: denied, like mount and setns."""
+    code = ("import os, subprocess\n"
+            "for cmd in (['unshare', '-Ur', 'true'], ['unshare', '-Urm', 'mount', '-t', 'tmpfs', 'x', '/tmp']):\n"
+            "    print(subprocess.run(cmd, capture_output=True).returncode != 0)\n"
+            "try:\n"
+            "    os.unshare(os.CLONE_NEWUSER) if hasattr(os, 'unshare') else print(True)\n"
+            "except OSError:\n"
+            "    print(True)\n"
+            "import threading; t = threading.Thread(target=print, args=('threads',)); t.start(); t.join()\n")
+    r = run_py(tmp_path, code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["True", "True", "True", "threads"]
+
+
 def test_kernel_keyrings_carry_nothing_to_the_next_kernel(tmp_path):
-    """The keyrings of a uid outlive its processes: the sandbox denies them (seccomp), 64-bit or 32-bit ABI."""
+    """The keyrings of a uid outlive its processes: the sandbox denies them (seccomp)."""
     code = ("import ctypes, sys\n"
             "libc = ctypes.CDLL(None, use_errno=True)\n"
             "numbers = {'x86_64': (248, 250), 'aarch64': (217, 219)}[__import__('platform').machine()]\n"

@@ -8,8 +8,9 @@ time (user + system of the sandbox and the command, which the load of a shared m
 a kernel's CPU time does not reach the grader's rusage, so the notebook part reports wall time only):
 
 1. start-up: ``sandbox.run`` of ``python -I -c pass`` (sandbox set-up and tear-down, nothing else);
-2. per notebook: ``executor.execute`` of a two-cell notebook that imports numpy and torch, as every
-   hw6 notebook does (kernel start, imports, shutdown, cleanup).
+2. per notebook: ``executor.execute`` of a two-cell notebook without imports (kernel start, shutdown,
+   cleanup: the sandbox's share, little noise), and of one that imports numpy and torch, as every hw6
+   notebook does (the imports dominate, and scatter with the machine's load).
 
 Run: .venv/bin/python bench/bench_sandbox.py [--repeats 5] [--old COMMIT]
 """
@@ -51,9 +52,9 @@ def load_old(commit: str, folder: Path):
     return modules
 
 
-def notebook() -> nbformat.NotebookNode:
-    nb = new_notebook(cells=[new_code_cell("import numpy as np\nimport torch\nx = torch.ones(3)"),
-                             new_code_cell("print(float(x.sum()))")])
+def notebook(imports: bool = True) -> nbformat.NotebookNode:
+    first = "import numpy as np\nimport torch\nx = torch.ones(3)" if imports else "x = [1.0, 1.0, 1.0]"
+    nb = new_notebook(cells=[new_code_cell(first), new_code_cell("print(float(sum(x)))")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 
@@ -76,9 +77,9 @@ def time_startup(module, uid: int) -> tuple[float, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def time_notebook(executor, uid: int) -> tuple[float, float | None]:
+def time_notebook(executor, uid: int, imports: bool = True) -> tuple[float, float | None]:
     work = Path(tempfile.mkdtemp(prefix="bench-sandbox-", dir=executor.sandbox.SCRATCH_ROOT))
-    nb = notebook()
+    nb = notebook(imports)
     settings = executor.ExecutionSettings(sandboxed=True, uid=uid, cell_timeout=120, notebook_timeout=300)
     try:
         start = time.perf_counter()
@@ -114,10 +115,14 @@ def main() -> None:
         stages = set(Path("/run").glob("sandbox-stage-*"))
         startup = {"deny-list (old)": [], "allow-list (new)": []}
         per_notebook = {"deny-list (old)": [], "allow-list (new)": []}
+        empty = {"deny-list (old)": [], "allow-list (new)": []}
         time_notebook(new_executor, uid)  # warm the file cache for both
         for i in range(args.repeats * 3):
             startup["deny-list (old)"].append(time_startup(old_sandbox, uid))
             startup["allow-list (new)"].append(time_startup(new_sandbox, uid))
+        for i in range(args.repeats * 2):
+            empty["deny-list (old)"].append(time_notebook(old_executor, uid, imports=False))
+            empty["allow-list (new)"].append(time_notebook(new_executor, uid, imports=False))
         for i in range(args.repeats):
             per_notebook["deny-list (old)"].append(time_notebook(old_executor, uid))
             per_notebook["allow-list (new)"].append(time_notebook(new_executor, uid))
@@ -125,6 +130,7 @@ def main() -> None:
                   f"new {per_notebook['allow-list (new)'][-1][0]:.2f} s", flush=True)
         remove_old_stage_folders(stages)
     for title, table in (("sandbox start-up, `python -I -c pass`", startup),
+                         ("per notebook, kernel only (two cells, no imports)", empty),
                          ("per notebook, numpy + torch, two cells", per_notebook)):
         print(f"\n{title} (median of {len(table['deny-list (old)'])}, old/new alternating)")
         print(f"  {'':18s} {'wall s':>8s} {'CPU s':>8s}")

@@ -98,8 +98,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
     def warden_pid(self) -> int | None:
+        """The pid of the kernel's warden while it runs (never a reaped pid, which could be reused)."""
         process = getattr(self.provisioner, "process", None)
-        return process.pid if process is not None else None
+        return process.pid if process is not None and process.poll() is None else None
 
     async def _async_kill_kernel(self, restart: bool = False) -> None:
         # the warden ends the whole tree (daemons included) when asked; a SIGKILL would only end the warden

@@ -1,20 +1,26 @@
 """Run one notebook for grading: in a sandboxed kernel, with verdicts decided outside it.
 
 The kernel is an ordinary IPython kernel started through ``coursekit.sandbox`` (unprivileged user,
-no network, private mounts that hide the course, resource limits). The grader talks to it over
-Unix-domain (IPC) sockets inside the kernel's scratch folder, which work across the network
-namespace. Outputs are capped while they arrive; a watchdog kills the kernel when the notebook's
-wall-clock budget is spent; a kernel that dies (``os._exit``, segfault, limits) leaves the remaining
-cells unexecuted, so their checks simply never ran.
+no network, an allow-list root that holds only the Python installation, the data and its working
+folder, resource limits); unsandboxed kernels (trusted code) still run under the sandbox's warden, so
+that in every case the kernel's whole process tree ends with the notebook, also when the grader is
+killed. The grader talks to the kernel over Unix-domain (IPC) sockets inside the kernel's scratch
+folder, which work across the network namespace. Outputs are capped while they arrive; a watchdog
+stops the kernel when the notebook's time limit or the submission's time budget (``deadline``) is
+spent; a kernel that dies (``os._exit``, segfault, limits) leaves the remaining cells unexecuted, so
+their checks simply never ran.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,18 +47,21 @@ class ExecutionSettings:
     limits: sandbox.Limits = field(default_factory=lambda: sandbox.Limits(
         cpu_seconds=1800, memory_bytes=8 * 1024 ** 3, max_processes=256, max_file_bytes=256 * 1024 ** 2,
         open_files=1024, wall_seconds=3600, max_output_bytes=1 << 20))
-    hidden: tuple[str, ...] = ()  # folders the kernel must not see (the course folder)
-    read_only: tuple[str, ...] = ()  # folders inside hidden ones it may read (e.g. the data set)
+    hidden: tuple[str, ...] = ()  # former deny-list; the allow-list root shows nothing not exposed anyway
+    read_only: tuple[str, ...] = ()  # folders the kernel may read, at their own paths (e.g. the data set)
     environment: dict[str, str] = field(default_factory=dict)
     uid: int | None = None  # distinct per parallel job, so process limits are per student
     record_mime: str = ""  # outputs of this type are check records (their own output budget)
     max_record_bytes: int = 16_000_000  # check records kept per notebook (trained weights are large)
+    deadline: float | None = None  # time.monotonic() at which the submission's time budget is spent
+    allow_degraded: bool | None = None  # sandbox without namespaces allowed (None: the environment decides)
 
 
 @dataclass
 class ExecutionReport:
     executed_cells: int = 0
     problems: list[str] = field(default_factory=list)
+    sandbox_mode: str = ""  # how the kernel was confined (sandbox.mode()), for reports
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -66,11 +75,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         # parent poller would take for "the grader exited".
         command = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                    "--IPKernelApp.parent_handle=0", *(extra_arguments or [])]
-        if not self.settings.sandboxed:
-            return command
         self._prepared = sandbox.prepare(command, workdir=self.workdir, limits=self.settings.limits,
-                                         hidden=self.settings.hidden, expose_ro=self.settings.read_only,
-                                         env=self._kernel_env(), uid=self.settings.uid)
+                                         expose_ro=self.settings.read_only, env=self._kernel_env(),
+                                         uid=self.settings.uid, isolated=self.settings.sandboxed,
+                                         allow_degraded=self.settings.allow_degraded)
         return self._prepared.argv
 
     def _kernel_env(self) -> dict[str, str]:
@@ -86,14 +94,23 @@ class SandboxedKernelManager(AsyncKernelManager):
             sandbox.give_to_sandbox_user(Path(self.connection_file), uid=self.settings.uid)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        if self.settings.sandboxed:
-            kw["env"] = self._prepared.env
-            kw["preexec_fn"] = self._prepared.preexec_fn
-        else:
-            kw["env"] = {**os.environ, **self._kernel_env()}
+        kw["env"] = self._prepared.env
+        kw["preexec_fn"] = self._prepared.preexec_fn
         kw["stdin"] = kw["stdout"] = kw["stderr"] = subprocess.DEVNULL  # the kernel's raw fds go nowhere
         kw["cwd"] = str(self.workdir)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    def warden_pid(self) -> int | None:
+        """The pid of the kernel's warden while it runs (never a reaped pid, which could be reused)."""
+        process = getattr(self.provisioner, "process", None)
+        return process.pid if process is not None and process.poll() is None else None
+
+    async def _async_kill_kernel(self, restart: bool = False) -> None:
+        # the warden ends the whole tree (daemons included) when asked; a SIGKILL would only end the warden
+        pid = self.warden_pid()
+        if pid is not None:
+            await asyncio.get_running_loop().run_in_executor(None, sandbox.stop, pid, 3.0)
+        await super()._async_kill_kernel(restart=restart)
 
 
 class CappedNotebookClient(NotebookClient):
@@ -131,6 +148,16 @@ class CappedNotebookClient(NotebookClient):
 def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> ExecutionReport:
     """Execute ``nb`` in place with ``workdir`` as the kernel's working folder (made the sandbox's own)."""
     report = ExecutionReport()
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    budget = float(settings.notebook_timeout)
+    if settings.deadline is not None:
+        left = settings.deadline - time.monotonic()
+        if left <= 0:
+            first = code_cells[0] if code_cells else 0
+            report.problems.append(f"reached the submission's time budget at cell {first}; later cells did not run")
+            return report
+        budget = min(budget, left)
+    by_deadline = settings.deadline is not None and budget < settings.notebook_timeout
     km = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / ".k"),
                                 connection_file=str(workdir / ".kernel.json"))
     km.settings, km.workdir = settings, workdir
@@ -142,50 +169,68 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                                   max_record_bytes=settings.max_record_bytes, record_mime=settings.record_mime)
     expired = threading.Event()
 
-    def kill_kernel() -> None:
+    def stop_kernel() -> None:
         expired.set()
-        try:
-            if km.provisioner is not None and km.provisioner.process is not None:
-                os.killpg(km.provisioner.process.pid, 9)
-        except (ProcessLookupError, PermissionError, AttributeError):
-            pass
+        pid = km.warden_pid()
+        if pid is not None:
+            sandbox.stop(pid)
 
-    watchdog = threading.Timer(settings.notebook_timeout, kill_kernel)
+    def stopped_at(index: int) -> str:
+        limit = "reached the submission's time budget" if by_deadline else "reached the notebook's time limit"
+        return f"{limit} at cell {index}; later cells did not run"
+
+    watchdog = threading.Timer(budget, stop_kernel)
     watchdog.daemon = True
+    index = code_cells[0] if code_cells else 0
     try:
         with client.setup_kernel():
+            report.sandbox_mode = getattr(getattr(km, "_prepared", None), "mode", "")
             watchdog.start()
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
+            for index in code_cells:
                 try:
-                    client.execute_cell(cell, index, store_history=True)
+                    client.execute_cell(nb.cells[index], index, store_history=True)
                     report.executed_cells += 1
                 except DeadKernelError:
-                    why = "reached the notebook's time limit" if expired.is_set() else "the kernel died"
-                    report.problems.append(f"{why} at cell {index}; later cells did not run")
+                    report.problems.append(stopped_at(index) if expired.is_set()
+                                           else f"the kernel died at cell {index}; later cells did not run")
                     break
                 except CellTimeoutError:
-                    report.problems.append(f"cell {index} exceeded {settings.cell_timeout} s and could not be interrupted")
+                    report.problems.append(stopped_at(index) if expired.is_set() else
+                                           f"cell {index} exceeded {settings.cell_timeout} s and could not be interrupted")
+                    break
+                if expired.is_set():
+                    report.problems.append(stopped_at(index))
                     break
     except Exception as err:  # kernel could not start, or the connection broke: grade what ran
-        report.problems.append(f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})")
+        report.problems.append(stopped_at(index) if expired.is_set() else
+                               f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})")
     finally:
         watchdog.cancel()
-        if settings.sandboxed and settings.uid is not None:
+        pid = km.warden_pid()
+        if pid is not None:
+            sandbox.stop(pid)
+        if settings.sandboxed and settings.uid in sandbox.UID_RANGE:
             sandbox.kill_user_processes(settings.uid)
     return report
 
 
 def scratch_copy(folder: Path) -> Path:
-    """A private copy of ``folder`` for the kernel to run in (its writes never reach the autograded folder)."""
+    """A private copy of ``folder`` for the kernel to run in (its writes never reach the autograded folder).
+
+    Only folders and regular files are copied, never through a link: a link in a submission must not
+    make the grader (root) copy a file the student could not read into the kernel's reach.
+    """
+    if sandbox.SCRATCH_ROOT:
+        os.makedirs(sandbox.SCRATCH_ROOT, mode=0o755, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT))
-    for item in folder.iterdir():
-        if item.is_symlink():
-            continue
-        if item.is_dir():
-            shutil.copytree(item, scratch / item.name, symlinks=False, ignore_dangling_symlinks=True,
-                            ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
-        elif item.suffix != ".ipynb":
-            shutil.copy2(item, scratch / item.name)
+    for top, dirs, files in os.walk(folder):  # os.walk does not descend into linked folders
+        relative = Path(top).relative_to(folder)
+        dirs[:] = [d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d))]
+        for d in dirs:
+            (scratch / relative / d).mkdir()
+        for name in files:
+            source = Path(top, name)
+            if name.endswith(".ipynb") or not stat.S_ISREG(source.lstat().st_mode):
+                continue
+            shutil.copy2(source, scratch / relative / name, follow_symlinks=False)
     return scratch

@@ -261,14 +261,21 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
 
 
 def _check_sandbox(config: Config) -> None:
+    """Refuse to grade when kernels cannot be sandboxed (unless told so); say when they are only partly."""
+    import sys
+
     from coursekit import sandbox
 
-    if config.SandboxedExecute.get("sandboxed", True):
-        try:
-            sandbox.check_available()
-        except sandbox.SandboxUnavailable as err:
-            raise CourseError(f"cannot sandbox student kernels: {err}. Run as root on Linux, or pass "
-                              "--no-sandbox on a machine where only trusted code is graded") from None
+    if not config.SandboxedExecute.get("sandboxed", True):
+        return
+    allow_degraded = bool(config.SandboxedExecute.get("allow_degraded", False))
+    try:
+        kind = sandbox.check_available(allow_degraded=allow_degraded)
+    except sandbox.SandboxUnavailable as err:
+        raise CourseError(f"cannot sandbox student kernels: {err}. Run as root on Linux, or pass "
+                          "--no-sandbox on a machine where only trusted code is graded") from None
+    if kind != "full":
+        print(f"coursekit: warning: {sandbox.mode(allow_degraded=allow_degraded)}", file=sys.stderr)
 
 
 def _run_tasks(tasks: list[Task], jobs: int, budget: float) -> Iterator[Outcome]:

@@ -1,41 +1,431 @@
-"""Run untrusted code (student source from a log, later whole notebook kernels) in a bounded sandbox.
+"""Run untrusted code (student kernels, code from a log) in a bounded sandbox built from an allow-list.
 
-What a sandboxed command gets (Linux, run by root; uses util-linux ``unshare`` and ``setpriv``):
+Every sandboxed command is started by a small *warden* (this file run as a script, as root) that
+supervises it and cleans up after it. Three modes:
 
-* an unprivileged user (``nobody:nogroup``, no supplementary groups, no capabilities, no_new_privs);
-* new network, mount and PID namespaces: no network at all (not even loopback), no view of the host's
-  processes, and its own mount table in which the ``hidden`` folders (the course folder, ``/root``,
-  ``/home``, ``/tmp``, ``/var/tmp``, ``/dev/shm`` by default) are covered by empty read-only tmpfs mounts; the
-  Python installation is mounted back read-only and the working folder read-write;
-* resource limits: CPU seconds, address space, number of processes (for its uid), size of any file it
-  writes, open files, no core dumps; a wall-clock timeout that kills the whole process group (and with it
-  the PID namespace); stdout and stderr each captured up to a cap, the command being killed when it prints
-  more;
-* an empty temporary working folder (``HOME`` points there), a minimal environment, stdin from /dev/null.
+``full`` (the default; Linux, run by root):
+  * new PID, network, IPC, UTS and mount namespaces: no network at all (not even loopback), no view of
+    the host's processes (``/proc`` is fresh and hides other users' processes), no shared SysV memory;
+  * an EMPTY root (a size-capped tmpfs, entered with ``pivot_root``) into which only this is mounted:
+    ``/usr`` (and ``/bin``, ``/lib*``, ``/sbin`` as they are on the host, links or read-only binds), the
+    Python installation and the ``expose_ro`` folders read-only at their host paths, the working
+    folder read-write, a minimal ``/etc`` (stub passwd/group, nsswitch, hosts, ld.so.cache, localtime,
+    alternatives, fonts), a minimal ``/dev`` (null, zero, full, random, urandom, tty) and empty private ``/tmp``,
+    ``/var/tmp``, ``/dev/shm``, ``/run``. No other host path exists inside; whatever a command writes
+    outside its working folder lives in that tmpfs and vanishes with it, so no two commands share a
+    writable place and nothing survives the command except its working folder;
+  * an unprivileged numeric user (no groups, no capabilities, no_new_privs) and resource limits: CPU
+    seconds, address space, processes per uid, file size, open files, no core dumps;
+  * a seccomp filter that denies the kernel keyrings (they belong to the uid and outlive its processes,
+    so they would carry data to the next kernel), new namespaces (no user namespaces) and mounts.
 
-Not protected: world-readable system files outside the hidden folders (``/etc``, ``/usr``, ...) can be
-read, and the Python installation is visible (read-only). Nothing is written outside the working folder
-except by the kernel's own accounting.
+``degraded`` (opt-in: ``allow_degraded=True`` or ``COURSEKIT_SANDBOX_ALLOW_DEGRADED=1``), used when the
+  namespaces cannot be created (e.g. a Gradescope container): the command runs as the unprivileged uid
+  with the same limits, seccomp filter and process-tree cleanup, but sees the host's filesystem and
+  network as that uid may (world-readable files, world-writable /tmp, /dev/shm, /run/lock: make the
+  course folder owner-only). Never root: without a way to switch user the sandbox refuses to run.
+  ``COURSEKIT_SANDBOX_NO_NAMESPACES=1`` makes the namespace probe fail, to try this mode anywhere.
+
+``unisolated`` (``isolated=False``, for trusted code such as ``--no-sandbox``): the grader's own user
+  and environment, only the process-tree cleanup.
+
+In every mode the whole process tree ends with the command: when it exits, when the caller stops it
+(SIGTERM to the warden), and when the caller dies (the warden has PR_SET_PDEATHSIG; it then also
+removes the working folder). Without a PID namespace the warden is a child subreaper, so processes
+that daemonise are still its descendants and get killed. ``mode()`` says which mode a call would use.
 """
 from __future__ import annotations
 
 import os
-import pwd
-import resource
-import shlex
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Sequence
+
+if __name__ != "__main__":  # the warden (run as a script) needs only os, signal, sys, time, json, ctypes
+    import pwd
+    import resource
+    import shutil
+    import subprocess
+    import tempfile
+    import threading
+    from dataclasses import dataclass, field
+    from pathlib import Path
+    from typing import Sequence
 
 MiB = 1024 * 1024
+ALLOW_DEGRADED_ENV = "COURSEKIT_SANDBOX_ALLOW_DEGRADED"
+NO_NAMESPACES_ENV = "COURSEKIT_SANDBOX_NO_NAMESPACES"
+SETUP_FAILED = 125  # the warden's exit status when it could not build the sandbox
+GRADER_GONE = signal.SIGHUP  # the warden's parent-death signal
 
+
+# ==================================================================================================
+# The warden: runs as ``python -I -S sandbox.py '<json spec>'`` (stdlib only, nothing imported lazily)
+# ==================================================================================================
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}
+# seccomp, on top of the namespaces: the kernel keyrings of a uid outlive its processes (a channel from one
+# student's kernel to the next one under the same uid), and new namespaces (user namespaces in particular)
+# and mounts would only widen the kernel's attack surface. So these system calls fail with EPERM, clone()
+# with a namespace flag too, clone3() with ENOSYS (its flags cannot be inspected; the C library then falls
+# back to clone()), and any system call of a foreign ABI (i386, x32) through which they could be reached.
+#                   arch        clone clone3 (denied: add_key request_key keyctl unshare setns mount umount2 pivot_root)
+SECCOMP_ARCH = {"x86_64": (0xC000003E, 56, 435, (248, 249, 250, 272, 308, 165, 166, 155)),
+                "aarch64": (0xC00000B7, 220, 435, (217, 218, 219, 97, 268, 40, 39, 41))}
+CLONE_NAMESPACES = 0x7E020000  # CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+class _Stop(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda s: s.encode() if s is not None else None)
+    _check(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _bind(libc, source: str, target: str, writable: bool = False, device: bool = False) -> None:
+    """Bind ``source`` at ``target`` (created empty), read-only unless ``writable``; never setuid, and
+    device nodes only where ``device``."""
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(libc, source, target, None, MS_BIND)
+    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable else MS_RDONLY) | (0 if device else MS_NODEV)
+    _mount(libc, None, target, None, flags)
+
+
+def _etc_files(spec: dict) -> dict[str, str | bytes]:
+    """The minimal /etc, read from the host before it disappears."""
+    uid = spec["uid"]
+    files: dict[str, str | bytes] = {
+        "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:"
+                  f"/usr/sbin/nologin\nstudent:x:{uid}:{uid}:student:{spec['workdir']}:/bin/sh\n",
+        "group": f"root:x:0:\nnogroup:x:65534:\nstudent:x:{uid}:\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "hostname": "sandbox\n",
+    }
+    for name in ("ld.so.cache", "localtime"):
+        try:
+            with open(f"/etc/{name}", "rb") as handle:
+                files[name] = handle.read()
+        except OSError:
+            pass
+    return files
+
+
+def _build_root(spec: dict) -> None:
+    """In a fresh mount namespace: assemble the allow-listed tree in a tmpfs and pivot into it."""
+    import platform
+
+    libc = _libc()
+    _check(libc.unshare(CLONE_NEWNS), "unshare(mount)")
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    etc = _etc_files(spec)
+    # The new root is mounted over this namespace's /tmp (no folder is created on the host). Folders
+    # that may lie under /tmp are opened first: the binds below reach them through /proc/self/fd.
+    handles = {}
+    for path in [spec["workdir"], *spec["read_only"]]:
+        handles[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    new = "/tmp"
+    _mount(libc, "sandbox-root", new, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={spec['tmpfs_bytes']},nr_inodes=65536,mode=755")
+
+    def inside(path: str) -> str:
+        return new + path
+
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            os.symlink(os.readlink(top), inside(top))
+        elif os.path.isdir(top):
+            _bind(libc, top, inside(top))
+    os.makedirs(inside("/etc"))
+    for name, content in etc.items():
+        with open(inside(f"/etc/{name}"), "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+    for folder in ("/etc/alternatives", "/etc/fonts"):  # command links (awk, ...); fc-list's configuration
+        if os.path.isdir(folder):
+            _bind(libc, folder, inside(folder))
+    os.makedirs(inside("/dev"))
+    for name in DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            _bind(libc, f"/dev/{name}", inside(f"/dev/{name}"), writable=True, device=True)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, inside(f"/dev/{name}"))
+    for folder, mode in (("/tmp", 0o1777), ("/var/tmp", 0o1777), ("/dev/shm", 0o1777), ("/run", 0o755),
+                         ("/proc", 0o555)):
+        os.makedirs(inside(folder), exist_ok=True)
+        os.chmod(inside(folder), mode)
+    for path in sorted(spec["python"], key=len):
+        _bind(libc, path, inside(path))
+    for path in sorted(spec["read_only"], key=len):
+        _bind(libc, f"/proc/self/fd/{handles[path]}", inside(path))
+    _bind(libc, f"/proc/self/fd/{handles[spec['workdir']]}", inside(spec["workdir"]), writable=True)
+    for fd in handles.values():
+        os.close(fd)
+    _mount(libc, "proc", inside("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    number = SYS_PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise OSError(0, f"pivot_root: unknown system call number on {platform.machine()}")
+    os.chdir(new)
+    _check(libc.syscall(number, b".", b"."), "pivot_root")
+    _check(libc.umount2(b".", MNT_DETACH), "detach the host root")
+    os.chdir("/")
+
+
+def _kill_descendants(me: int) -> None:
+    """SIGKILL every descendant of this process (a child subreaper: daemons stay descendants)."""
+    for _ in range(200):
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as handle:
+                        stat = handle.read()
+                    parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+                except (OSError, ValueError):
+                    pass
+        tree, frontier = set(), {me}
+        while frontier:
+            frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
+            tree |= frontier
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            if not tree:
+                return
+        if not tree:
+            return
+        time.sleep(0.005)
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of ``uid`` (a sandbox slot's own uid) from a child that has become that uid."""
+    if not 61000 <= uid < 61256:  # UID_RANGE; never root, never a shared user such as nobody
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            if os.getuid() != 0:
+                os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The classic-BPF filter described at SECCOMP_ARCH, as (code, jump-if-true, jump-if-false, k)."""
+    arch, clone, clone3, denied = SECCOMP_ARCH[machine]
+    eperm, enosys, allow = 0x00050000 | 1, 0x00050000 | 38, 0x7FFF0000  # SECCOMP_RET_ERRNO | errno, RET_ALLOW
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    n = len(denied)
+    program = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, eperm),  # 0-2: the native ABI only
+               (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]  # 3-5: no x32 numbers
+    program += [(jeq, n - i + 5, 0, number) for i, number in enumerate(denied)]  # 6..: to the last EPERM
+    program += [(jeq, 0, 1, clone3), (ret, 0, 0, enosys),
+                (jeq, 0, 2, clone), (ld, 0, 0, 16), (jset, 1, 0, CLONE_NAMESPACES),  # clone: flags = args[0]
+                (ret, 0, 0, allow), (ret, 0, 0, eperm)]
+    return program
+
+
+def _confine_system_calls() -> None:
+    """Install the seccomp filter (inherited by everything the command starts)."""
+    import ctypes
+    import platform
+
+    program = _seccomp_program(platform.machine())
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(program))(*[Filter(*op) for op in program])
+    libc = _libc()
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(no_new_privs)")
+    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(Program(len(program), filters)), 0, 0),
+           "seccomp")
+
+
+def _fork() -> int:
+    """fork() with the warden's stop signals held, so that the child never runs the warden's handlers."""
+    held = {signal.SIGTERM, GRADER_GONE}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pid = os.fork()
+    if pid == 0:
+        for signum in (signal.SIGINT, signal.SIGTERM, GRADER_GONE):
+            signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+    return pid
+
+
+def _start_command(spec: dict) -> int:
+    """Fork the command: default signal handling, in the working folder, dropped to the sandbox user."""
+    pid = _fork()
+    if pid:
+        return pid
+    try:
+        os.chdir(spec["workdir"])
+        command = spec["command"]
+        if spec["mode"] != "unisolated":
+            _confine_system_calls()
+            uid = spec["uid"]
+            command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                       "--inh-caps=-all", "--bounding-set=-all", "--pdeathsig=KILL", "--", *command]
+        else:
+            _check(_libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        os.execvp(command[0], command)
+    except BaseException as err:  # noqa: BLE001 - report and leave, whatever it was
+        os.write(2, f"sandbox: cannot start {spec['command'][0]}: {err}\n".encode())
+    os._exit(SETUP_FAILED)
+
+
+def _wait_for(main: int) -> int:
+    """Reap children until ``main`` exits; its exit status, a death by signal N as 128 + N."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == main:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _namespaced_init(spec: dict) -> None:
+    """PID 1 of the new PID namespace: build the root, run the command, exit with it (which ends the namespace)."""
+    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    try:
+        _build_root(spec)
+        _libc().sethostname(b"sandbox", 7)
+    except OSError as err:
+        os.write(2, f"sandbox: cannot build the sandbox: {err}\n".encode())
+        os._exit(SETUP_FAILED)
+    os._exit(_wait_for(_start_command(spec)))
+
+
+def warden(spec: dict) -> int:
+    """Start the command as the spec says and stay until it and everything it started are gone."""
+    def stop(signum, frame):
+        raise _Stop(signum)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the command (same process group)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(GRADER_GONE, stop)
+    libc = _libc()
+    main = None
+    try:
+        if os.getppid() != spec["parent"]:
+            raise _Stop(GRADER_GONE)
+        if spec["mode"] == "full":
+            _check(libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            main = _fork()
+            if main == 0:
+                _namespaced_init(spec)
+        else:
+            _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(subreaper)")
+            main = _start_command(spec)
+        code = _wait_for(main)
+    except _Stop as why:
+        code = 128 + why.signum
+        if why.signum == GRADER_GONE:  # nobody is left to read or remove the working folder
+            _end_tree(spec, main)
+            import shutil
+
+            shutil.rmtree(spec["workdir"], ignore_errors=True)
+            return code
+    except OSError as err:
+        os.write(2, f"sandbox: {err}\n".encode())
+        code = SETUP_FAILED
+    _end_tree(spec, main)
+    return code
+
+
+def _end_tree(spec: dict, main: int | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(GRADER_GONE, signal.SIG_IGN)
+    if spec["mode"] == "full":
+        if main:  # killing PID 1 of the namespace kills everything in it
+            try:
+                os.kill(main, signal.SIGKILL)
+                os.waitpid(main, 0)
+            except OSError:
+                pass
+        return
+    _kill_descendants(os.getpid())
+    if spec["mode"] == "degraded":
+        _kill_uid(spec["uid"])
+
+
+def _probe() -> int:
+    """Exit 0 if this machine lets us create the namespaces and mounts of the full mode."""
+    libc = _libc()
+    try:
+        _check(libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _check(libc.unshare(CLONE_NEWNS), "unshare(mount)")
+                _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+                _mount(libc, "sandbox-probe", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
+                os._exit(0)
+            except OSError as err:
+                os.write(2, f"{err}\n".encode())
+                os._exit(1)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except OSError as err:
+        os.write(2, f"{err}\n".encode())
+        return 1
+
+
+if __name__ == "__main__":
+    import json
+
+    if sys.argv[1:] == ["probe"]:
+        sys.exit(_probe())
+    sys.exit(warden(json.loads(sys.argv[1])))
+
+
+# ==================================================================================================
+# The caller's side
+# ==================================================================================================
 
 class SandboxUnavailable(RuntimeError):
     """The sandbox cannot be set up on this machine (not root, tool missing, namespaces refused)."""
@@ -51,6 +441,7 @@ class Limits:
     open_files: int = 256
     wall_seconds: float = 120.0
     max_output_bytes: int = 1 * MiB         # per stream
+    tmpfs_bytes: int = 256 * MiB            # everything written outside the working folder (/tmp, /dev/shm)
 
 
 @dataclass
@@ -62,6 +453,7 @@ class SandboxResult:
     output_exceeded: bool = False
     duration: float = 0.0
     command: list[str] = field(default_factory=list)
+    mode: str = ""
 
     @property
     def killed_reason(self) -> str | None:
@@ -79,7 +471,11 @@ class SandboxResult:
 
 
 SANDBOX_USER = "nobody"
-DEFAULT_HIDDEN = ("/root", "/home", "/tmp", "/var/tmp", "/dev/shm")
+WARDEN = os.path.abspath(__file__)
+SCRATCH_ROOT = "/run/coursekit" if os.path.isdir("/run") else None
+UID_RANGE = range(61000, 61256)  # numeric users (no passwd entry) handed out to sandboxed jobs
+_claimed: dict[int, object] = {}  # uid -> open lock file: a claim lasts as long as this process
+_namespaces: str | None = None  # "" when the probe succeeded, else why it failed
 
 
 def _ids(user: str) -> tuple[int, int]:
@@ -89,64 +485,68 @@ def _ids(user: str) -> tuple[int, int]:
 
 def python_paths() -> list[Path]:
     """Folders the sandboxed Python needs: this interpreter's prefixes (venv and base installation)."""
-    out: list[Path] = []
-    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-              str(Path(sys.executable).resolve().parent.parent)}:
-        path = Path(p).resolve()
-        if path not in out:
-            out.append(path)
-    return out
+    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                                         str(Path(sys.executable).resolve().parent.parent))}
+    return sorted(p for p in paths if not any(q in p.parents for q in paths))
 
 
-def check_available() -> None:
-    """Raise SandboxUnavailable unless this process can build the sandbox."""
+def _degraded_allowed(allow_degraded: bool | None) -> bool:
+    if allow_degraded is not None:
+        return allow_degraded
+    return os.environ.get(ALLOW_DEGRADED_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _namespace_problem() -> str:
+    """Why the full mode cannot run here ("" if it can); probed once per process."""
+    global _namespaces
+    if os.environ.get(NO_NAMESPACES_ENV, "").strip() not in ("", "0"):
+        return f"namespaces disabled by {NO_NAMESPACES_ENV}"
+    if _namespaces is None:
+        probe = subprocess.run([sys.executable, "-I", "-S", WARDEN, "probe"], stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=30)
+        _namespaces = "" if probe.returncode == 0 else \
+            f"cannot create namespaces ({probe.stderr.decode(errors='replace').strip()[:200] or probe.returncode})"
+    return _namespaces
+
+
+def _check_basics() -> None:
     if not sys.platform.startswith("linux"):
-        raise SandboxUnavailable("the sandbox needs Linux namespaces")
+        raise SandboxUnavailable("the sandbox needs Linux")
     if os.geteuid() != 0:
-        raise SandboxUnavailable("the sandbox must be started by root (it switches to the user nobody)")
-    for tool in ("unshare", "setpriv", "mount"):
-        if shutil.which(tool) is None:
-            raise SandboxUnavailable(f"`{tool}` (util-linux) is not installed")
-    try:
-        _ids(SANDBOX_USER)
-    except KeyError:
-        raise SandboxUnavailable(f"there is no user {SANDBOX_USER!r}") from None
+        raise SandboxUnavailable("the sandbox must be started by root (it switches to an unprivileged user)")
+    if shutil.which("setpriv") is None:
+        raise SandboxUnavailable("`setpriv` (util-linux) is not installed")
+    if any(str(p) == "/" for p in python_paths()):
+        raise SandboxUnavailable("the Python installation is the whole filesystem (prefix /)")
 
 
-def _under(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def check_available(allow_degraded: bool | None = None) -> str:
+    """Raise SandboxUnavailable unless this process can sandbox commands; return the mode it would use."""
+    _check_basics()
+    problem = _namespace_problem()
+    if problem and not _degraded_allowed(allow_degraded):
+        raise SandboxUnavailable(f"{problem}; set {ALLOW_DEGRADED_ENV}=1 to run with a separate uid and "
+                                 "limits only (degraded mode)")
+    return "degraded" if problem else "full"
 
 
-def _setup_script(workdir: Path, hidden: Sequence[Path], expose_ro: Sequence[Path], stage: Path,
-                  uid: int, gid: int, command: Sequence[str]) -> str:
-    """Shell script run as root inside the new namespaces: hide folders, re-expose some, drop privileges."""
-    q = shlex.quote
-    lines = ["set -e", "mount --make-rprivate /"]
-    exposures = [(p, False) for p in expose_ro if any(_under(p, h) for h in hidden)]
-    exposures.append((workdir, True))
-    for i, (path, _) in enumerate(exposures):
-        lines += [f"mkdir -p {q(str(stage / str(i)))}", f"mount --rbind {q(str(path))} {q(str(stage / str(i)))}"]
-    for h in hidden:
-        if h.is_dir():
-            lines.append(f"mount -t tmpfs -o size=64k,mode=755 sandbox-hidden {q(str(h))}")
-    for i, (path, writable) in enumerate(exposures):
-        lines += [f"mkdir -p {q(str(path))}", f"mount --move {q(str(stage / str(i)))} {q(str(path))}"]
-        if not writable:
-            lines.append(f"mount -o remount,bind,ro {q(str(path))}")
-    for h in hidden:  # the covering tmpfs mounts become read-only once the mount points exist
-        if h.is_dir():
-            lines.append(f"mount -o remount,ro,bind {q(str(h))} 2>/dev/null || true")
-    lines.append(f"cd {q(str(workdir))}")
-    # not exec: this root shell stays PID 1 of the namespace (the command cannot signal it) and turns a
-    # death by signal into the exit status 128 + signal, which run() decodes.
-    lines.append("setpriv --reuid=%d --regid=%d --clear-groups --no-new-privs --inh-caps=-all "
-                 "--bounding-set=-all -- %s" % (uid, gid, " ".join(q(c) for c in command)))
-    lines.append("exit $?")
-    return "\n".join(lines)
+def mode(uid: int | None = None, allow_degraded: bool | None = None) -> str:
+    """A one-line description of the sandbox a command would get, for reports."""
+    kind = check_available(allow_degraded)
+    uid = uid if uid is not None else _ids(SANDBOX_USER)[0]
+    if kind == "full":
+        return f"full: allow-list root, namespaces (pid, net, mount, ipc), uid {uid}, rlimits"
+    return f"degraded: no namespaces ({_namespace_problem()}), uid {uid}, rlimits, process-tree cleanup"
 
 
-def _limit_resources(limits: Limits):
+def _limit_resources(limits: Limits | None):
+    """The pre-exec step of the warden: it dies with the thread that started it, within limits."""
+    libc = _libc()  # loaded before fork: the child only calls it
+
     def apply() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(GRADER_GONE), 0, 0, 0)
+        if limits is None:
+            return
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
@@ -156,16 +556,17 @@ def _limit_resources(limits: Limits):
     return apply
 
 
-SCRATCH_ROOT = "/run/coursekit" if os.path.isdir("/run") else None
-
-
 @dataclass
 class Prepared:
-    """A sandboxed command ready for ``subprocess.Popen(argv, env=env, preexec_fn=preexec_fn)``."""
+    """A sandboxed command ready for ``subprocess.Popen(argv, env=env, preexec_fn=preexec_fn)``.
+
+    Stop it with ``stop(pid)`` (the warden ends the whole tree), not by killing the warden.
+    """
     argv: list[str]
     env: dict[str, str]
     preexec_fn: object
-    stage: Path
+    stage: Path | None = None  # kept for callers of the former sandbox; nothing is staged on the host
+    mode: str = ""
 
 
 def give_to_sandbox_user(path: Path, uid: int | None = None) -> None:
@@ -180,16 +581,12 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
     os.lchown(path, uid, gid)
 
 
-UID_RANGE = range(61000, 61256)  # numeric users (no passwd entry) handed out to sandboxed jobs
-_claimed: dict[int, object] = {}  # uid -> open lock file: a claim lasts as long as this process
-
-
 def claim_uid() -> int:
     """Reserve a sandbox uid for this process, unique among all graders running on this machine.
 
     A parallel job must not share its uid with another one: process limits are per uid, and leftover
-    processes are killed by uid. The claim is an exclusive lock on /run/coursekit/uid-N.lock, released
-    when the process exits.
+    processes are killed by uid. The claim is an exclusive lock on /run/coursekit/uids/uid-N.lock,
+    released when the process exits.
     """
     import fcntl
 
@@ -214,65 +611,98 @@ def kill_user_processes(uid: int) -> None:
     """Kill every process left running as ``uid`` (a sandbox slot's own user id, never a real user)."""
     if uid not in UID_RANGE:
         raise ValueError(f"refusing to kill processes of uid {uid}: not a sandbox uid")
-    subprocess.run(["pkill", "-KILL", "-U", str(uid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # kill(-1) from a process that has become the uid reaches all of its processes at once (a forking
+    # process cannot outrun it, unlike a scan of /proc)
+    subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "kill", "-KILL", "-1"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
             hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
-            env: dict[str, str] | None = None, uid: int | None = None) -> Prepared:
+            env: dict[str, str] | None = None, uid: int | None = None, isolated: bool = True,
+            allow_degraded: bool | None = None) -> Prepared:
     """Build the sandboxed form of ``command``, with ``workdir`` (made the sandbox user's) as its only
     writable folder.
 
-    ``hidden`` adds folders to DEFAULT_HIDDEN (give the course folder here); ``expose_ro`` lists folders
-    mounted back read-only if a hidden folder covers them (the Python installation is always added).
-    ``uid`` runs the command as that numeric user and group instead of nobody (one per parallel job, so
-    that process limits are per job).
+    ``expose_ro``: folders (or files) mounted read-only at their own paths (the Python installation is
+    always added). ``hidden`` is accepted for callers of the former deny-list sandbox: nothing that is
+    not exposed exists inside anyway. ``uid`` runs the command as that numeric user and group instead of
+    nobody (one per parallel job, so that process limits are per job). ``isolated=False`` runs the
+    command as the caller, with the caller's environment plus ``env`` and no limits, and only ends its
+    process tree with it (trusted code). ``allow_degraded``: see the module docstring.
     """
-    check_available()
-    limits = limits or Limits()
+    del hidden
     workdir = Path(workdir).resolve()
+    spec: dict = {"command": list(command), "workdir": str(workdir), "parent": os.getpid()}
+    if not isolated:
+        spec["mode"] = "unisolated"
+        run_env = {**os.environ, **(env or {})}
+        return Prepared(argv=[sys.executable, "-I", "-S", WARDEN, _json(spec)], env=run_env,
+                        preexec_fn=_limit_resources(None), mode="unisolated: the grader's own user")
+    kind = check_available(allow_degraded)
+    limits = limits or Limits()
     uid, gid = (uid, uid) if uid is not None else _ids(SANDBOX_USER)
-    candidates = {Path(h).resolve() for h in [*DEFAULT_HIDDEN, *hidden]} - {Path("/")}
-    # a folder inside another hidden folder is already hidden (and its mount point would be gone)
-    hidden_paths = sorted(p for p in candidates if not any(q != p and _under(p, q) for q in candidates))
-    exposes = [Path(p).resolve() for p in [*python_paths(), *expose_ro]]
+    if uid == 0 or gid == 0:
+        raise SandboxUnavailable("refusing to run sandboxed code as root")
     _chown_tree(workdir, uid, gid)
     os.chmod(workdir, 0o700)
-    stage = Path(tempfile.mkdtemp(prefix="sandbox-stage-", dir="/run" if os.path.isdir("/run") else None))
-    if any(_under(stage, h) for h in hidden_paths):
-        raise SandboxUnavailable(f"staging folder {stage} lies in a hidden folder")
-    script = _setup_script(workdir, hidden_paths, exposes, stage, uid, gid, command)
-    full = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "--", "/bin/sh", "-c", script]
+    exposed = [str(Path(p).resolve()) for p in expose_ro if Path(p).exists()]
+    spec.update(mode=kind, uid=uid, python=[str(p) for p in python_paths()], read_only=exposed,
+                tmpfs_bytes=int(limits.tmpfs_bytes))
     run_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "PYTHONNOUSERSITE": "1", "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir)}
     run_env.update(env or {})
-    return Prepared(argv=full, env=run_env, preexec_fn=_limit_resources(limits), stage=stage)
+    return Prepared(argv=[sys.executable, "-I", "-S", WARDEN, _json(spec)], env=run_env,
+                    preexec_fn=_limit_resources(limits), mode=mode(uid, allow_degraded))
+
+
+def _json(spec: dict) -> str:
+    import json
+
+    return json.dumps(spec)
+
+
+def stop(pid: int, grace: float = 5.0) -> None:
+    """Ask the warden ``pid`` to end its command's whole tree; SIGKILL its process group if it does not."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:  # not waitpid: the exit status belongs to the Popen object
+        if _is_zombie(pid):
+            return
+        time.sleep(0.01)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return stat[stat.rindex(b")") + 2:].startswith(b"Z")
+    except OSError:
+        return True
 
 
 def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
         hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
-        env: dict[str, str] | None = None, uid: int | None = None) -> SandboxResult:
-    """Run ``command`` in the sandbox (see ``prepare``), capturing its output up to the limits.
-
-    ``uid``: run as this numeric user instead of nobody, so the process limit is not shared with other
-    sandboxes running at the same time.
-    """
+        env: dict[str, str] | None = None, uid: int | None = None, isolated: bool = True,
+        allow_degraded: bool | None = None) -> SandboxResult:
+    """Run ``command`` in the sandbox (see ``prepare``), capturing its output up to the limits."""
     limits = limits or Limits()
     prepared = prepare(command, workdir=workdir, limits=limits, hidden=hidden, expose_ro=expose_ro, env=env,
-                       uid=uid)
-    full, run_env, stage = prepared.argv, prepared.env, prepared.stage
+                       uid=uid, isolated=isolated, allow_degraded=allow_degraded)
     started = time.monotonic()
-    proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=run_env, start_new_session=True, preexec_fn=prepared.preexec_fn)
+    proc = subprocess.Popen(prepared.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=prepared.env, start_new_session=True,
+                            preexec_fn=prepared.preexec_fn)
     buffers = {"stdout": bytearray(), "stderr": bytearray()}
     exceeded = threading.Event()
-
-    def kill() -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def pump(stream, key: str) -> None:
         while True:
@@ -281,9 +711,9 @@ def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = 
                 return
             room = limits.max_output_bytes - len(buffers[key])
             buffers[key] += chunk[:max(room, 0)]
-            if len(chunk) > room:
+            if len(chunk) > room and not exceeded.is_set():
                 exceeded.set()
-                kill()
+                threading.Thread(target=stop, args=(proc.pid,), daemon=True).start()
 
     threads = [threading.Thread(target=pump, args=(proc.stdout, "stdout"), daemon=True),
                threading.Thread(target=pump, args=(proc.stderr, "stderr"), daemon=True)]
@@ -294,20 +724,17 @@ def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = 
         proc.wait(timeout=limits.wall_seconds)
     except subprocess.TimeoutExpired:
         timed_out = True
-        kill()
+        stop(proc.pid)
         proc.wait()
-    finally:
-        kill()  # anything the command left behind in its process group
+    except BaseException:
+        stop(proc.pid)
+        raise
     for t in threads:
         t.join(timeout=5)
-    try:
-        stage.rmdir() if not any(stage.iterdir()) else shutil.rmtree(stage, ignore_errors=True)
-    except OSError:
-        pass
     code = proc.returncode
     if code is not None and 128 < code < 128 + 65 and not timed_out and not exceeded.is_set():
-        code = -(code - 128)   # the shell's report of a death by signal
+        code = -(code - 128)   # the warden's report of a death by signal
     return SandboxResult(returncode=code, stdout=bytes(buffers["stdout"]),
                          stderr=bytes(buffers["stderr"]), timed_out=timed_out,
                          output_exceeded=exceeded.is_set(), duration=time.monotonic() - started,
-                         command=list(command))
+                         command=list(command), mode=prepared.mode)

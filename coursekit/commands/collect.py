@@ -1,21 +1,31 @@
-"""coursekit collect: copy student folders or zips into submitted/."""
+"""coursekit collect: copy student folders or zips into submitted/ (each upload checked whole first)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from coursekit.collect import collect
+from coursekit.collect import MiB, IntakeLimits, collect
 from coursekit.commands._common import guarded, open_course
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = IntakeLimits()
     parser.add_argument("paths", nargs="+", type=Path, help="per student: a folder or a .zip named after the student id")
     parser.add_argument("--assignment", default=None, help="assignment id (default: from pyproject.toml)")
+    parser.add_argument("--max-mib", type=float, default=defaults.max_bytes / MiB,
+                        help="largest upload, uncompressed, in MiB (default: %(default)g)")
+    parser.add_argument("--max-files", type=int, default=defaults.max_files,
+                        help="most files in one upload (default: %(default)d)")
+    parser.add_argument("--max-depth", type=int, default=defaults.max_depth,
+                        help="deepest path in one upload, in levels (default: %(default)d)")
+    parser.add_argument("--max-path-bytes", type=int, default=defaults.max_path_bytes,
+                        help="longest path in one upload, in bytes (default: %(default)d)")
 
 
 @guarded
 def run(args: argparse.Namespace) -> int:
     course, assignment = open_course(args)
-    for line in collect(course, assignment, args.paths):
+    for line in collect(course, assignment, args.paths, max_bytes=int(args.max_mib * MiB), max_files=args.max_files,
+                        max_depth=args.max_depth, max_path_bytes=args.max_path_bytes):
         print(line)
     return 0

@@ -8,11 +8,11 @@ limits, a dead kernel) is logged and collected in ``resources["coursekit"]["prob
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from nbformat import NotebookNode
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode
 
@@ -43,6 +43,10 @@ class SandboxedExecute(Execute):
     open_files = Integer(1024, help="Open files per kernel.").tag(config=True)
     read_only = List(Unicode(), help="Host folders the kernel may read (e.g. a data set).").tag(config=True)
     environment = Dict(help="Extra environment variables of the kernel.").tag(config=True)
+    allow_degraded = Bool(False, help="Where Linux namespaces are unavailable (e.g. some containers), run "
+                                      "kernels under a separate unprivileged uid with the limits only "
+                                      "instead of refusing to grade. Never runs student code as root."
+                          ).tag(config=True)
 
     uid = Integer(None, allow_none=True, help="Sandbox uid of this process (claimed when not set).")
 
@@ -53,13 +57,13 @@ class SandboxedExecute(Execute):
                                 max_processes=self.max_processes, max_file_bytes=self.max_file_bytes,
                                 open_files=self.open_files, wall_seconds=float(self.notebook_timeout) + 60,
                                 max_output_bytes=1 << 20)
-        root = CourseDirectory(config=self.config).root
         if self.sandboxed and self.uid is None:
             self.uid = sandbox.claim_uid()
         return ExecutionSettings(
             sandboxed=self.sandboxed, cell_timeout=int(self.timeout or 300), notebook_timeout=self.notebook_timeout,
             startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),
-            max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes, limits=limits, hidden=(str(root),),
+            max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes, limits=limits,
+            allow_degraded=self.allow_degraded,
             read_only=tuple(p for p in self.read_only if Path(p).exists()),
             environment={**self.environment, checks.RECORD_ENV: "1"}, record_mime=checks.RECORD_MIME,
             uid=self.uid if self.sandboxed else None)
@@ -69,9 +73,8 @@ class SandboxedExecute(Execute):
         problems = resources.setdefault("coursekit", {}).setdefault("problems", [])
         settings = self.settings(resources["nbgrader"]["assignment"])
         left = resources["coursekit"].get("seconds")  # what is left of the submission's time budget
-        budget_binds = left is not None and left < settings.notebook_timeout
-        if budget_binds:
-            settings.notebook_timeout = max(1, int(left))
+        if left is not None:
+            settings.deadline = time.monotonic() + left
         workdir = scratch_copy(folder)
         try:
             trusted = self._instructor_names(resources)
@@ -81,11 +84,10 @@ class SandboxedExecute(Execute):
             report = execute(nb, workdir, settings)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        found = [p.replace("reached the notebook's time limit", "used up the submission's time budget")
-                 if budget_binds else p for p in report.problems]
-        for problem in found:
+        for problem in report.problems:
             self.log.warning("%s", problem)
-        problems.extend(found)
+        problems.extend(report.problems)
+        resources["coursekit"]["sandbox_mode"] = report.sandbox_mode
         return nb, resources
 
     def _instructor_names(self, resources: dict[str, Any]) -> set[str]:

@@ -356,7 +356,14 @@ def test_reading_instructor_files_is_blocked(outcome):
 
 def test_writing_gradebook_or_other_students_is_blocked(outcome):
     course = outcome[0]
-    assert outputs_text(course, "writes_gradebook_and_others").count("BLOCKED") == 4
+    # the course folder does not exist in the kernel's root: writes to it fail, or land in the kernel's
+    # private /tmp and vanish with it; on the host nothing changed
+    assert outputs_text(course, "writes_gradebook_and_others").count("BLOCKED") >= 1
+    for path in (course.folder("autograded", "reference", ASSIGNMENT, "adder.ipynb"),
+                 course.folder("submitted", "reference", ASSIGNMENT, "adder.ipynb")):
+        assert path.read_text().strip() != "{}", f"{path} was overwritten"
+    grades_csv = course.root / "reports" / "grades.csv"
+    assert not grades_csv.exists() or grades_csv.read_text().strip() != "{}"
     with sqlite3.connect(course.root / "gradebook.db") as db:
         assert db.execute("SELECT MAX(auto_score) FROM grade").fetchone()[0] <= 2.0
     assert scores(course, "writes_gradebook_and_others") == {"adder": 2.0, "squares": 1.0}

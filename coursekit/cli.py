@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "samples": ("coursekit.commands.samples", "write the bundled sample submissions into submitted/"),
     "points": ("coursekit.commands.points", "print the points per notebook (from the cell metadata)"),
     "demo": ("coursekit.commands.demo", "release, autograde the samples, feedback, export and report"),
-    "fetch-data": ("coursekit.data", "fetch and verify the surname data (Problem 4)"),
+    "fetch-data": ("coursekit.commands.fetch_data", "fetch and verify the surname data (Problem 4)"),
     "grade-log": ("coursekit.gradelog", "grade a student's submission_log.json (Problem 4)"),
 }
 

@@ -16,7 +16,6 @@ could not run (no data, no helper, ...).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -27,7 +26,8 @@ from types import ModuleType
 from typing import Any
 
 from coursekit.course import Course
-from coursekit.data import find_course_dir
+from coursekit.course import find_course_dir
+from coursekit.helpers import trusted_module
 
 SCHEMA_PATH = Path(__file__).with_name("submission_log.schema.json")
 NOTEBOOK = "surname_classification.ipynb"
@@ -59,16 +59,12 @@ def helper_dir(course: Path) -> Path:
 
 
 def load_helper(name: str, course: Path) -> ModuleType:
-    """Import the trusted instructor copy of ``<helper package>/<name>.py`` by path."""
-    path = helper_dir(course) / f"{name}.py"
-    if not path.is_file():
-        raise GraderError(f"helper module {path} not found (is --course-dir right?)")
-    module_name = f"_coursekit_gradelog_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look modules up here
-    spec.loader.exec_module(module)
-    return module
+    """The trusted instructor copy of ``<helper package>/<name>.py`` (see coursekit.helpers)."""
+    try:
+        return trusted_module(helper_dir(course), name)
+    except (FileNotFoundError, ModuleNotFoundError):
+        raise GraderError(f"helper module {helper_dir(course) / (name + '.py')} not found "
+                          "(is --course-dir right?)") from None
 
 
 def default_max_score(course: Path) -> float:

@@ -1,0 +1,270 @@
+"""Trained weights: read them from submissions, and find exact and near-duplicate sets.
+
+Two sources per student: Problem 4's ``submission_log.json`` (``weights`` maps parameter names to
+base64 float32 tensors, with ``hparams``, ``data.split_seed`` and ``versions`` beside them) and the
+Problem 3k models that the autograded ``rnn_gradients.ipynb`` keeps in its training cells'
+``metadata["coursekit"]["records"]``. Only models of one architecture (the same parameter names and
+shapes) are compared. Identical vectors are found by hash; near duplicates by a sweep over the
+vectors sorted by norm (|a - b| <= d * max(|a|, |b|) implies the norms differ by at most that much),
+so most pairs are never looked at.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coursekit.similarity.settings import SimilaritySettings
+
+TRAINING_CELLS = ("test_training_rnn", "test_training_lstm")
+TRAINING_NOTEBOOK = "rnn_gradients"
+PROBLEM4_SLOT = "Problem 4 surname classifier"
+_MODEL_KEYS = {"model", "num_layers", "last_timestep_only", "state_dict", "seed", "recipe"}
+
+
+@dataclass
+class TrainedModel:
+    """One trained model of one owner, flattened in parameter-name order."""
+    owner: str
+    slot: str                                     # which model of the homework this is
+    architecture: tuple[tuple[str, tuple[int, ...]], ...]
+    vector: np.ndarray
+    context: dict[str, str]                       # seed, hyperparameters, versions: "key" -> JSON value
+    digest: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.vector = np.ascontiguousarray(self.vector, dtype=np.float32)
+        self.digest = hashlib.sha256(self.vector.tobytes()).hexdigest()
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = json.dumps(value, sort_keys=True)
+
+
+def _model(owner: str, slot: str, arrays: dict[str, np.ndarray], context: dict[str, Any]) -> TrainedModel:
+    names = sorted(arrays)
+    architecture = tuple((name, tuple(arrays[name].shape)) for name in names)
+    vector = np.concatenate([arrays[name].ravel() for name in names]) if names else np.zeros(0, np.float32)
+    if not np.all(np.isfinite(vector)):
+        raise ValueError(f"{slot}: weights contain NaN or inf")
+    flat: dict[str, str] = {}
+    _flatten("", context, flat)
+    return TrainedModel(owner, slot, architecture, vector, flat)
+
+
+# --- Problem 4: submission_log.json -----------------------------------------------------------------
+def decode_base64_tensor(entry: Any) -> np.ndarray:
+    """A {"shape", "dtype": "float32", "data": base64} tensor (hw6utils.surnames.encode_tensor's format)."""
+    if not isinstance(entry, dict) or entry.get("dtype") != "float32":
+        raise ValueError("a weight is not a float32 tensor entry")
+    raw = base64.b64decode(entry["data"], validate=True)
+    shape = tuple(int(s) for s in entry["shape"])
+    if len(raw) != 4 * int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"{len(raw)} bytes do not fit shape {list(shape)}")
+    return np.frombuffer(raw, dtype="<f4").reshape(shape)
+
+
+def read_submission_log(path: Path, owner: str) -> TrainedModel:
+    """Problem 4's model from a submission log; ValueError names the problem in one line."""
+    try:
+        log = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path.name}: not readable JSON ({err})") from None
+    if not isinstance(log, dict) or not isinstance(log.get("weights"), dict):
+        raise ValueError(f"{path.name}: has no weights")
+    try:
+        arrays = {str(name): decode_base64_tensor(entry) for name, entry in log["weights"].items()}
+    except (KeyError, TypeError, ValueError, base64.binascii.Error) as err:
+        raise ValueError(f"{path.name}: malformed weights ({err})") from None
+    data = log.get("data") if isinstance(log.get("data"), dict) else {}
+    context = {"hparams": log.get("hparams", {}), "split_seed": data.get("split_seed"),
+               "versions": log.get("versions", {})}
+    return _model(owner, PROBLEM4_SLOT, arrays, context)
+
+
+# --- Problem 3k: check records of the training cells -------------------------------------------------
+def decode_record_array(value: Any) -> np.ndarray:
+    """A record array {"__array__": shape, "data": [floats]} as float32."""
+    if not isinstance(value, dict) or "__array__" not in value or not isinstance(value.get("data"), list):
+        raise ValueError("a parameter is not an {'__array__': shape, 'data': [...]} array")
+    shape = tuple(int(s) for s in value["__array__"])
+    data = np.asarray(value["data"], dtype=np.float32)
+    if data.size != int(np.prod(shape, dtype=np.int64)):
+        raise ValueError(f"{data.size} numbers do not fit shape {list(shape)}")
+    return data.reshape(shape)
+
+
+def training_slot(value: dict[str, Any]) -> str:
+    task = "last step" if value["last_timestep_only"] else "every step"
+    return f"3k {value['model']}, {int(value['num_layers'])} layer(s), {task}"
+
+
+def models_from_records(records: Any, owner: str) -> list[TrainedModel]:
+    """The trained models among a training cell's check records (other records are not models)."""
+    if not isinstance(records, list):
+        raise ValueError("check records are not a list")
+    models = []
+    for record in records:
+        value = record.get("value") if isinstance(record, dict) else None
+        if not (isinstance(value, dict) and _MODEL_KEYS <= set(value)):
+            continue
+        if value["model"] not in ("rnn", "lstm") or not isinstance(value["state_dict"], dict):
+            raise ValueError(f"record {record.get('name')!r}: not a trained rnn/lstm model")
+        arrays = {str(name): decode_record_array(array) for name, array in value["state_dict"].items()}
+        context = {"seed": value["seed"], "recipe": value["recipe"]}
+        models.append(_model(owner, training_slot(value), arrays, context))
+    return models
+
+
+def read_training_notebook(path: Path, owner: str) -> list[TrainedModel]:
+    """Problem 3k's models from an autograded rnn_gradients.ipynb (cell metadata coursekit.records)."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = nb["cells"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path.name}: not a readable notebook ({err})") from None
+    models = []
+    for cell in cells:
+        meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+        if meta.get("nbgrader", {}).get("grade_id") in TRAINING_CELLS:
+            records = meta.get("coursekit", {}).get("records", [])
+            try:
+                models += models_from_records(records, owner)
+            except (ValueError, TypeError, KeyError) as err:
+                raise ValueError(f"{path.name}: {err}") from None
+    return models
+
+
+def read_reference_records(path: Path, owner: str) -> list[TrainedModel]:
+    """The instructor's 3k models from the grader's reference cache (grade_id -> records)."""
+    try:
+        by_cell = json.loads(Path(path).read_text(encoding="utf-8"))
+        return [m for gid in TRAINING_CELLS for m in models_from_records(by_cell.get(gid, []), owner)]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise ValueError(f"{path.name}: not usable reference records ({err})") from None
+
+
+# --- finding equal and nearly equal weights ---------------------------------------------------------
+@dataclass
+class WeightGroup:
+    """Owners whose models of one slot are equal (exact) or within the near-duplicate distance."""
+    slot: str
+    owners: list[str]
+    exact: bool
+    max_distance: float                       # largest |a - b| / max(|a|, |b|) to the first member
+    min_cosine: float
+    shared: dict[str, str]                    # context every member has with the same value
+    differing: list[str]                      # context keys whose values differ between members
+
+    def explanation(self, reference: str) -> str:
+        same_seed = [k for k in self.shared if k.endswith("seed")]
+        differs = [k for k in self.differing if not k.startswith("versions.")]
+        if reference in self.owners and not differs and same_seed:
+            return ("equal to the instructor's reference with the same seed and hyperparameters: "
+                    "a correct implementation trained this way gives these weights")
+        if not differs and same_seed:
+            return ("same seed and hyperparameters: independent correct runs can give these weights; "
+                    "compare the code")
+        return ("these runs differ in " + ", ".join(differs[:6]) + ": independent runs would not give "
+                "such close weights; worth a look") if differs else "no seed recorded: worth a look"
+
+
+class _Components:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, i: int, j: int) -> None:
+        self.parent[self.find(i)] = self.find(j)
+
+
+def _near_pairs(vectors: list[np.ndarray], tolerance: float, block: int = 256) -> list[tuple[int, int]]:
+    """Index pairs with relative distance <= tolerance.
+
+    Vectors are sorted by norm, and each is only compared with the ones whose norm is within the
+    tolerance; the comparisons run as blocked matrix products (candidates), then exact distances.
+    """
+    if len(vectors) < 2:
+        return []
+    matrix = np.stack(vectors)
+    norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    order = np.argsort(norms, kind="stable")
+    matrix, norms = matrix[order], norms[order]
+    reach = np.searchsorted(norms, norms / (1 - tolerance) if tolerance < 1 else np.inf, side="right")
+    pairs = []
+    for start in range(0, len(norms), block):
+        stop = min(len(norms), start + block)
+        end = int(reach[start:stop].max())
+        if end <= start + 1:
+            continue
+        dots = (matrix[start:stop] @ matrix[start:end].T).astype(np.float64)
+        squared = norms[start:stop, None] ** 2 + norms[None, start:end] ** 2 - 2 * dots
+        scale = np.maximum(norms[start:stop, None], norms[None, start:end])
+        # float32 products are not exact: take candidates with slack, then measure exactly
+        candidates = np.argwhere(squared <= (1.5 * tolerance * scale) ** 2 + 1e-6 * scale ** 2)
+        for a, b in candidates:
+            i, j = start + int(a), start + int(b)
+            if j <= i or j >= reach[i]:
+                continue
+            distance = float(np.linalg.norm(matrix[i].astype(np.float64) - matrix[j]))
+            if distance <= tolerance * (max(norms[i], norms[j]) or 1.0):
+                pairs.append((int(order[i]), int(order[j])))
+    return pairs
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / denominator) if denominator else 1.0
+
+
+def weight_groups(models: list[TrainedModel], settings: SimilaritySettings) -> list[WeightGroup]:
+    """Groups of two or more owners with equal or nearly equal weights, per slot and architecture."""
+    buckets: dict[tuple[str, tuple], list[TrainedModel]] = {}
+    for model in models:
+        buckets.setdefault((model.slot, model.architecture), []).append(model)
+    groups = []
+    for (slot, _), bucket in sorted(buckets.items(), key=lambda item: item[0][0]):
+        by_digest: dict[str, list[TrainedModel]] = {}
+        for model in bucket:
+            by_digest.setdefault(model.digest, []).append(model)
+        digests = sorted(by_digest)
+        vectors = [by_digest[d][0].vector for d in digests]
+        components = _Components(len(digests))
+        for i, j in _near_pairs(vectors, settings.near_distance):
+            components.join(i, j)
+        members: dict[int, list[int]] = {}
+        for i in range(len(digests)):
+            members.setdefault(components.find(i), []).append(i)
+        for indices in members.values():
+            group_models = [m for i in indices for m in by_digest[digests[i]]]
+            if len({m.owner for m in group_models}) >= 2:
+                groups.append(_describe(slot, group_models, len(indices) == 1))
+    return sorted(groups, key=lambda g: (g.slot, -len(g.owners), g.owners))
+
+
+def _describe(slot: str, models: list[TrainedModel], exact: bool) -> WeightGroup:
+    models = sorted(models, key=lambda m: m.owner)
+    anchor = models[0].vector
+    distances = [float(np.linalg.norm(m.vector - anchor)) / (max(float(np.linalg.norm(m.vector)),
+                                                                float(np.linalg.norm(anchor))) or 1.0)
+                 for m in models]
+    keys = sorted(set().union(*(m.context for m in models)))
+    shared = {k: models[0].context[k] for k in keys
+              if all(k in m.context for m in models) and len({m.context[k] for m in models}) == 1}
+    return WeightGroup(slot, [m.owner for m in models], exact, max(distances),
+                       min(_cosine(m.vector, anchor) for m in models), shared,
+                       [k for k in keys if k not in shared])

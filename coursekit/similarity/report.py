@@ -202,7 +202,7 @@ def render_page(assignment: str, indexes: list[CellIndex], cell_pairs: dict[str,
              "share is treated as common and does not count either. Similarity of an answer pair is the mean "
              "of the share of each answer's fingerprints found in the other.</p>"]
     if reasons:
-        parts.append("<details class='reasons'><summary>" + f"{len(reasons)} files skipped</summary><ul>"
+        parts.append("<details class='reasons'><summary>" + f"files skipped: {len(reasons)}</summary><ul>"
                      + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul></details>")
     parts.append("<h2>Most similar pairs over all answer cells</h2>")
     parts.append(_table("top-pairs", ["rank", "student A", "student B", "mean similarity", "cells",

@@ -164,18 +164,26 @@ class WeightGroup:
     min_cosine: float
     shared: dict[str, str]                    # context every member has with the same value
     differing: list[str]                      # context keys whose values differ between members
+    variants: list[tuple[str, list[str]]]     # "seed = 0, lr = 0.01" -> owners, one per training setting
+
+    @property
+    def training_differs(self) -> list[str]:
+        """Seeds and hyperparameters (not library versions) that differ between members."""
+        return [k for k in self.differing if not k.startswith("versions.")]
 
     def explanation(self, reference: str) -> str:
-        same_seed = [k for k in self.shared if k.endswith("seed")]
-        differs = [k for k in self.differing if not k.startswith("versions.")]
-        if reference in self.owners and not differs and same_seed:
-            return ("equal to the instructor's reference with the same seed and hyperparameters: "
-                    "a correct implementation trained this way gives these weights")
-        if not differs and same_seed:
-            return ("same seed and hyperparameters: independent correct runs can give these weights; "
+        has_seed = any(k.endswith("seed") for k in self.shared)
+        if not self.training_differs and has_seed:
+            if reference in self.owners:
+                return ("equal to the instructor's reference, trained with the same seed and hyperparameters: "
+                        "a correct implementation trained this way gives these weights; compare the code")
+            return ("same seed and same hyperparameters: independent correct runs can give these weights; "
                     "compare the code")
-        return ("these runs differ in " + ", ".join(differs[:6]) + ": independent runs would not give "
-                "such close weights; worth a look") if differs else "no seed recorded: worth a look"
+        if not self.training_differs:
+            return "no seed recorded: worth a look"
+        settings = " | ".join(f"{setting}: {', '.join(owners)}" for setting, owners in self.variants)
+        return ("trained with different seeds or hyperparameters, yet these weights: independent runs would "
+                f"not give them; worth a look ({settings})")
 
 
 class _Components:
@@ -265,6 +273,11 @@ def _describe(slot: str, models: list[TrainedModel], exact: bool) -> WeightGroup
     keys = sorted(set().union(*(m.context for m in models)))
     shared = {k: models[0].context[k] for k in keys
               if all(k in m.context for m in models) and len({m.context[k] for m in models}) == 1}
+    differing = [k for k in keys if k not in shared]
+    training = [k for k in differing if not k.startswith("versions.")]
+    variants: dict[str, list[str]] = {}
+    for m in models:
+        setting = ", ".join(f"{k} = {m.context.get(k, 'missing')}" for k in training)
+        variants.setdefault(setting, []).append(m.owner)
     return WeightGroup(slot, [m.owner for m in models], exact, max(distances),
-                       min(_cosine(m.vector, anchor) for m in models), shared,
-                       [k for k in keys if k not in shared])
+                       min(_cosine(m.vector, anchor) for m in models), shared, differing, list(variants.items()))

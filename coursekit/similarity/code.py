@@ -59,11 +59,10 @@ def _raw_tokens(source: str) -> list[tokenize.TokenInfo]:
     return tokens
 
 
-def imported_names(source: str) -> set[str]:
-    """Every name in the import statements of ``source`` (modules and aliases: torch, nn, np, F ...)."""
+def _imports(tokens: list[tokenize.TokenInfo]) -> set[str]:
     names: set[str] = set()
     in_import = False
-    for tok in _raw_tokens(source):
+    for tok in tokens:
         if tok.type == tokenize.NEWLINE:
             in_import = False
         elif tok.type == tokenize.NAME:
@@ -74,19 +73,25 @@ def imported_names(source: str) -> set[str]:
     return names
 
 
+def imported_names(source: str) -> set[str]:
+    """Every name in the import statements of ``source`` (modules and aliases: torch, nn, np, F ...)."""
+    return _imports(_raw_tokens(source))
+
+
 def normalise(source: str, skeleton: frozenset[str] = frozenset(), known: frozenset[str] = frozenset()
               ) -> list[Token]:
     """The answer's normalised tokens: skeleton lines, comments and layout dropped, local names -> V."""
-    keep_names = KEPT_NAMES | known | imported_names(source)
+    raw = _raw_tokens(source)
+    keep_names = KEPT_NAMES | known | _imports(raw)
     starts = _line_offsets(source)
-    lines = source.splitlines()
+    skeleton_rows = {number for number, line in enumerate(source.splitlines(), 1) if line.strip() in skeleton}
     out: list[Token] = []
     previous = ""
-    for tok in _raw_tokens(source):
+    for tok in raw:
         if tok.type in _SKIPPED:
             continue
         row, col = tok.start
-        if row - 1 < len(lines) and lines[row - 1].strip() in skeleton:
+        if row in skeleton_rows:
             previous = tok.string
             continue
         if tok.type == tokenize.NAME:

@@ -46,10 +46,11 @@ def _line_offsets(source: str) -> list[int]:
     return offsets
 
 
-def _raw_tokens(source: str) -> list[tokenize.TokenInfo]:
-    """Python tokens of a cell; IPython magics and shell lines are blanked, a broken tail is dropped."""
-    lines = [(" " * len(line) if line.lstrip().startswith(("%", "!")) else line)
-             for line in source.splitlines(keepends=True)]
+def _raw_tokens(source: str, skeleton: frozenset[str] = frozenset()) -> list[tokenize.TokenInfo]:
+    """Python tokens of a cell. Skeleton lines, IPython magics and shell lines are blanked first (same
+    length, so offsets stay right, and never tokenized); a broken tail is dropped."""
+    lines = [(" " * (len(line) - 1) + "\n" if line.strip() in skeleton or line.lstrip().startswith(("%", "!"))
+              else line) for line in source.splitlines(keepends=True)]
     tokens: list[tokenize.TokenInfo] = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
@@ -81,19 +82,15 @@ def imported_names(source: str) -> set[str]:
 def normalise(source: str, skeleton: frozenset[str] = frozenset(), known: frozenset[str] = frozenset()
               ) -> list[Token]:
     """The answer's normalised tokens: skeleton lines, comments and layout dropped, local names -> V."""
-    raw = _raw_tokens(source)
+    raw = _raw_tokens(source, skeleton)
     keep_names = KEPT_NAMES | known | _imports(raw)
     starts = _line_offsets(source)
-    skeleton_rows = {number for number, line in enumerate(source.splitlines(), 1) if line.strip() in skeleton}
     out: list[Token] = []
     previous = ""
     for tok in raw:
         if tok.type in _SKIPPED:
             continue
         row, col = tok.start
-        if row in skeleton_rows:
-            previous = tok.string
-            continue
         if tok.type == tokenize.NAME:
             text = tok.string if (tok.string in keep_names or previous == ".") else PLACEHOLDER
         elif tok.type == tokenize.STRING:

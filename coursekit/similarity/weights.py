@@ -234,11 +234,6 @@ def _near_pairs(vectors: list[np.ndarray], tolerance: float, block: int = 256) -
     return pairs
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / denominator) if denominator else 1.0
-
-
 def weight_groups(models: list[TrainedModel], settings: SimilaritySettings) -> list[WeightGroup]:
     """Groups of two or more owners with equal or nearly equal weights, per slot and architecture."""
     buckets: dict[tuple[str, tuple], list[TrainedModel]] = {}
@@ -266,10 +261,15 @@ def weight_groups(models: list[TrainedModel], settings: SimilaritySettings) -> l
 
 def _describe(slot: str, models: list[TrainedModel], exact: bool) -> WeightGroup:
     models = sorted(models, key=lambda m: m.owner)
-    anchor = models[0].vector
-    distances = [float(np.linalg.norm(m.vector - anchor)) / (max(float(np.linalg.norm(m.vector)),
-                                                                float(np.linalg.norm(anchor))) or 1.0)
-                 for m in models]
+    anchor = models[0].vector.astype(np.float64)
+    anchor_norm = float(np.linalg.norm(anchor))
+    distance, cosine = {}, {}
+    for m in models:  # once per distinct vector: most members of a big group are equal
+        if m.digest not in distance:
+            vector = m.vector.astype(np.float64)
+            norm = float(np.linalg.norm(vector))
+            distance[m.digest] = float(np.linalg.norm(vector - anchor)) / (max(norm, anchor_norm) or 1.0)
+            cosine[m.digest] = float(vector @ anchor) / (norm * anchor_norm) if norm * anchor_norm else 1.0
     keys = sorted(set().union(*(m.context for m in models)))
     shared = {k: models[0].context[k] for k in keys
               if all(k in m.context for m in models) and len({m.context[k] for m in models}) == 1}
@@ -279,5 +279,5 @@ def _describe(slot: str, models: list[TrainedModel], exact: bool) -> WeightGroup
     for m in models:
         setting = ", ".join(f"{k} = {m.context.get(k, 'missing')}" for k in training)
         variants.setdefault(setting, []).append(m.owner)
-    return WeightGroup(slot, [m.owner for m in models], exact, max(distances),
-                       min(_cosine(m.vector, anchor) for m in models), shared, differing, list(variants.items()))
+    return WeightGroup(slot, [m.owner for m in models], exact, max(distance.values()), min(cosine.values()),
+                       shared, differing, list(variants.items()))

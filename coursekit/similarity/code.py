@@ -162,7 +162,11 @@ class Cell:
 class Answer:
     owner: str
     source: str
-    hashes: frozenset[int]
+    hashes: frozenset[int]   # fingerprints that can count (not skeleton, and after pairs(): not common)
+    size: int = 0            # fingerprints of the answer's own code, common ones included
+
+    def __post_init__(self) -> None:
+        self.size = self.size or len(self.hashes)
 
 
 @dataclass
@@ -174,15 +178,16 @@ class CodePair:
 
     @property
     def share_first(self) -> float:
-        return self.shared / len(self.first.hashes)
+        return self.shared / self.first.size
 
     @property
     def share_second(self) -> float:
-        return self.shared / len(self.second.hashes)
+        return self.shared / self.second.size
 
     @property
     def score(self) -> float:
-        """Mean of the two shares: 1.0 for copies, lower when one answer holds much of its own."""
+        """Mean of the two shares: 1.0 for copies, lower when one answer holds much of its own.
+        Common code counts in each answer's size but never as shared, so it dilutes the score."""
         return (self.share_first + self.share_second) / 2
 
 
@@ -218,8 +223,7 @@ class CellIndex:
                 continue
             for pair in itertools.combinations(holders, 2):
                 shared[pair] += 1
-        # shares are measured against what can count: an answer's fingerprints less the common ones
-        self.answers = [Answer(a.owner, a.source, a.hashes - self.ignored) for a in self.answers]
+        self.answers = [Answer(a.owner, a.source, a.hashes - self.ignored, a.size) for a in self.answers]
         found = []
         for (i, j), count in shared.items():
             first, second = self.answers[i], self.answers[j]

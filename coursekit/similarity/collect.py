@@ -114,8 +114,13 @@ def collect(course: Course, assignment: str, settings: SimilaritySettings, *,
                                          f"({type(err).__name__})")
                 continue
             for grade_id, text in answers.items():
-                if (name, grade_id) in indexes and isinstance(text, str):
-                    indexes[(name, grade_id)].add(student, text)
+                if (name, grade_id) not in indexes or not isinstance(text, str):
+                    continue
+                if len(text) > settings.max_answer_chars:
+                    collected.reasons.append(f"{student}: {path.name}: answer {grade_id} skipped, longer than "
+                                             f"{settings.max_answer_chars} characters")
+                    continue
+                indexes[(name, grade_id)].add(student, text)
         for model in _student_models(course, assignment, student, collected.reasons):
             # equal weights are common (the course fixes 3k's seed): keep one copy of each vector
             model.vector = shared_vectors.setdefault(model.digest, model.vector)

@@ -17,6 +17,7 @@ class SimilaritySettings:
     # --- trained weights ---
     near_distance: float = 0.05     # |a - b| / max(|a|, |b|) at most this: near-duplicate weights
     max_notebook_bytes: int = 64 * 2**20  # larger submitted notebooks are skipped with a reason
+    max_answer_chars: int = 100_000       # and so are longer answer cells
     # --- page ---
     heatmap_students: int = 60      # the heat map shows the students of the most similar pairs, at most this many
 

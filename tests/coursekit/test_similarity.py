@@ -239,6 +239,19 @@ def test_skeleton_lines_and_release_fingerprints_never_count():
     assert index.answers == [] and index.skipped_short == 3 and index.pairs() == []
 
 
+def test_code_most_of_the_class_writes_is_common_and_never_counts():
+    release = "def f(xs):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    idiom = "    total = 0\n    for x in xs:\n        total = total + abs(x) ** 2\n    return math.sqrt(total) / len(xs)\n"
+    rare = "    out = sorted(xs, key=lambda v: (v % 7, -v))[::2]\n    return [min(o, 3) * 2 for o in out if o]\n"
+    index = CellIndex(Cell("nb", "f", release, frozenset({"math"}), DEFAULTS))
+    for number in range(DEFAULTS.common_min + 1):  # more than common_min students write the idiom
+        index.add(f"idiom{number:02d}", "def f(xs):\n" + idiom)
+    index.add("rare1", "def f(xs):\n" + rare)
+    index.add("rare2", "def f(xs):\n" + rare.replace("out", "kept").replace("o ", "k ").replace("(o,", "(k,"))
+    pairs = index.pairs()
+    assert [_owners(p) for p in pairs] == [{"rare1", "rare2"}] and pairs[0].score == 1.0
+
+
 # --- the synthetic class -------------------------------------------------------------------------------
 def test_renamed_copy_with_moved_comments_is_ranked_first(report):
     _, result = report

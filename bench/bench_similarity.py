@@ -203,7 +203,8 @@ def measure(course_dir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000])
-    parser.add_argument("--keep", type=Path, default=None, help="build the classes here and keep them")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build the classes here and keep them (classes already there are reused)")
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
     if args.measure:
@@ -215,7 +216,8 @@ def main() -> int:
     try:
         for n in args.sizes:
             start = time.perf_counter()
-            course = build_class(work / f"class-{n}", n)
+            folder = work / f"class-{n}"
+            course = Course.open(folder) if folder.is_dir() else build_class(folder, n)  # --keep: reuse
             built = time.perf_counter() - start
             size_mib = sum(p.stat().st_size for p in course.root.rglob("*") if p.is_file()) / 2**20
             child = subprocess.run([sys.executable, __file__, "--measure", str(course.root)], capture_output=True,

@@ -200,20 +200,20 @@ class _Components:
         self.parent[self.find(i)] = self.find(j)
 
 
-def _near_pairs(vectors: list[np.ndarray], tolerance: float, block: int = 256) -> list[tuple[int, int]]:
-    """Index pairs with relative distance <= tolerance.
+def _join_near(vectors: list[np.ndarray], tolerance: float, components: _Components, block: int = 256) -> None:
+    """Join every two vectors whose relative distance is at most ``tolerance`` into one component.
 
     Vectors are sorted by norm, and each is only compared with the ones whose norm is within the
-    tolerance; the comparisons run as blocked matrix products (candidates), then exact distances.
+    tolerance; the comparisons run as blocked matrix products (candidates), then exact distances,
+    skipped for pairs already joined through others.
     """
     if len(vectors) < 2:
-        return []
+        return
     matrix = np.stack(vectors)
-    norms = np.linalg.norm(matrix.astype(np.float64), axis=1)
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))  # no float64 copy of the matrix
     order = np.argsort(norms, kind="stable")
     matrix, norms = matrix[order], norms[order]
     reach = np.searchsorted(norms, norms / (1 - tolerance) if tolerance < 1 else np.inf, side="right")
-    pairs = []
     for start in range(0, len(norms), block):
         stop = min(len(norms), start + block)
         end = int(reach[start:stop].max())
@@ -226,12 +226,12 @@ def _near_pairs(vectors: list[np.ndarray], tolerance: float, block: int = 256) -
         candidates = np.argwhere(squared <= (1.5 * tolerance * scale) ** 2 + 1e-6 * scale ** 2)
         for a, b in candidates:
             i, j = start + int(a), start + int(b)
-            if j <= i or j >= reach[i]:
+            first, second = int(order[i]), int(order[j])
+            if j <= i or j >= reach[i] or components.find(first) == components.find(second):
                 continue
-            distance = float(np.linalg.norm(matrix[i].astype(np.float64) - matrix[j]))
-            if distance <= tolerance * (max(norms[i], norms[j]) or 1.0):
-                pairs.append((int(order[i]), int(order[j])))
-    return pairs
+            difference = matrix[i].astype(np.float64) - matrix[j]
+            if float(np.sqrt(difference @ difference)) <= tolerance * (max(norms[i], norms[j]) or 1.0):
+                components.join(first, second)
 
 
 def weight_groups(models: list[TrainedModel], settings: SimilaritySettings) -> list[WeightGroup]:
@@ -247,8 +247,7 @@ def weight_groups(models: list[TrainedModel], settings: SimilaritySettings) -> l
         digests = sorted(by_digest)
         vectors = [by_digest[d][0].vector for d in digests]
         components = _Components(len(digests))
-        for i, j in _near_pairs(vectors, settings.near_distance):
-            components.join(i, j)
+        _join_near(vectors, settings.near_distance, components)
         members: dict[int, list[int]] = {}
         for i in range(len(digests)):
             members.setdefault(components.find(i), []).append(i)

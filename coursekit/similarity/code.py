@@ -164,6 +164,7 @@ class Answer:
     source: str
     hashes: frozenset[int]   # fingerprints that can count (not skeleton, and after pairs(): not common)
     size: int = 0            # fingerprints of the answer's own code, common ones included
+    digest: str = ""         # of the normalised tokens: equal digests are answers identical after normalising
 
     def __post_init__(self) -> None:
         self.size = self.size or len(self.hashes)
@@ -175,6 +176,10 @@ class CodePair:
     first: Answer
     second: Answer
     shared: int
+
+    @property
+    def identical(self) -> bool:
+        return self.first.digest == self.second.digest
 
     @property
     def share_first(self) -> float:
@@ -207,7 +212,8 @@ class CellIndex:
             return
         hashes = frozenset(fingerprints(tokens, self.settings)) - self.cell.boilerplate
         if hashes:
-            self.answers.append(Answer(owner, source, hashes))
+            digest = hashlib.blake2b("\0".join(t.text for t in tokens).encode(), digest_size=16).hexdigest()
+            self.answers.append(Answer(owner, source, hashes, digest=digest))
 
     def pairs(self) -> list[CodePair]:
         """Pairs that share at least one fingerprint that is neither skeleton nor common code."""
@@ -223,27 +229,37 @@ class CellIndex:
                 continue
             for pair in itertools.combinations(holders, 2):
                 shared[pair] += 1
-        self.answers = [Answer(a.owner, a.source, a.hashes - self.ignored, a.size) for a in self.answers]
+        self.answers = [Answer(a.owner, a.source, a.hashes - self.ignored, a.size, a.digest) for a in self.answers]
         found = []
         for (i, j), count in shared.items():
             first, second = self.answers[i], self.answers[j]
             if first.hashes and second.hashes:
-                pair = CodePair(self.cell, first, second, count)
+                # identical after normalising: all of it is shared, common code included
+                pair = CodePair(self.cell, first, second, first.size if first.digest == second.digest else count)
                 if pair.score >= self.settings.min_code_score:
                     found.append(pair)
         return sorted(found, key=lambda p: (-p.score, p.first.owner, p.second.owner))
 
+    def identical_groups(self) -> list[list[str]]:
+        """Owners of answers identical after normalising, two or more per group, largest first. Groups
+        larger than the common-code limit never show up as pairs, so the page lists them apart."""
+        by_digest: dict[str, list[str]] = defaultdict(list)
+        for answer in self.answers:
+            by_digest[answer.digest].append(answer.owner)
+        return sorted((owners for owners in by_digest.values() if len(owners) >= 2), key=lambda o: (-len(o), o))
+
     def matching_spans(self, pair: CodePair) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Character spans of each answer covered by fingerprints the two share (for highlighting)."""
-        common = pair.first.hashes & pair.second.hashes
+        common = None if pair.identical else pair.first.hashes & pair.second.hashes
         return (self._spans(pair.first.source, common), self._spans(pair.second.source, common))
 
-    def _spans(self, source: str, common: frozenset[int]) -> list[tuple[int, int]]:
+    def _spans(self, source: str, common: frozenset[int] | None) -> list[tuple[int, int]]:
+        """Spans of the fingerprints in ``common`` (None: all of them, skeleton aside)."""
         tokens = self.cell.answer_tokens(source)
         k = self.settings.kgram_tokens
         spans = []
         for value, positions in fingerprints(tokens, self.settings).items():
-            if value in common:
+            if common is None and value not in self.cell.boilerplate or common is not None and value in common:
                 spans += [(tokens[p].start, tokens[p + k - 1].end) for p in positions]
         return merge_spans(spans)
 

@@ -101,14 +101,23 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def write_csv(path: Path, cell_pairs: dict[str, list[CodePair]], groups: list[WeightGroup], reference: str) -> None:
+def write_csv(path: Path, indexes: list[CellIndex], cell_pairs: dict[str, list[CodePair]],
+              groups: list[WeightGroup], reference: str) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["kind", "where", "student_a", "student_b", "score", "share_a", "share_b", "note"])
         for label, pairs in cell_pairs.items():
             for p in pairs:
                 writer.writerow(["code", label, p.first.owner, p.second.owner, f"{p.score:.4f}",
-                                 f"{p.share_first:.4f}", f"{p.share_second:.4f}", ""])
+                                 f"{p.share_first:.4f}", f"{p.share_second:.4f}",
+                                 "identical after normalising" if p.identical else ""])
+        for index in indexes:  # groups of three or more identical answers: each member beside the first
+            for owners in (g for g in index.identical_groups() if len(g) >= 3):
+                anchor = reference if reference in owners else owners[0]
+                for owner in owners:
+                    if owner != anchor:
+                        writer.writerow(["identical", index.cell.label, anchor, owner, "1.0000", "1.0000", "1.0000",
+                                         f"identical after normalising, group of {len(owners)}"])
         for g in groups:
             anchor = reference if reference in g.owners else g.owners[0]
             for owner in g.owners:
@@ -123,7 +132,7 @@ def _weights_section(groups: list[WeightGroup], reference: str) -> str:
         return "<p>No two submissions have equal or nearly equal trained weights.</p>"
     rows = []
     for number, g in enumerate(groups, 1):
-        owners = ", ".join(g.owners) if len(g.owners) <= 12 else ", ".join(g.owners[:12]) + f" and {len(g.owners) - 12} more"
+        owners = _names(g.owners)
         shared = "; ".join(f"{k} = {v}" for k, v in g.shared.items())
         rows.append("<tr>" + _td(str(number), number) + _td(g.slot) + _td(str(len(g.owners)), len(g.owners))
                     + _td(owners) + _td("yes" if reference in g.owners else "no")
@@ -140,6 +149,11 @@ def _cell_section(index: CellIndex, pairs: list[CodePair], number: int, settings
     head = (f"<h3>{html.escape(label)}</h3><p>{len(index.answers)} answers compared, "
             f"{index.skipped_short} too short to compare (under {settings.min_tokens} tokens of their own), "
             f"{len(pairs)} pairs at or above {_pct(settings.min_code_score)}.</p>")
+    groups = [g for g in index.identical_groups() if len(g) >= 3]
+    if groups:
+        items = "".join(f"<li>{len(g)} answers: {html.escape(_names(g))}</li>" for g in groups[:10])
+        head += (f"<p>Identical after normalising, in groups of three or more (groups larger than the "
+                 f"common-code limit are not listed as pairs):</p><ul class='identical'>{items}</ul>")
     if not pairs:
         return head
     rows = []
@@ -151,9 +165,15 @@ def _cell_section(index: CellIndex, pairs: list[CodePair], number: int, settings
                 f"</div></details>")
         rows.append("<tr>" + _td(str(rank), rank) + _td(pair.first.owner) + _td(pair.second.owner)
                     + _td(_pct(pair.score), pair.score) + _td(_pct(pair.share_first), pair.share_first)
-                    + _td(_pct(pair.share_second), pair.share_second) + _td(code, raw=True) + "</tr>")
+                    + _td(_pct(pair.share_second), pair.share_second)
+                    + _td("yes" if pair.identical else "no") + _td(code, raw=True) + "</tr>")
     return head + _table(f"cell-{number}", ["rank", "student A", "student B", "similarity",
-                                            "of A found in B", "of B found in A", "code"], rows)
+                                            "of A found in B", "of B found in A", "identical after normalising",
+                                            "code"], rows)
+
+
+def _names(owners: list[str], limit: int = 12) -> str:
+    return ", ".join(owners) if len(owners) <= limit else ", ".join(owners[:limit]) + f" and {len(owners) - limit} more"
 
 
 _STYLE = """
@@ -230,5 +250,5 @@ def write_report(out_dir: Path, assignment: str, indexes: list[CellIndex], cell_
     page = out_dir / "index.html"
     page.write_text(render_page(assignment, indexes, cell_pairs, groups, students, reasons, settings, reference),
                     encoding="utf-8")
-    write_csv(out_dir / "pairs.csv", cell_pairs, groups, reference)
+    write_csv(out_dir / "pairs.csv", indexes, cell_pairs, groups, reference)
     return page

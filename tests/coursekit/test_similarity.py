@@ -249,7 +249,25 @@ def test_code_most_of_the_class_writes_is_common_and_never_counts():
     index.add("rare1", "def f(xs):\n" + rare)
     index.add("rare2", "def f(xs):\n" + rare.replace("out", "kept").replace("o ", "k ").replace("(o,", "(k,"))
     pairs = index.pairs()
-    assert [_owners(p) for p in pairs] == [{"rare1", "rare2"}] and pairs[0].score == 1.0
+    assert [_owners(p) for p in pairs] == [{"rare1", "rare2"}] and pairs[0].score == 1.0 and pairs[0].identical
+    # too common to list as pairs, yet still shown as one group of identical answers
+    assert index.identical_groups() == [[f"idiom{n:02d}" for n in range(DEFAULTS.common_min + 1)], ["rare1", "rare2"]]
+
+
+def test_identical_copy_scores_full_even_when_part_of_it_is_common():
+    release = "def f(xs):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    idiom = "    total = 0\n    for x in xs:\n        total = total + abs(x) ** 2\n"
+    own = "    out = sorted(xs, key=lambda v: (v % 7, -v))[::2]\n    return [min(o, 3) * 2 for o in out if o]\n"
+    index = CellIndex(Cell("nb", "f", release, frozenset(), DEFAULTS))
+    for number in range(DEFAULTS.common_min + 1):
+        index.add(f"idiom{number:02d}", "def f(xs):\n" + idiom + f"    return total * {number}\n")
+    index.add("copy1", "def f(xs):\n" + idiom + own)
+    index.add("copy2", "def f(xs):\n    # mine\n" + idiom.replace("total", "acc") + own)
+    index.add("partly", "def f(xs):\n" + idiom + own.replace("min(o, 3) * 2", "o // 2 + max(o, 1) - 9"))
+    by_owners = {frozenset(_owners(p)): p for p in index.pairs()}
+    assert by_owners[frozenset({"copy1", "copy2"})].score == 1.0
+    partly = by_owners[frozenset({"copy1", "partly"})]
+    assert not partly.identical and partly.score < 0.9  # the common idiom dilutes what is shared
 
 
 # --- the synthetic class -------------------------------------------------------------------------------

@@ -131,7 +131,8 @@ def _weights_section(groups: list[WeightGroup], reference: str) -> str:
     if not groups:
         return "<p>No two submissions have equal or nearly equal trained weights.</p>"
     rows = []
-    for number, g in enumerate(groups, 1):
+    ordered = sorted(groups, key=lambda g: (g.concern(reference), g.slot, -len(g.owners), g.owners))
+    for number, g in enumerate(ordered, 1):
         owners = _names(g.owners)
         shared = "; ".join(f"{k} = {v}" for k, v in g.shared.items())
         rows.append("<tr>" + _td(str(number), number) + _td(g.slot) + _td(str(len(g.owners)), len(g.owners))
@@ -232,7 +233,8 @@ def render_page(assignment: str, indexes: list[CellIndex], cell_pairs: dict[str,
                      f"<img id='heatmap' alt='heat map of mean code similarity' "
                      f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>")
     parts.append("<h2>Trained weights</h2><p>Groups of submissions whose trained models of one kind are equal "
-                 f"or within a relative distance of {settings.near_distance:g} (|a - b| / max(|a|, |b|)). "
+                 f"or within a relative distance of {settings.near_distance:g} (|a - b| / max(|a|, |b|)); "
+                 "groups trained with different seeds or hyperparameters come first. "
                  "Read the shared seed and hyperparameters first: a correct implementation trained with the "
                  "course's seed and recipe is expected to give the reference's weights.</p>")
     parts.append(_weights_section(groups, reference))

@@ -171,6 +171,13 @@ class WeightGroup:
         """Seeds and hyperparameters (not library versions) that differ between members."""
         return [k for k in self.differing if not k.startswith("versions.")]
 
+    def concern(self, reference: str) -> int:
+        """0: trained differently yet equal (look first), 1: same seed and hyperparameters,
+        2: the reference's weights from the reference's seed and hyperparameters (expected)."""
+        if self.training_differs or not any(k.endswith("seed") for k in self.shared):
+            return 0
+        return 2 if reference in self.owners else 1
+
     def explanation(self, reference: str) -> str:
         has_seed = any(k.endswith("seed") for k in self.shared)
         if not self.training_differs and has_seed:

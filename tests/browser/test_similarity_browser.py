@@ -55,6 +55,10 @@ def test_report_page_shows_the_top_pair(tmp_path):
             first = _row_texts(page, top)[0]
             assert {first[1], first[2]} == {"dave", REFERENCE} and first[3] == "90%"
 
+            weights = _row_texts(page, page.locator("#weights"))  # trained differently yet equal: first
+            assert weights[0][1] == "Problem 4 surname classifier" and weights[0][3] == "alice, gina"
+            assert "worth a look" in weights[0][9]
+
             heatmap = page.locator("#heatmap")
             assert heatmap.evaluate("img => img.complete && img.naturalWidth > 100")
 

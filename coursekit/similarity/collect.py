@@ -88,6 +88,7 @@ def newest_reference_records(course: Course, assignment: str) -> Path | None:
 def collect(course: Course, assignment: str, settings: SimilaritySettings, *,
             students: list[str] | None = None, reference_log: Path | None = None,
             reference_records: Path | None = None, progress: bool = True) -> Collected:
+    """Index every answer cell of every submission (and the instructor's), and read every trained model."""
     cells, solutions = release_cells(course, assignment, settings)
     indexes = {(c.notebook, c.grade_id): CellIndex(c) for c in cells}
     for key, text in solutions.items():
@@ -121,7 +122,7 @@ def collect(course: Course, assignment: str, settings: SimilaritySettings, *,
                                              f"{settings.max_answer_chars} characters")
                     continue
                 indexes[(name, grade_id)].add(student, text)
-        for model in _student_models(course, assignment, student, collected.reasons):
+        for model in _student_models(course, assignment, student, settings, collected.reasons):
             # equal weights are common (the course fixes 3k's seed): keep one copy of each vector
             model.vector = shared_vectors.setdefault(model.digest, model.vector)
             collected.models.append(model)
@@ -130,12 +131,16 @@ def collect(course: Course, assignment: str, settings: SimilaritySettings, *,
     return collected
 
 
-def _student_models(course: Course, assignment: str, student: str, reasons: list[str]) -> list[TrainedModel]:
+def _student_models(course: Course, assignment: str, student: str, settings: SimilaritySettings,
+                    reasons: list[str]) -> list[TrainedModel]:
     models = []
     log = course.folder("submitted", student, assignment, LOG_NAME)
     trained = course.folder("autograded", student, assignment, f"{TRAINING_NOTEBOOK}.ipynb")
     for path, read in ((log, read_submission_log), (trained, read_training_notebook)):
-        if path.is_file():
+        if path.is_file() and path.stat().st_size > settings.max_notebook_bytes:
+            reasons.append(f"{student}: {path.name}: weights skipped, larger than "
+                           f"{settings.max_notebook_bytes // 2**20} MiB")
+        elif path.is_file():
             try:
                 found = read(path, student)
                 models += found if isinstance(found, list) else [found]

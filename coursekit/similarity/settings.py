@@ -16,7 +16,7 @@ class SimilaritySettings:
     pairs_per_cell: int = 25        # most similar pairs shown per cell on the page (the CSV has all)
     # --- trained weights ---
     near_distance: float = 0.05     # |a - b| / max(|a|, |b|) at most this: near-duplicate weights
-    max_notebook_bytes: int = 64 * 2**20  # larger submitted notebooks are skipped with a reason
+    max_notebook_bytes: int = 64 * 2**20  # larger notebooks and logs are skipped with a reason
     max_answer_chars: int = 100_000       # and so are longer answer cells
     # --- page ---
     heatmap_students: int = 60      # the heat map shows the students of the most similar pairs, at most this many

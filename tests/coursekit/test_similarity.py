@@ -5,7 +5,7 @@ variables, other and moved comments and other layout; ``carol`` writes a differe
 the instructor's solution everywhere except RNNLayer.forward (his own); ``untouched`` hands in the
 release; ``erin`` and ``frank`` train Problem 4 honestly with the same seed and hyperparameters and get
 the same weights; ``gina`` hands in alice's Problem 4 weights under another seed and learning rate;
-erin's beam_search.ipynb is broken. Problem 3k: everyone's trained models equal the reference's (the
+erin's beam_search.ipynb and untouched's log are broken. Problem 3k: everyone's trained models equal the reference's (the
 course fixes seed and recipe), dave's within float noise.
 """
 from __future__ import annotations
@@ -184,6 +184,7 @@ def build_class(root: Path) -> Course:
     def write_log(student: str, log: dict) -> None:
         (submitted / student / ASSIGNMENT / "submission_log.json").write_text(json.dumps(log))
 
+    (submitted / "untouched" / ASSIGNMENT / "submission_log.json").write_text('{"weights": {"w": 1}}')
     write_log("erin", _log(_p4_weights(1), seed=0, lr=0.01))
     write_log("frank", _log(_p4_weights(1), seed=0, lr=0.01))
     write_log("alice", _log(_p4_weights(2), seed=3, lr=0.01))
@@ -341,9 +342,11 @@ def test_weights_equal_to_the_reference(report):
         assert "same seed and hyperparameters" in group.explanation(REFERENCE)
 
 
-def test_unreadable_notebook_costs_one_line(report):
+def test_unreadable_notebook_or_log_costs_one_line(report):
     _, result = report
-    assert result.reasons == ["erin: beam_search.ipynb: skipped, not a readable notebook (NotJSONError)"]
+    assert result.reasons == [
+        "erin: beam_search.ipynb: skipped, not a readable notebook (NotJSONError)",
+        "untouched: submission_log.json: malformed weights (a weight is not a float32 tensor entry); weights skipped"]
 
 
 def test_page_and_csv(report):

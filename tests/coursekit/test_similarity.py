@@ -5,8 +5,8 @@ variables, other and moved comments and other layout; ``carol`` writes a differe
 the instructor's solution everywhere except RNNLayer.forward (his own); ``untouched`` hands in the
 release; ``erin`` and ``frank`` train Problem 4 honestly with the same seed and hyperparameters and get
 the same weights; ``gina`` hands in alice's Problem 4 weights under another seed and learning rate;
-erin's beam_search.ipynb and untouched's log are broken. Problem 3k: everyone's trained models equal the reference's (the
-course fixes seed and recipe), dave's within float noise.
+erin's beam_search.ipynb and untouched's log are broken. Problem 3k: everyone's trained models equal
+the reference's (the course fixes seed and recipe), dave's within float noise.
 """
 from __future__ import annotations
 

@@ -195,7 +195,8 @@ def measure(course_dir: Path) -> dict:
     start, cpu_start = time.perf_counter(), time.process_time()
     result = similarity_report(course, ASSIGNMENT, progress=False)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak,
             "code_pairs": sum(len(p) for p in result.cell_pairs.values()), "weight_groups": len(result.weight_groups),
             "students": len(result.students)}
 
@@ -225,7 +226,8 @@ def main() -> int:
             row = json.loads(child.stdout.strip().splitlines()[-1]) | {"n": n, "built": built, "size_mib": size_mib}
             rows.append(row)
             print(f"{n:5d} submissions ({size_mib:6.0f} MiB on disk, built in {built:5.1f} s): "
-                  f"report {row['seconds']:6.1f} s wall, {row['cpu_seconds']:6.1f} s CPU, peak RSS {row['peak_rss_mib']:6.0f} MiB, "
+                  f"report {row['seconds']:6.1f} s wall, {row['cpu_seconds']:6.1f} s CPU, "
+                  f"peak RSS {row['peak_rss_mib']:6.0f} MiB, "
                   f"{row['code_pairs']} code pairs, {row['weight_groups']} weight groups", flush=True)
     finally:
         if args.keep is None:
@@ -234,7 +236,8 @@ def main() -> int:
         first, last = rows[0], rows[-1]
         print(f"growth {first['n']} -> {last['n']} submissions (x{last['n'] / first['n']:.1f}): "
               f"wall time x{last['seconds'] / first['seconds']:.2f}, "
-              f"CPU time x{last['cpu_seconds'] / first['cpu_seconds']:.2f}, peak RSS x{last['peak_rss_mib'] / first['peak_rss_mib']:.2f}")
+              f"CPU time x{last['cpu_seconds'] / first['cpu_seconds']:.2f}, "
+              f"peak RSS x{last['peak_rss_mib'] / first['peak_rss_mib']:.2f}")
     return 0
 
 

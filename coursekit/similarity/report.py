@@ -182,7 +182,8 @@ body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em}
 .notice{background:#fff6d6;border:1px solid #e0c060;padding:.8em;font-size:1.05em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}
 th{background:#eee;cursor:pointer}th:after{content:" \\2195";color:#999}
-.sxs{display:grid;grid-template-columns:1fr 1fr;gap:1em}pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.85em}
+.sxs{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.85em}
 mark{background:#ffd54f}.reasons{color:#844}
 """
 

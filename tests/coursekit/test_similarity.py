@@ -242,7 +242,8 @@ def test_skeleton_lines_and_release_fingerprints_never_count():
 
 def test_code_most_of_the_class_writes_is_common_and_never_counts():
     release = "def f(xs):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
-    idiom = "    total = 0\n    for x in xs:\n        total = total + abs(x) ** 2\n    return math.sqrt(total) / len(xs)\n"
+    idiom = ("    total = 0\n    for x in xs:\n        total = total + abs(x) ** 2\n"
+             "    return math.sqrt(total) / len(xs)\n")
     rare = "    out = sorted(xs, key=lambda v: (v % 7, -v))[::2]\n    return [min(o, 3) * 2 for o in out if o]\n"
     index = CellIndex(Cell("nb", "f", release, frozenset({"math"}), DEFAULTS))
     for number in range(DEFAULTS.common_min + 1):  # more than common_min students write the idiom

@@ -212,9 +212,10 @@ TORCH_GATE_ORDER = ("i", "f", "g", "o")  # nn.LSTM stacks its gates in this orde
 def training_evidence(model: nn.Module, kind: str, last_timestep_only: bool) -> dict:
     """What a graded training cell publishes about one trained model: its weights and its recipe."""
     recipe = RECIPES[kind]
-    return {"model": kind, "last_timestep_only": bool(last_timestep_only),
-            "state_dict": {name: value.detach().clone() for name, value in model.state_dict().items()},
-            "seed": recipe.seed, "recipe": {k: v for k, v in vars(recipe).items()}}
+    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    layers = {name.split(".")[2] for name in state if name.startswith("recurrent_net.layers.")}
+    return {"model": kind, "num_layers": len(layers), "last_timestep_only": bool(last_timestep_only),
+            "state_dict": state, "seed": recipe.seed, "recipe": {k: v for k, v in vars(recipe).items()}}
 
 
 def _tensor(plain: object) -> torch.Tensor:

@@ -1,0 +1,25 @@
+"""Every setting of the similarity report, with its one default (change them here or per run)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SimilaritySettings:
+    # --- code (token k-grams, winnowed as MOSS does) ---
+    kgram_tokens: int = 10          # a fingerprint covers this many normalised tokens (noise threshold)
+    window: int = 4                 # winnowing window: any shared run of kgram_tokens + window - 1 tokens is found
+    min_tokens: int = 25            # answers shorter than this (after removing skeleton code) are not compared
+    common_share: float = 0.05      # a fingerprint in more than this share of submissions ...
+    common_min: int = 10            # ... and in more than this many is common code and never counts
+    min_code_score: float = 0.3     # pairs below this code similarity are not listed
+    pairs_per_cell: int = 25        # most similar pairs shown per cell on the page (the CSV has all)
+    # --- trained weights ---
+    near_distance: float = 0.05     # |a - b| / max(|a|, |b|) at most this: near-duplicate weights
+    max_notebook_bytes: int = 64 * 2**20  # larger notebooks and logs are skipped with a reason
+    max_answer_chars: int = 100_000       # and so are longer answer cells
+    # --- page ---
+    heatmap_students: int = 60      # the heat map shows the students of the most similar pairs, at most this many
+
+
+DEFAULTS = SimilaritySettings()

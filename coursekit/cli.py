@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("coursekit.commands.demo", "release, autograde the samples, feedback, export and report"),
     "fetch-data": ("coursekit.data", "fetch and verify the surname data (Problem 4)"),
     "grade-log": ("coursekit.gradelog", "grade a student's submission_log.json (Problem 4)"),
+    "gradescope": ("coursekit.commands.gradescope", "build the Gradescope autograder zip (log or notebooks mode)"),
 }
 
 

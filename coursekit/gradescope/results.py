@@ -26,11 +26,15 @@ class Test:
     output: str
     visibility: str = VISIBLE
     passed: bool | None = None  # None: decided by score == max_score
+    pending: bool = False  # graded later by staff: no passed/failed status
 
     def as_json(self) -> dict[str, Any]:
-        passed = self.passed if self.passed is not None else self.score >= self.max_score
-        return {"name": self.name, "score": round(float(self.score), 4), "max_score": round(float(self.max_score), 4),
-                "status": "passed" if passed else "failed", "output": self.output, "visibility": self.visibility}
+        out = {"name": self.name, "score": round(float(self.score), 4), "max_score": round(float(self.max_score), 4),
+               "output": self.output, "visibility": self.visibility}
+        if not self.pending:
+            passed = self.passed if self.passed is not None else self.score >= self.max_score
+            out["status"] = "passed" if passed else "failed"
+        return out
 
 
 @dataclass

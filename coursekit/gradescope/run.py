@@ -29,6 +29,7 @@ PUBLIC = "public"  # /autograder/public: read-only copies of what sandboxed code
 PUBLIC_ENV = "COURSEKIT_PUBLIC_DIR"  # read by the nbgrader_config.py block the build appends
 NO_NAMESPACES_ENV = "COURSEKIT_GRADESCOPE_ASSUME_NO_NAMESPACES"  # tests: behave as if namespaces failed
 STUDENT = "student"  # one submission per container
+STAFF = "graded by staff"
 INTERNAL_ERROR = ("The autograder hit an internal problem and could not grade this submission; the course "
                   "staff have the details and will grade it. Your score is 0 until then.")
 NO_SANDBOX = ("Your submission could not be run safely on this grading machine, so it was not autograded; "
@@ -300,7 +301,7 @@ def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bo
         name, gid, points = cell["notebook"], cell["grade_id"], float(cell["points"])
         title = f"{name}.ipynb: {gid}"
         if cell["kind"] == "manual":
-            tests.append(Test(f"{title} (written answer)", 0.0, points, "graded by staff", passed=True))
+            tests.append(Test(f"{title} (written answer)", 0.0, points, STAFF, pending=True))
             continue
         score = scores.get((name, gid), 0.0)
         judged = course.folder("autograded", STUDENT, assignment, f"{name}.ipynb")
@@ -329,8 +330,8 @@ def grade_notebooks(root: Path, manifest: dict[str, Any], course_dir: Path) -> R
         return failure(INTERNAL_ERROR, f"autograde failed: {err}",
                        tests=notebook_tests(course, assignment, manifest, graded=False))
     tests = notebook_tests(course, assignment, manifest, graded=True)
-    auto = [t for t in tests if t.output != "graded by staff"]
-    manual_points = sum(t.max_score for t in tests if t.output == "graded by staff")
+    auto = [t for t in tests if not t.pending]
+    manual_points = sum(t.max_score for t in tests if t.pending)
     lines = [f"Autograded points: {sum(t.score for t in auto):g} / {sum(t.max_score for t in auto):g}. "
              f"Written answers ({manual_points:g} points) are graded by staff.",
              "Tests marked hidden show their result once grades are published.", *reasons, *result.reasons]

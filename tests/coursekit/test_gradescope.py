@@ -67,13 +67,13 @@ def grade(zip_path: Path, tree: Path, files: dict[str, bytes | str | Path] | Non
     return results, stdout
 
 
-def tests_by_name(results: dict) -> dict[str, dict]:
+def by_name(results: dict) -> dict[str, dict]:
     return {t["name"]: t for t in results["tests"]}
 
 
 def criterion(results: dict, key: str) -> dict:
     title = dict(gs_run.LOG_CRITERIA)[key]
-    return tests_by_name(results)[title]
+    return by_name(results)[title]
 
 
 # --- log mode (hw6) ------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_notebooks_zip_ships_the_reference_records_and_gradebook(tiny):
 def test_notebooks_reference_full_points_hidden_details_after_publication(tiny, tmp_path):
     course, zip_path = tiny
     results, stdout = grade(zip_path, tmp_path / "t", tiny_notebooks(course, filled=True))
-    tests = tests_by_name(results)
+    tests = by_name(results)
     assert results["score"] == 3.0, results
     assert tests["adder.ipynb: test_add"]["visibility"] == "after_published"   # has hidden tests
     assert tests["squares.ipynb: test_square"]["visibility"] == "visible"       # visible checks only
@@ -285,7 +285,7 @@ def test_notebooks_untouched_release_scores_zero(tiny, tmp_path):
     course, zip_path = tiny
     results, _ = grade(zip_path, tmp_path / "t", tiny_notebooks(course, filled=False))
     assert results["score"] == 0.0
-    square = tests_by_name(results)["squares.ipynb: test_square"]
+    square = by_name(results)["squares.ipynb: test_square"]
     assert square["status"] == "failed" and "three did not run" in square["output"]
 
 
@@ -301,7 +301,7 @@ def test_notebooks_bad_input(tiny, tmp_path):
     results, _ = grade(zip_path, tmp_path / "b", {"adder (1).ipynb": nbs["adder.ipynb"], "notes.txt": "hi",
                                                   "squares.ipynb": nbs["squares.ipynb"][:200]},
                        sparse={"huge.ipynb": 1 << 30})
-    tests = tests_by_name(results)
+    tests = by_name(results)
     assert tests["adder.ipynb: test_add"]["score"] == 2.0  # graded under its real name
     assert tests["squares.ipynb: test_square"]["score"] == 0.0
     out = results["output"]

@@ -27,7 +27,7 @@ ROOT = Path(os.environ.get("COURSEKIT_AUTOGRADER_ROOT", "/autograder"))
 MANIFEST = "gradescope.json"
 PUBLIC = "public"  # /autograder/public: read-only copies of what sandboxed code may read (the data set)
 PUBLIC_ENV = "COURSEKIT_PUBLIC_DIR"  # read by the nbgrader_config.py block the build appends
-NO_NAMESPACES_ENV = "COURSEKIT_GRADESCOPE_ASSUME_NO_NAMESPACES"  # tests: behave as if namespaces failed
+NO_NAMESPACES_ENV = "COURSEKIT_SANDBOX_NO_NAMESPACES"  # behave as if namespaces failed (the sandbox reads it too)
 STUDENT = "student"  # one submission per container
 STAFF = "graded by staff"
 INTERNAL_ERROR = ("The autograder hit an internal problem and could not grade this submission; the course "
@@ -84,7 +84,8 @@ def lock_down(root: Path, course_dir: Path) -> Path:
 
 
 def namespaces_work() -> bool:
-    if os.environ.get(NO_NAMESPACES_ENV):
+    """Whether root can create the namespaces the full sandbox uses (probed by running ``true`` in them)."""
+    if os.environ.get(NO_NAMESPACES_ENV, "").strip() not in ("", "0"):
         return False
     try:
         probe = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "true"],
@@ -95,26 +96,32 @@ def namespaces_work() -> bool:
 
 
 def choose_isolation() -> tuple[str | None, str]:
-    """("namespaces" | "degraded" | None, a line for staff). None: no safe way to run student code."""
+    """("full" | "degraded" | None, a line for staff). None: no safe way to run student code here.
+
+    Opts in to the sandbox's degraded mode (separate unprivileged uid and rlimits, no namespaces), which
+    the sandbox uses only when namespaces cannot be created; the instructor's folders are closed to that
+    uid by ``lock_down``. Without a degraded mode, a container without namespaces grades nothing.
+    """
     from coursekit import sandbox
 
+    opt_in = getattr(sandbox, "ALLOW_DEGRADED_ENV", None)
+    if opt_in:
+        os.environ[opt_in] = "1"
     try:
-        sandbox.check_available()
+        kind = sandbox.check_available()
     except sandbox.SandboxUnavailable as err:
         return None, f"sandbox unavailable ({err}); student code was not run"
-    if namespaces_work():
-        return "namespaces", "sandbox: full (unprivileged uid, network/mount/PID namespaces, rlimits)"
-    opt_in = getattr(sandbox, "DEGRADED_ENV", None)
-    if not opt_in:
-        return None, ("namespaces cannot be created in this container and this kit's sandbox has no degraded "
-                      "mode; student code was not run")
-    os.environ[opt_in] = "1"
-    try:
-        sandbox.check_available()
-    except sandbox.SandboxUnavailable as err:
-        return None, f"namespaces unavailable and the degraded sandbox refused: {err}; student code was not run"
-    return "degraded", ("sandbox: DEGRADED (no namespaces in this container): separate unprivileged uid and rlimits "
-                        "only; /autograder/source, /autograder/results and /autograder/submission are chmod 700 root")
+    if kind is None:  # a sandbox without modes: it needs the namespaces
+        kind = "full" if namespaces_work() else None
+    describe = getattr(sandbox, "mode", None)
+    detail = describe() if callable(describe) and kind else ""
+    if kind == "full":
+        return "full", f"sandbox: full ({detail or 'unprivileged uid, network/mount/PID namespaces, rlimits'})"
+    if kind == "degraded":
+        return "degraded", (f"sandbox: DEGRADED, no namespaces in this container ({detail}); "
+                            "/autograder/source, /autograder/results and /autograder/submission are root-only (700)")
+    return None, ("namespaces cannot be created in this container and this kit's sandbox has no degraded "
+                  "mode; student code was not run")
 
 
 # --- log mode ----------------------------------------------------------------------------------------

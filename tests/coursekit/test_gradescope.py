@@ -204,7 +204,7 @@ def test_without_namespaces_student_code_never_runs_as_root(log_zip, honest_log,
     results, _ = grade(log_zip, tmp_path / "t", {"submission_log.json": json.dumps(honest_log)},
                        env={gs_run.NO_NAMESPACES_ENV: "1"})
     notes = " ".join(results["extra_data"]["instructor_notes"])
-    if getattr(sandbox, "DEGRADED_ENV", None):
+    if getattr(sandbox, "ALLOW_DEGRADED_ENV", None):  # the sandbox's opt-in degraded mode
         assert results["score"] == 5.0 and "DEGRADED" in notes
     else:
         assert results["score"] == 0.0 and results["output"] == gs_run.NO_SANDBOX

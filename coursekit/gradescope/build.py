@@ -36,6 +36,7 @@ KIT_PYPROJECT = KIT_DIR.parent / "pyproject.toml"
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 LOG_NAME = "submission_log.json"
 LOG_NOTEBOOK = "surname_classification.ipynb"
+REFERENCE_STUDENT = "reference"  # the sample student graded once at build time
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # per uploaded notebook
 EXECUTABLE = 0o100755 << 16
 REGULAR = 0o100644 << 16
@@ -44,8 +45,9 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", LO
 CONFIG_BLOCK = '''
 
 # --- appended by `coursekit gradescope` (only in the autograder zip) -----------------------------
-# In Gradescope's container this course folder is root-only (chmod 700), so what sandboxed kernels may
-# read (c.Sandbox.read_only: the data set) is published under $COURSEKIT_PUBLIC_DIR and read from there.
+# In Gradescope's container this course folder is root-only (chmod 700), so what sandboxed code may read
+# (the read_only folders and environment paths below: the data set) is published under
+# $COURSEKIT_PUBLIC_DIR and read from there.
 import os as _gs_os
 
 if _gs_os.environ.get("COURSEKIT_PUBLIC_DIR"):
@@ -57,10 +59,13 @@ if _gs_os.environ.get("COURSEKIT_PUBLIC_DIR"):
         rel = _gs_os.path.relpath(path, _gs_root)
         return path if rel.startswith("..") else _gs_os.path.join(_gs_os.environ["COURSEKIT_PUBLIC_DIR"], rel)
 
-    if "read_only" in c.Sandbox:
-        c.Sandbox.read_only = [_gs_published(p) for p in c.Sandbox.read_only]
-    if "environment" in c.Sandbox:
-        c.Sandbox.environment = {k: _gs_published(v) for k, v in c.Sandbox.environment.items()}
+    for _gs_section in ("Sandbox", "SandboxedExecute", "JudgeChecks"):
+        if _gs_section not in c:
+            continue
+        if "read_only" in c[_gs_section]:
+            c[_gs_section].read_only = [_gs_published(p) for p in c[_gs_section].read_only]
+        if "environment" in c[_gs_section]:
+            c[_gs_section].environment = {k: _gs_published(v) for k, v in c[_gs_section].environment.items()}
 '''
 
 
@@ -105,18 +110,29 @@ def _stage_course(course: Course, assignment: str, target: Path) -> None:
 
 
 def _compute_references(course: Course, assignment: str) -> int:
-    """Release the assignment into the staged gradebook and cache the reference records (sandboxed)."""
-    from coursekit import grading, sandbox
+    """Release the assignment into the staged gradebook, then grade the sample ``reference`` student once:
+    that caches the reference records in ``.coursekit/reference/`` (shipped, never recomputed per
+    student) and proves the zip's pipeline gives the reference solution full autograded points."""
+    from nbgrader.api import Gradebook
+
     from coursekit.commands.release import generate_release
+    from coursekit.grading import autograde
+    from coursekit.samples import build_samples
 
     generate_release(course, assignment)
-    settings = grading.execution_settings(course)
-    if settings.sandboxed:
-        settings = replace(settings, uid=sandbox.claim_uid())
-    expected = grading.expected_notebooks(course, assignment)
-    for nb in expected:
-        grading.reference_for(course, assignment, nb.name, settings)
-    return len(expected)
+    build_samples(course, assignment)
+    [result] = autograde(course, assignment, [REFERENCE_STUDENT])
+    if result.max_code_score == 0 or result.code_score < result.max_code_score:
+        raise CourseError(f"the reference solution earns {result.code_score:g}/{result.max_code_score:g} autograded "
+                          f"points in the autograder being built: {'; '.join(result.reasons) or 'see autograded/'}")
+    with Gradebook(course.db_url, course.course_id) as gb:
+        gb.remove_student(REFERENCE_STUDENT)
+    for kind in ("submitted", "autograded", "feedback"):
+        shutil.rmtree(course.folder(kind), ignore_errors=True)
+    cached = list((course.root / ".coursekit" / "reference" / assignment).glob("*.json"))
+    if not cached:
+        raise CourseError(f"grading the reference left no cached records in {course.root / '.coursekit'}")
+    return len(cached)
 
 
 def _write_zip(staging: Path, out: Path) -> None:

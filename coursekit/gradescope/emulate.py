@@ -6,6 +6,7 @@ mount namespace (so nothing outside the run sees it) and runs ``/autograder/run_
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 MOUNT_POINT = Path("/autograder")
+LOCK = Path("/run/coursekit-gradescope-emulate.lock")  # held (shared) by every emulated run
+CREATED = Path("/run/coursekit-gradescope-emulate.created")  # we made /autograder: the last run removes it
 
 
 def unpack(zip_path: Path, tree: Path) -> Path:
@@ -47,20 +50,26 @@ def run(tree: Path, *, python: str | None = None, env: dict[str, str] | None = N
     ``python``: the interpreter with the kit's dependencies (default: this one; Gradescope's image has
     /opt/coursekit/venv from setup.sh).
     """
-    created = not MOUNT_POINT.exists()
-    MOUNT_POINT.mkdir(exist_ok=True)
     script = 'mount --bind "$1" /autograder && cd /autograder && exec ./run_autograder > "$1/stdout" 2>&1'
     run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": "/root",
                "COURSEKIT_PYTHON": python or sys.executable, **(env or {})}
-    try:
-        subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(tree)],
-                       env=run_env, timeout=timeout, check=False)
-    finally:
-        if created:
-            try:
-                MOUNT_POINT.rmdir()
-            except OSError:
-                pass  # another emulated run still uses it as its mount point
+    with open(LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # create the mount point once, never under a running emulation
+        if not MOUNT_POINT.exists():
+            MOUNT_POINT.mkdir()
+            CREATED.touch()
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(tree)],
+                           env=run_env, timeout=timeout, check=False)
+        finally:
+            try:  # the last emulated run removes the mount point it created (never a real /autograder)
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if CREATED.exists():
+                    MOUNT_POINT.rmdir()
+                    CREATED.unlink()
+            except (BlockingIOError, OSError):
+                pass
     results = tree / "results" / "results.json"
     stdout = (tree / "stdout").read_text(errors="replace") if (tree / "stdout").is_file() else ""
     return (json.loads(results.read_text()) if results.is_file() else None), stdout

@@ -21,6 +21,8 @@ from coursekit.course import Course
 
 METADATA = "submission_metadata.yml"
 MAX_METADATA_BYTES = 32 * 1024 * 1024
+MAX_SUBMISSION_BYTES = 256 * 1024 * 1024  # uncompressed, per submission (zipfile never reads past the
+                                           # declared size, so the declared sizes bound what is written)
 SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -144,6 +146,11 @@ def collect_export(course: Course, assignment: str, archive: Path) -> list[str]:
             lines += [f"{archive.name}: {folder}: {line}" for line in refused]
             if not files:
                 lines.append(f"{archive.name}: {folder}: no files in the export, skipped")
+                continue
+            size = sum(info.file_size for info, _ in files)
+            if size > MAX_SUBMISSION_BYTES:
+                lines.append(f"{archive.name}: {folder}: {size} bytes uncompressed, over the limit of "
+                             f"{MAX_SUBMISSION_BYTES}, skipped")
                 continue
             stamp = timestamp(_field(record, "created_at"))
             for submitter in submitters:

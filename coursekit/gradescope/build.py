@@ -18,7 +18,6 @@ import shutil
 import tempfile
 import tomllib
 import zipfile
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any

@@ -124,6 +124,14 @@ def test_zip_follows_gradescopes_layout(log_zip):
     assert all("==" in pin for pin in pins) and "torch==2.13.0" in pins
 
 
+def test_unknown_assignment_or_mode_is_one_clear_line(log_zip):
+    course = log_zip.parents[1]
+    for args, expected in ((["nope"], "assignment 'nope' not found"), (["--mode", "pdf"], "invalid choice: 'pdf'")):
+        done = subprocess.run([sys.executable, "-m", "coursekit", "--course-dir", str(course), "gradescope", *args],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_setup_script_is_valid_bash_and_installs_torch_cpu_first(log_zip, tmp_path):
     with zipfile.ZipFile(log_zip) as zf:
         zf.extractall(tmp_path)

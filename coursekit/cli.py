@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch-data": ("coursekit.commands.fetch_data", "fetch and verify the surname data (Problem 4)"),
     "grade-log": ("coursekit.gradelog", "grade a student's submission_log.json (Problem 4)"),
     "similarity": ("coursekit.commands.similarity", "rank pairs of submissions that share code or trained weights"),
+    "gradescope": ("coursekit.commands.gradescope", "build the Gradescope autograder zip (log or notebooks mode)"),
 }
 
 

@@ -1,4 +1,5 @@
-"""coursekit collect: copy student folders or zips into submitted/ (each upload checked whole first)."""
+"""coursekit collect: copy student folders or zips (or a Gradescope export zip) into submitted/, each
+upload checked whole first."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +7,13 @@ from pathlib import Path
 
 from coursekit.collect import MiB, IntakeLimits, collect
 from coursekit.commands._common import guarded, open_course
+from coursekit.gradescope.export import collect_export, is_export
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = IntakeLimits()
-    parser.add_argument("paths", nargs="+", type=Path, help="per student: a folder or a .zip named after the student id")
+    parser.add_argument("paths", nargs="+", type=Path, help="per student: a folder or a .zip named after the student id; "
+                        "or Gradescope's Export Submissions zip")
     parser.add_argument("--assignment", default=None, help="assignment id (default: from pyproject.toml)")
     parser.add_argument("--max-mib", type=float, default=defaults.max_bytes / MiB,
                         help="largest upload, uncompressed, in MiB (default: %(default)g)")
@@ -25,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @guarded
 def run(args: argparse.Namespace) -> int:
     course, assignment = open_course(args)
-    for line in collect(course, assignment, args.paths, max_bytes=int(args.max_mib * MiB), max_files=args.max_files,
-                        max_depth=args.max_depth, max_path_bytes=args.max_path_bytes):
+    exports = [p for p in args.paths if is_export(p)]
+    for export in exports:
+        for line in collect_export(course, assignment, export):
+            print(line)
+    rest = [p for p in args.paths if p not in exports]
+    for line in collect(course, assignment, rest, max_bytes=int(args.max_mib * MiB), max_files=args.max_files,
+                        max_depth=args.max_depth, max_path_bytes=args.max_path_bytes) if rest else []:
         print(line)
     return 0

@@ -1,0 +1,380 @@
+"""What ``run_autograder`` runs inside Gradescope's container, once per submission.
+
+Layout (Gradescope's contract): this zip unpacked in ``/autograder/source`` (``gradescope.json`` says
+the mode, ``course/`` is the course folder built by ``coursekit gradescope``), the student's files in
+``/autograder/submission``, the answer in ``/autograder/results/results.json``.
+
+Whatever happens, a valid ``results.json`` is written: a submission that cannot be graded scores 0
+with one line the student understands; an error of the grader itself scores 0 with a generic line for
+the student and the details for staff (``extra_data`` and stdout, both hidden from students).
+Student code only ever runs through ``coursekit.sandbox``, never as root.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from coursekit.gradescope.results import AFTER_PUBLISHED, Results, Test, failure, write
+
+ROOT = Path(os.environ.get("COURSEKIT_AUTOGRADER_ROOT", "/autograder"))
+MANIFEST = "gradescope.json"
+PUBLIC = "public"  # /autograder/public: read-only copies of what sandboxed code may read (the data set)
+PUBLIC_ENV = "COURSEKIT_PUBLIC_DIR"  # read by the nbgrader_config.py block the build appends
+NO_NAMESPACES_ENV = "COURSEKIT_SANDBOX_NO_NAMESPACES"  # behave as if namespaces failed (the sandbox reads it too)
+STUDENT = "student"  # one submission per container
+STAFF = "graded by staff"
+INTERNAL_ERROR = ("The autograder hit an internal problem and could not grade this submission; the course "
+                  "staff have the details and will grade it. Your score is 0 until then.")
+NO_SANDBOX = ("Your submission could not be run safely on this grading machine, so it was not autograded; "
+              "the course staff will grade it. Your score is 0 until then.")
+
+
+# --- the container ---------------------------------------------------------------------------------
+
+def submitted_files(folder: Path) -> list[Path]:
+    """Regular files of the submission (no links, no macOS or editor debris), sorted."""
+    if not folder.is_dir():
+        return []
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_symlink() or not path.is_file():
+            continue
+        if any(part.startswith(".") or part in ("__MACOSX", "__pycache__") for part in rel.parts):
+            continue
+        files.append(path)
+    return files
+
+
+def human_size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+def lock_down(root: Path, course_dir: Path) -> Path:
+    """Make the instructor's files and the results root-only; publish what sandboxed code may read.
+
+    Returns the public folder. The course's ``c.Sandbox.read_only`` folders (the data set) are copied to
+    ``/autograder/public`` (world-readable), because ``/autograder/source`` is closed to the sandbox user.
+    """
+    public = root / PUBLIC
+    for path in (root / "source", root / "results", root / "submission"):
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+    data = course_dir / "data"
+    if data.is_dir() and not (public / "data").is_dir():
+        shutil.copytree(data, public / "data", symlinks=False)
+    public.mkdir(exist_ok=True)
+    for folder, dirs, files in os.walk(public):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    os.environ[PUBLIC_ENV] = str(public)
+    return public
+
+
+def namespaces_work() -> bool:
+    """Whether root can create the namespaces the full sandbox uses (probed by running ``true`` in them)."""
+    if os.environ.get(NO_NAMESPACES_ENV, "").strip() not in ("", "0"):
+        return False
+    try:
+        probe = subprocess.run(["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "true"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def choose_isolation() -> tuple[str | None, str]:
+    """("full" | "degraded" | None, a line for staff). None: no safe way to run student code here.
+
+    Opts in to the sandbox's degraded mode (separate unprivileged uid and rlimits, no namespaces), which
+    the sandbox uses only when namespaces cannot be created; the instructor's folders are closed to that
+    uid by ``lock_down``. Without a degraded mode, a container without namespaces grades nothing.
+    """
+    from coursekit import sandbox
+
+    opt_in = getattr(sandbox, "ALLOW_DEGRADED_ENV", None)
+    if opt_in:
+        os.environ[opt_in] = "1"
+    try:
+        kind = sandbox.check_available()
+    except sandbox.SandboxUnavailable as err:
+        return None, f"sandbox unavailable ({err}); student code was not run"
+    if kind is None:  # a sandbox without modes: it needs the namespaces
+        kind = "full" if namespaces_work() else None
+    describe = getattr(sandbox, "mode", None)
+    detail = describe() if callable(describe) and kind else ""
+    if kind == "full":
+        return "full", f"sandbox: full ({detail or 'unprivileged uid, network/mount/PID namespaces, rlimits'})"
+    if kind == "degraded":
+        return "degraded", (f"sandbox: DEGRADED, no namespaces in this container ({detail}); "
+                            "/autograder/source, /autograder/results and /autograder/submission are root-only (700)")
+    return None, ("namespaces cannot be created in this container and this kit's sandbox has no degraded "
+                  "mode; student code was not run")
+
+
+# --- log mode ----------------------------------------------------------------------------------------
+
+LOG_CRITERIA = (
+    ("file", "Log file: valid JSON in the submission-log format"),
+    ("data", "Data and split: the course's surname data, split and training length"),
+    ("model", "Model: your architecture rebuilds from the log and runs on the evaluation names"),
+    ("accuracy", "Accuracy recomputed from your logged weights"),
+    ("consistency", "Reported accuracy matches the recomputed one"),
+)
+MODEL_WORDS = ("weight", "model")
+
+
+def pick_log(files: list[Path], log_name: str, notebook: str) -> tuple[Path | None, list[str]]:
+    """The file to grade as the log and notes for the student (renamed or extra files), or (None, [reason])."""
+    if not files:
+        return None, [f"No file was submitted: upload {log_name} (written by the last cells of {notebook})."]
+    exact = [f for f in files if f.name == log_name]
+    jsons = [f for f in files if f.suffix.lower() == ".json"]
+    chosen = exact[0] if exact else (jsons[0] if len(jsons) == 1 else None)
+    if chosen is None:
+        names = ", ".join(f.name for f in files[:5])
+        if any(f.suffix == ".ipynb" for f in files) and not jsons:
+            return None, [f"You uploaded a notebook ({names}); this assignment grades {log_name}, the file "
+                          f"the last cells of {notebook} write next to it. Upload that file."]
+        return None, [f"No {log_name} found among the uploaded files ({names}); upload {log_name}."]
+    notes = [] if chosen.name == log_name else [f"{chosen.name} was graded as {log_name} (it was renamed)."]
+    extras = [f.name for f in files if f != chosen]
+    if extras:
+        notes.append(f"Ignored other uploaded files: {', '.join(extras[:5])}{' ...' if len(extras) > 5 else ''}.")
+    return chosen, notes
+
+
+def failed_criterion(result: dict[str, Any], tolerance: float) -> str | None:
+    """Which criterion stopped the log (grade-log stops at the first failure), from the result's numbers."""
+    if result.get("reported_accuracy") is None:
+        return "file" if result.get("reasons") else None
+    if result.get("accuracy") is None:
+        first = (result.get("reasons") or [""])[0].lower()
+        return "model" if any(w in first for w in MODEL_WORDS) else "data"
+    if abs(result["accuracy"] - result["reported_accuracy"]) > tolerance:
+        return "consistency"
+    return "accuracy" if result["score"] < result["max_score"] else None
+
+
+def log_tests(result: dict[str, Any], tolerance: float, shown_path: str, name: str) -> list[Test]:
+    """One Gradescope test per criterion; only the accuracy carries points (as in grade-log)."""
+    reasons = [r.replace(shown_path, name) for r in result.get("reasons", [])]
+    failed = failed_criterion(result, tolerance)
+    order = [key for key, _ in LOG_CRITERIA]
+    stop = order.index(failed) if failed else len(order)
+    accuracy, reported = result.get("accuracy"), result.get("reported_accuracy")
+    tests = []
+    for index, (key, title) in enumerate(LOG_CRITERIA):
+        points = float(result["max_score"]) if key == "accuracy" else 0.0
+        if key == "accuracy":
+            score = float(result["score"]) if failed != "consistency" else 0.0
+            if accuracy is None:
+                text = "Not computed: an earlier check failed."
+            else:
+                text = f"Recomputed evaluation accuracy: {accuracy:.2f}% ({score:g} of {points:g} points)."
+                if failed == "accuracy" and reasons:
+                    text += "\n" + reasons[0]
+                if failed == "consistency":
+                    text += "\nNo points: the accuracy your log reports does not match (see below)."
+            tests.append(Test(title, score, points, text, passed=accuracy is not None and failed not in ("accuracy", "consistency")))
+            continue
+        if index < stop:
+            text, passed = "Passed.", True
+            if key == "consistency" and accuracy is not None and reported is not None:
+                text = f"Passed: your log reports {reported:.2f}%, recomputed {accuracy:.2f}%."
+        elif index == stop:
+            text, passed = "\n".join(reasons) or "Failed.", False
+        else:
+            text, passed = "Not checked: an earlier check failed.", False
+        tests.append(Test(title, 0.0, points, text, passed=passed))
+    return tests
+
+
+def grade_log(root: Path, manifest: dict[str, Any], course_dir: Path, public: Path) -> Results:
+    from coursekit import gradelog
+
+    log_name = manifest.get("log_name", "submission_log.json")
+    notebook = manifest.get("log_notebook", "the notebook")
+    files = submitted_files(root / "submission")
+    path, notes = pick_log(files, log_name, notebook)
+    empty = log_tests({"score": 0.0, "max_score": manifest.get("log_points", 0.0), "reasons": [],
+                       "accuracy": None, "reported_accuracy": None}, 0.0, "", log_name)
+    if path is None:
+        return failure(notes[0], tests=empty)
+    max_bytes = int(manifest.get("max_log_bytes", gradelog.DEFAULT_MAX_BYTES))
+    size = path.stat().st_size
+    if size > max_bytes:  # never read a huge upload
+        return failure(f"{path.name} is {human_size(size)}, over the {human_size(max_bytes)} limit for a "
+                       f"submission log, so it was not read: upload the file {notebook} writes.", tests=empty)
+    mode, line = choose_isolation()
+    if mode is None:
+        return failure(NO_SANDBOX, line, tests=empty)
+    data_dir = public / "data" / "names"
+    try:
+        result = gradelog.grade(path, course=course_dir, data_dir=str(data_dir) if data_dir.is_dir() else None,
+                                max_bytes=max_bytes)
+    except gradelog.GraderError as err:
+        return failure(INTERNAL_ERROR, f"grade-log could not run: {err}", tests=empty)
+    tolerance = float(getattr(gradelog, "ACCURACY_TOLERANCE", 0.1))
+    tests = log_tests(result, tolerance, str(path), path.name)
+    lines = [*notes, f"Score: {result['score']:g} / {result['max_score']:g}."]
+    lines += [r.replace(str(path), path.name) for r in result.get("reasons", [])]
+    results = Results(tests=tests, student_lines=lines, instructor_lines=[line, f"grade-log result: {json.dumps(result)}"])
+    if result.get("accuracy") is not None and result["score"] > 0:
+        results.leaderboard = [{"name": "Accuracy (%)", "value": result["accuracy"], "order": "desc"}]
+    return results
+
+
+# --- notebooks mode -----------------------------------------------------------------------------------
+
+def cell_message(nb_path: Path, grade_id: str, limit: int = 1500) -> str:
+    """What the judged notebook says about one test cell (pass line, partial credit, or the failed checks)."""
+    try:
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "Not run: the notebook could not be graded."
+    for cell in nb.get("cells", []):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") != grade_id:
+            continue
+        parts = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                parts.append(str(out.get("evalue", "failed")))
+            elif out.get("output_type") == "stream":
+                parts.append("".join(out.get("text", "")).strip())
+        return ("\n".join(p for p in parts if p) or "No output.")[:limit]
+    return "Not run: this cell was not found in your notebook."
+
+
+def stage_submission(root: Path, course, assignment: str, max_bytes: int) -> tuple[list[str], int]:
+    """Copy the uploaded files into submitted/student/<assignment>/; (reasons, files copied)."""
+    target = course.folder("submitted", STUDENT, assignment)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    reasons, copied = [], 0
+    for path in submitted_files(root / "submission"):
+        size = path.stat().st_size
+        if size > max_bytes:
+            reasons.append(f"{path.name} is {human_size(size)}, over the {human_size(max_bytes)} limit per file; "
+                           "it was not read.")
+            continue
+        if (target / path.name).exists():
+            reasons.append(f"{path.name} was uploaded twice; only the first copy was graded.")
+            continue
+        shutil.copyfile(path, target / path.name)
+        copied += 1
+    created = _submission_time(root)
+    if created:
+        (target / "timestamp.txt").write_text(created)
+    return reasons, copied
+
+
+def _submission_time(root: Path) -> str | None:
+    try:
+        meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
+        return str(meta["created_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bool) -> list[Test]:
+    """One test per autograded cell, one staff-graded line per manual cell, from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    cells = manifest["cells"]
+    scores: dict[tuple[str, str], float] = {}
+    if graded:
+        with Gradebook(course.db_url, course.course_id) as gb:
+            try:
+                for nb in gb.find_submission(assignment, STUDENT).notebooks:
+                    for grade in nb.grades:
+                        scores[(nb.name, grade.name)] = float(grade.score or 0.0)
+            except MissingEntry:
+                pass
+    tests = []
+    for cell in cells:
+        name, gid, points = cell["notebook"], cell["grade_id"], float(cell["points"])
+        title = f"{name}.ipynb: {gid}"
+        if cell["kind"] == "manual":
+            tests.append(Test(f"{title} (written answer)", 0.0, points, STAFF, pending=True))
+            continue
+        score = scores.get((name, gid), 0.0)
+        judged = course.folder("autograded", STUDENT, assignment, f"{name}.ipynb")
+        message = cell_message(judged, gid) if graded and judged.is_file() else "Not graded: see the message at the top."
+        visibility = AFTER_PUBLISHED if cell["hidden"] else "visible"
+        tests.append(Test(title, score, points, message, visibility))
+    return tests
+
+
+def grade_notebooks(root: Path, manifest: dict[str, Any], course_dir: Path) -> Results:
+    from coursekit.course import Course, CourseError
+    from coursekit.grading import autograde
+
+    course, assignment = Course.open(course_dir), manifest["assignment"]
+    reasons, copied = stage_submission(root, course, assignment, int(manifest.get("max_upload_bytes", 50 << 20)))
+    expected = ", ".join(f"{n}.ipynb" for n in manifest["notebooks"])
+    if copied == 0:
+        line = reasons[0] if reasons else f"No file was submitted: upload the notebooks ({expected})."
+        return failure(line, tests=notebook_tests(course, assignment, manifest, graded=False))
+    mode, iso_line = choose_isolation()
+    if mode is None:
+        return failure(NO_SANDBOX, iso_line, tests=notebook_tests(course, assignment, manifest, graded=False))
+    try:
+        [result] = autograde(course, assignment, [STUDENT], sandboxed=True)
+    except CourseError as err:
+        return failure(INTERNAL_ERROR, f"autograde failed: {err}",
+                       tests=notebook_tests(course, assignment, manifest, graded=False))
+    tests = notebook_tests(course, assignment, manifest, graded=True)
+    auto = [t for t in tests if not t.pending]
+    manual_points = sum(t.max_score for t in tests if t.pending)
+    lines = [f"Autograded points: {sum(t.score for t in auto):g} / {sum(t.max_score for t in auto):g}. "
+             f"Written answers ({manual_points:g} points) are graded by staff.",
+             "Tests marked hidden show their result once grades are published.", *reasons, *result.reasons]
+    return Results(tests=tests, student_lines=lines,
+                   instructor_lines=[iso_line, f"autograde status: {result.status}"])
+
+
+# --- entry point ----------------------------------------------------------------------------------------
+
+def grade_submission(root: Path) -> Results:
+    manifest = json.loads((root / "source" / MANIFEST).read_text(encoding="utf-8"))
+    course_dir = root / "source" / "course"
+    public = lock_down(root, course_dir)
+    if manifest["mode"] == "log":
+        return grade_log(root, manifest, course_dir, public)
+    return grade_notebooks(root, manifest, course_dir)
+
+
+def main(root: Path = ROOT) -> int:
+    started = time.monotonic()
+    target = root / "results" / "results.json"
+    try:
+        results = grade_submission(root)
+    except BaseException as err:  # noqa: BLE001 - the one place that must never let a run end without results
+        traceback.print_exc(file=sys.stdout)
+        results = failure(INTERNAL_ERROR, f"internal error: {err.__class__.__name__}: {str(err)[:500]}")
+    results.execution_time = time.monotonic() - started
+    for line in results.instructor_lines:
+        print(f"[staff] {line}")
+    try:
+        write(results, target)
+    except BaseException as err:  # noqa: BLE001 - e.g. a result the schema refuses: still answer Gradescope
+        print(f"[staff] results did not validate ({err.__class__.__name__}: {str(err)[:300]}); wrote a fallback")
+        write(failure(INTERNAL_ERROR, f"results did not validate: {str(err)[:300]}"), target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

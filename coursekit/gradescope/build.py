@@ -26,7 +26,7 @@ import nbformat
 
 import coursekit
 from coursekit.course import Course, CourseError
-from coursekit.verdicts import is_test_cell
+from coursekit.notebook import grade_id, is_test_cell, points
 
 MODES = ("log", "notebooks")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -58,7 +58,7 @@ if _gs_os.environ.get("COURSEKIT_PUBLIC_DIR"):
         rel = _gs_os.path.relpath(path, _gs_root)
         return path if rel.startswith("..") else _gs_os.path.join(_gs_os.environ["COURSEKIT_PUBLIC_DIR"], rel)
 
-    for _gs_section in ("Sandbox", "SandboxedExecute", "JudgeChecks"):
+    for _gs_section in ("SandboxedExecute", "JudgeChecks"):
         if _gs_section not in c:
             continue
         if "read_only" in c[_gs_section]:
@@ -80,9 +80,11 @@ def pinned_requirements() -> tuple[str, list[str]]:
     return torch[0], deps
 
 
-def graded_cells(source: Path) -> tuple[list[str], list[dict[str, Any]]]:
+def graded_cells(source: Path, release: Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Notebook names and their graded cells: autograded test cells (with or without hidden tests) and
-    manually graded answers, with points."""
+    manually graded answers, with the points of the release (where the optional-parts setting applies)."""
+    released = {grade_id(c): points(c) for path in (release.glob("*.ipynb") if release else [])
+                for c in nbformat.read(str(path), as_version=4).cells if grade_id(c)}
     names, cells = [], []
     for path in sorted(source.glob("*.ipynb")):
         names.append(path.stem)
@@ -90,7 +92,8 @@ def graded_cells(source: Path) -> tuple[list[str], list[dict[str, Any]]]:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if not meta.get("grade"):
                 continue
-            cells.append({"notebook": path.stem, "grade_id": meta["grade_id"], "points": float(meta.get("points", 0)),
+            cells.append({"notebook": path.stem, "grade_id": meta["grade_id"],
+                          "points": released.get(meta["grade_id"], float(meta.get("points", 0))),
                           "kind": "auto" if is_test_cell(cell) else "manual",
                           "hidden": "BEGIN HIDDEN TESTS" in cell.source})
     return names, cells
@@ -158,7 +161,7 @@ def build(course: Course, assignment: str, mode: str, out: Path) -> dict[str, An
     try:
         _stage_course(course, assignment, staging / "course")
         staged = Course.open(staging / "course")
-        names, cells = graded_cells(staged.folder("source", assignment))
+        names, cells = graded_cells(staged.folder("source", assignment), course.folder("release", assignment))
         manifest: dict[str, Any] = {
             "mode": mode, "assignment": assignment, "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "kit_version": getattr(coursekit, "__version__", "0"), "notebooks": names,

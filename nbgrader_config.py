@@ -100,4 +100,5 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "coursekit.feedback.HideHiddenTests",
     "coursekit.optional.NoteOptionalParts",  # "Optional part 3h: not counted" on optional cells
+    "coursekit.preprocessors.MathToMathML",  # math that renders without a CDN
 ]

@@ -329,3 +329,15 @@ def test_a_student_who_sleeps_hits_the_submission_budget(tmp_path):
     assert time.monotonic() - started < 60  # nobody waits for the sleeper beyond its budget
     assert scores(course, "sleeper") == {"adder": (0.0, 2.0), "squares": (0.0, 1.0)}
     assert any("time" in r and "budget" in r for r in result.reasons), result.reasons
+
+
+def test_feedback_math_renders_without_a_cdn(course):
+    nbs = notebooks(course)
+    why = next(c for c in nbs["adder.ipynb"].cells if c.metadata.get("nbgrader", {}).get("grade_id") == "why")
+    why.source = "Because $a + b = b + a$ and $$\\frac{a}{b}$$ (code stays: `$x$`)."
+    submit(course, "math", nbs)
+    grade(course, "math")
+    assert generate_feedback(course, ASSIGNMENT, ["math"]) == {"math": None}
+    page = (course.folder("feedback", "math", ASSIGNMENT) / "adder.html").read_text()
+    assert page.count("<math") >= 2 and "<mfrac>" in page  # MathML: the browser draws it, no MathJax needed
+    assert "$a + b = b + a$" not in page and "<code>$x$</code>" in page

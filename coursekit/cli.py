@@ -12,7 +12,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("coursekit.commands.release", "generate the student release of an assignment from source/"),
-    "collect": ("coursekit.commands.collect", "copy student submissions (folders or .ipynb files) into submitted/"),
+    "collect": ("coursekit.commands.collect", "copy student submissions (folders, zips or a Gradescope export) into submitted/"),
     "autograde": ("coursekit.commands.autograde", "autograde submissions into the gradebook"),
     "feedback": ("coursekit.commands.feedback", "write feedback HTML for autograded submissions"),
     "export": ("coursekit.commands.export", "export grades from the gradebook to CSV"),

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 import notebook_cells  # noqa: E402
 
@@ -214,3 +215,20 @@ def assert_sabotage_rejected(notebook: str, grade_id: str, reference: dict[str, 
         with sabotaged_kernel(silence_check=silence_check):
             with pytest.raises(AssertionError):
                 run_test_cell(notebook, grade_id, namespace)
+
+
+def rnn_variant(reference: dict[str, Any], step) -> type:
+    """An RNNLayer whose forward uses ``step(layer, h, x_t) -> h_next`` and h_0 = 0."""
+    base = reference["RNNLayer"]
+
+    class Variant(base):
+        def forward(self, x):
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+            h_list = []
+            for t in range(x.shape[1]):
+                h = step(self, h, x[:, t])
+                h_list.append(h)
+            self.store_h_for_grad(h_list)
+            return torch.stack(h_list, dim=1), h
+
+    return Variant

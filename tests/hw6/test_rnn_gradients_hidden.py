@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style, assert_sabotage_rejected,  # noqa: E402
+from _rejection import (BEGIN_HIDDEN, AlwaysEqual, rnn_variant, assert_check_style, assert_sabotage_rejected,  # noqa: E402
                         hidden_records, hidden_section)
 from _rejection import sabotaged_kernel as _sabotage  # noqa: E402
 from _rejection import assert_rejected as _assert_rejected  # noqa: E402
@@ -115,7 +115,7 @@ def test_sabotaged_kernel_does_not_rescue_wrong_layers(reference: dict[str, Any]
     swapped = dict(CORRECT_ROLES, f="i", i="f")
     assert_sabotage_rejected(NOTEBOOK, "test_lstm_layer_gates", reference,
                              LSTMLayer=_lstm_variant(reference, _lstm_cell(swapped)))
-    transposed = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
+    transposed = rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
     assert_sabotage_rejected(NOTEBOOK, "test_rnn_layer_torch", reference, RNNLayer=transposed)
 
 
@@ -132,23 +132,6 @@ def test_always_equal_results_are_rejected(reference: dict[str, Any]) -> None:
 
 
 # --- 3a RNNLayer ----------------------------------------------------------------------------
-
-def _rnn_variant(reference: dict[str, Any], step) -> type:
-    """An RNNLayer whose forward uses ``step(layer, h, x_t) -> h_next`` and h_0 = 0."""
-    base = reference["RNNLayer"]
-
-    class Variant(base):
-        def forward(self, x):
-            h = x.new_zeros(x.shape[0], self.hidden_size)
-            h_list = []
-            for t in range(x.shape[1]):
-                h = step(self, h, x[:, t])
-                h_list.append(h)
-            self.store_h_for_grad(h_list)
-            return torch.stack(h_list, dim=1), h
-
-    return Variant
-
 
 def test_rnn_two_bias_parameters_rejected(reference: dict[str, Any]) -> None:
     base = reference["RNNLayer"]
@@ -173,7 +156,7 @@ def test_rnn_two_bias_parameters_rejected(reference: dict[str, Any]) -> None:
 
 
 def test_rnn_bias_added_twice_rejected(reference: dict[str, Any]) -> None:
-    layer = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h.T + s.b + x @ s.W_x.T + s.b))
+    layer = rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h.T + s.b + x @ s.W_x.T + s.b))
     assert_rejected("test_rnn_layer_values", namespace_with(reference, RNNLayer=layer))
 
 
@@ -198,7 +181,7 @@ def test_rnn_nonzero_initial_state_rejected(reference: dict[str, Any], h0: str) 
 
 
 def test_rnn_transposed_recurrent_weight_costs_the_layout_cell_only(reference: dict[str, Any]) -> None:
-    layer = _rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
+    layer = rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))
     ns = namespace_with(reference, RNNLayer=layer)
     run_test_cell(NOTEBOOK, "test_rnn_layer_values", dict(ns))  # constant parameters: layout-free
     assert_rejected("test_rnn_layer_torch", ns)
@@ -206,7 +189,7 @@ def test_rnn_transposed_recurrent_weight_costs_the_layout_cell_only(reference: d
 
 def test_rnn_ignoring_nonlinearity_fails_the_visible_layout_checks(reference: dict[str, Any]) -> None:
     """A layer that always uses tanh fails visibly (ReLU and identity), in the layout cell only."""
-    layer = _rnn_variant(reference, lambda s, h, x: torch.tanh(h @ s.W_h.T + x @ s.W_x.T + s.b))
+    layer = rnn_variant(reference, lambda s, h, x: torch.tanh(h @ s.W_h.T + x @ s.W_x.T + s.b))
     ns = namespace_with(reference, RNNLayer=layer)
     with pytest.raises(AssertionError, match="nonlinearity torch.relu"):
         run_part("test_rnn_layer_torch", "visible", dict(ns))
@@ -221,7 +204,7 @@ def test_rnn_ignoring_only_the_identity_fails_visibly(reference: dict[str, Any])
         return fn(h @ s.W_h.T + x @ s.W_x.T + s.b)
 
     with pytest.raises(AssertionError, match="linear RNN"):
-        run_part("test_rnn_layer_torch", "visible", namespace_with(reference, RNNLayer=_rnn_variant(reference, step)))
+        run_part("test_rnn_layer_torch", "visible", namespace_with(reference, RNNLayer=rnn_variant(reference, step)))
 
 
 def test_rnn_detached_h_list_caught_by_hidden_tests(reference: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from _rejection import rnn_variant  # noqa: E402
 from notebook_cells import run_test_cell, solution_namespace  # noqa: E402
 
 NOTEBOOK = "rnn_gradients.ipynb"
@@ -47,22 +48,6 @@ def _unfinished(cls: type, method: str = "forward") -> type:
     return type(cls.__name__, (cls,), {method: stub})
 
 
-def _rnn_step(reference: dict[str, Any], step: Callable) -> type:
-    base = reference["RNNLayer"]
-
-    class Variant(base):
-        def forward(self, x):
-            h = x.new_zeros(x.shape[0], self.hidden_size)
-            h_list = []
-            for t in range(x.shape[1]):
-                h = step(self, h, x[:, t])
-                h_list.append(h)
-            self.store_h_for_grad(h_list)
-            return torch.stack(h_list, dim=1), h
-
-    return Variant
-
-
 def _lstm_swapped_f_and_i(reference: dict[str, Any]) -> type:
     """An LSTMLayer whose forget gate uses the input gate's parameters and vice versa."""
     base = reference["LSTMLayer"]
@@ -90,13 +75,13 @@ def _lstm_swapped_f_and_i(reference: dict[str, Any]) -> type:
 
 SCENARIOS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], set[str]]] = {
     "RNNLayer adds the bias twice": (
-        lambda r: {"RNNLayer": _rnn_step(r, lambda s, h, x: s.nonlinearity(h @ s.W_h.T + s.b + x @ s.W_x.T + s.b))},
+        lambda r: {"RNNLayer": rnn_variant(r, lambda s, h, x: s.nonlinearity(h @ s.W_h.T + s.b + x @ s.W_x.T + s.b))},
         {"test_rnn_layer_values"}),
     "RNNLayer always uses tanh": (
-        lambda r: {"RNNLayer": _rnn_step(r, lambda s, h, x: torch.tanh(h @ s.W_h.T + x @ s.W_x.T + s.b))},
+        lambda r: {"RNNLayer": rnn_variant(r, lambda s, h, x: torch.tanh(h @ s.W_h.T + x @ s.W_x.T + s.b))},
         {"test_rnn_layer_torch"}),
     "RNNLayer uses W_h untransposed": (
-        lambda r: {"RNNLayer": _rnn_step(r, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))},
+        lambda r: {"RNNLayer": rnn_variant(r, lambda s, h, x: s.nonlinearity(h @ s.W_h + x @ s.W_x.T + s.b))},
         {"test_rnn_layer_torch"}),
     "RNNLayer unfinished": (
         lambda r: {"RNNLayer": _unfinished(r["RNNLayer"])},

@@ -87,7 +87,7 @@ def test_eigenvalue_tracks_weight_scale_and_is_the_real_spectral_radius(name, rn
     # redrawn weights are the same up to the scale, so the spectral radius scales with |scale|
     assert large.max_abs_eigenvalue == pytest.approx(3 * small.max_abs_eigenvalue, rel=1e-5)
     layer = gradviz.build_layer(rnn, 1, 16, "tanh")
-    gradviz.rescale_parameters(layer, 1.0, 0.0, 3, 1, 16)
+    gradviz.rescale_parameters(layer, 1.0, 0.0, 3, 16)
     eig = np.linalg.eigvals(layer.W_h.detach().double().numpy())
     assert small.max_abs_eigenvalue == pytest.approx(0.5 * np.abs(eig).max(), rel=1e-5)
 

@@ -22,6 +22,7 @@ Biases are drawn from N(0, 1) and multiplied by ``bias_scale``.
 from __future__ import annotations
 
 import base64
+import html
 import inspect
 import io
 import math
@@ -128,7 +129,7 @@ def _generator(seed: int, role: int, index: int) -> torch.Generator:
 
 
 def rescale_parameters(layer: torch.nn.Module, weight_scale: float, bias_scale: float, seed: int,
-                       input_size: int, hidden_size: int) -> None:
+                       hidden_size: int) -> None:
     """Redraw every parameter of ``layer`` (see the module docstring for the distribution).
 
     Parameters are grouped by role: square (H, H) recurrent matrices, other matrices (input
@@ -190,7 +191,7 @@ def gradient_magnitudes(layer_factory: Callable[..., torch.nn.Module], *, weight
     if seq_len < 1 or hidden_size < 1 or batch_size < 1:
         raise ValueError("seq_len, hidden_size and batch_size must be positive")
     layer = build_layer(layer_factory, input_size, hidden_size, nonlinearity)
-    rescale_parameters(layer, weight_scale, bias_scale, seed, input_size, hidden_size)
+    rescale_parameters(layer, weight_scale, bias_scale, seed, hidden_size)
     readout = torch.randn(hidden_size, 1, generator=_generator(seed, 4, 0)) / math.sqrt(hidden_size)
 
     x, y = running_average_batch(seq_len, batch_size, seed)
@@ -511,7 +512,7 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
             self.error = _describe_error(error)
         if self.stats is None:
             self.plot.show_message(self.error or "")
-            self.status.value = f"<b style='color:#b00'>{_escape(self.error or '')}</b>"
+            self.status.value = f"<b style='color:#b00'>{html.escape(self.error or '')}</b>"
         else:
             self.plot.update(self.stats)
             self.status.value = self._status_html(self.stats, is_lstm)
@@ -591,10 +592,6 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
         # mime bundles carry binary data as base64 text (raw bytes would not survive the JSON message)
         bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
         return bundle
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def static_plot(layers: Mapping[str, LayerSpec] | Sequence[str], *, namespace: Mapping[str, Any] | None = None,

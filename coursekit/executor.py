@@ -36,7 +36,7 @@ from coursekit import sandbox
 
 @dataclass
 class ExecutionSettings:
-    """How a notebook is run for grading (from nbgrader_config.py's ``c.Sandbox`` section)."""
+    """How a notebook is run for grading (built from the ``SandboxedExecute`` preprocessor's settings)."""
 
     sandboxed: bool = True
     cell_timeout: int = 300

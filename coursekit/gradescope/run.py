@@ -64,7 +64,7 @@ def human_size(n: int) -> str:
 def lock_down(root: Path, course_dir: Path) -> Path:
     """Make the instructor's files and the results root-only; publish what sandboxed code may read.
 
-    Returns the public folder. The course's ``c.Sandbox.read_only`` folders (the data set) are copied to
+    Returns the public folder. The course's ``c.SandboxedExecute.read_only`` folders (the data set) are copied to
     ``/autograder/public`` (world-readable), because ``/autograder/source`` is closed to the sandbox user.
     """
     public = root / PUBLIC

@@ -120,9 +120,13 @@ class ClusterRunner:
         return future
 
     def wait(self, futures: set[Any]) -> set[Any]:
+        """The finished ones; none after a second, so that workers joining meanwhile get tasks soon."""
         from distributed import wait
 
-        return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        try:
+            return set(wait(list(futures), timeout=1.0, return_when="FIRST_COMPLETED").done)
+        except TimeoutError:
+            return set()
 
     def outcome(self, future: Any, task: Task) -> Outcome:
         from distributed import KilledWorker

@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/bench_cluster.py [--students 20] [--rounds 1]
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import pickle
 import signal

@@ -12,6 +12,7 @@ its temporary folder, so a task can be re-run anywhere (a worker killed mid-task
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -128,6 +129,20 @@ def run_steps(steps: list[Any], config: Config, nb: Any, resources: dict[str, An
     return nb, resources
 
 
+def _private_root(task: Task) -> Path:
+    """An empty owner-only folder for one task. Its name depends only on this process and the instructor's
+    files, so the trusted helper package (imported by path) is imported once per worker process, as when
+    grading from the course folder; a process runs one task at a time."""
+    digest = hashlib.sha256()
+    for name, data in sorted(task.instructor.items()):
+        digest.update(name.encode())
+        digest.update(data)
+    root = Path(tempfile.gettempdir()) / f"coursekit-task-{os.getpid()}-{digest.hexdigest()[:12]}"
+    shutil.rmtree(root, ignore_errors=True)  # what a killed task of an earlier process with this pid left
+    root.mkdir(mode=0o700)
+    return root
+
+
 def grade_notebook(task: Task) -> Outcome:
     """The worker part of the pipeline for one notebook. Never raises for anything the submission does."""
     from traitlets.utils.importstring import import_item
@@ -135,7 +150,7 @@ def grade_notebook(task: Task) -> Outcome:
     from coursekit.preprocessors.judge_checks import ReferenceUnavailable
 
     started = time.monotonic()
-    root = Path(tempfile.mkdtemp(prefix="coursekit-task-"))
+    root = _private_root(task)
     try:
         config, folder = _skeleton(task, root)
         res = resources(config, task.assignment, task.student, task.notebook, folder, task.seconds)

@@ -75,7 +75,7 @@ class ClusterRunner:
         from distributed import Client
 
         try:
-            self.client = Client(address, timeout=30, set_as_default=False)
+            self.client = Client(address, timeout=30)  # the default client: distributed.wait uses it
         except (OSError, TimeoutError) as err:
             raise CourseError(f"cannot reach the Dask scheduler at {address}: {err}") from None
         self.allowed_failures = allowed_failures

@@ -148,6 +148,7 @@ class ClusterRunner:
         """Cancel what is still queued or running (Ctrl-C), then disconnect."""
         if self.futures:
             self.client.cancel(list(self.futures))
+            self.futures.clear()
         self.client.close()
 
 

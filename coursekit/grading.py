@@ -211,6 +211,23 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     if not students:
         raise CourseError(f"no submissions found in {course.folder('submitted')}/<student>/{assignment}/")
     _check_sandbox(config)
+    runner = _runner(config, jobs, scheduler)  # first: an unreachable or mismatched cluster fails fast
+    try:
+        return _autograde(course, config, assignment, students, expected, runner)
+    finally:
+        runner.close()
+
+
+def _runner(config: Config, jobs: int, scheduler: str | None) -> Runner:
+    if scheduler:
+        from coursekit.cluster import ClusterRunner
+
+        return ClusterRunner(scheduler, ParallelGrading(config=config).allowed_failures)
+    return LocalRunner(jobs)
+
+
+def _autograde(course: Course, config: Config, assignment: str, students: list[str], expected: list[ExpectedNotebook],
+               runner: Runner) -> list[StudentResult]:
     course.prepare_folders()
     reference_seconds, unavailable = references(course, config, assignment, expected)
     budget = Budget(config=config).seconds(reference_seconds)
@@ -236,12 +253,6 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         pending += [Pending(student, name, path) for name, path in sorted(gradable.items())]
 
     reference = _reference_entries(config, assignment, [e.name for e in expected if e.name not in unavailable])
-    if scheduler:
-        from coursekit.cluster import ClusterRunner
-
-        runner: Runner = ClusterRunner(scheduler, ParallelGrading(config=config).allowed_failures)
-    else:
-        runner = LocalRunner(jobs)
     make_task = TaskMaker(course, config, assignment, reference, runner.fingerprint)
     for outcome in _run_tasks(pending, runner, budget, make_task):
         student = outcome.student
@@ -367,5 +378,4 @@ def _run_tasks(pending: list[Pending], runner: Runner, budget: float,
                 for future in runner.wait(set(running)):
                     yield finished(runner.outcome(future, running.pop(future)))
     finally:
-        runner.close()
         progress.close()

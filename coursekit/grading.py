@@ -43,9 +43,9 @@ class ParallelGrading(LoggingConfigurable):
 
     scheduler = Unicode("", help="Address of a Dask scheduler (tcp://HOST:8786) whose `coursekit worker`s "
                                  "grade the notebooks; empty: grade on this machine.").tag(config=True)
-    allowed_failures = Integer(2, help="A notebook whose task was running on this many workers when they "
-                                       "died, plus one, is not graded (set on the scheduler for the run)."
-                               ).tag(config=True)
+    allowed_failures = Integer(2, help="Worker deaths a notebook's task may outlive (it is re-run elsewhere); "
+                                       "one more and the notebook is not graded. Set on the scheduler when a "
+                                       "run starts.").tag(config=True)
 
 
 class Budget(LoggingConfigurable):

@@ -5,32 +5,47 @@ The pipeline is the one in nbgrader_config.py (``c.Autograde.sanitize_preprocess
 way. What this module adds is what nbgrader lacks:
 
 1. (parent) intake (``coursekit.intake``, also nbgrader's pre-convert hook) and nbgrader's own
-   ``Autograde.init_assignment`` (gradebook submission, files copied into autograded/);
-2. (workers, ``--jobs N``) per notebook, every pipeline step before the first one that writes the
-   gradebook: sanitising, the sandboxed kernel, the judge;
-3. (parent, one at a time) the remaining steps (``SaveAutoGrades``, ``AssignLatePenalties``, ...), so
-   the SQLite gradebook has one writer; then a summary per student.
+   ``Autograde.init_assignment`` (gradebook submission, files copied into autograded/), the reference
+   records once per notebook;
+2. (parent) per notebook, the steps before the costly ones (sanitising, which reads the gradebook),
+   then a self-contained ``coursekit.task.Task``;
+3. (workers: this process, ``--jobs N`` local processes, or a Dask cluster with ``--scheduler``) the
+   costly steps: the sandboxed kernel and the judge;
+4. (parent, one at a time) the remaining steps (``SaveAutoGrades``, ``AssignLatePenalties``, ...), so
+   the gradebook has one writer; then a summary per student.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import shutil
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import nbformat
 from tqdm import tqdm
-from traitlets import Float, Integer
+from traitlets import Float, Integer, Unicode
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.utils.importstring import import_item
 
-from coursekit.course import Course, CourseError
+from coursekit.course import Course, CourseError, assignment_source
 from coursekit.intake import ExpectedNotebook, expected_notebooks, inspect, make_gradable, zero_ungradable
+from coursekit.task import Outcome, Task, grade_notebook, pack, resources, run_steps, worker_settings
 
 GRADEBOOK_STEPS = ("SaveAutoGrades", "AssignLatePenalties")  # pipeline steps that write the gradebook
+TASK_STEPS = ("SandboxedExecute", "JudgeChecks")  # the costly steps: a task runs them (and what lies between)
+
+
+class ParallelGrading(LoggingConfigurable):
+    """Where notebooks are graded: this machine (``--jobs``) or a Dask cluster."""
+
+    scheduler = Unicode("", help="Address of a Dask scheduler (tcp://HOST:8786) whose `coursekit worker`s "
+                                 "grade the notebooks; empty: grade on this machine.").tag(config=True)
+    allowed_failures = Integer(2, help="Worker deaths a notebook's task may outlive (it is re-run elsewhere); "
+                                       "one more and the notebook is not graded. Set on the scheduler when a "
+                                       "run starts.").tag(config=True)
 
 
 class Budget(LoggingConfigurable):
@@ -69,28 +84,6 @@ class StudentResult:
         return sum(nb.max_code_score for nb in self.notebooks)
 
 
-@dataclass
-class Task:
-    """One notebook of one student, ready to run (picklable: a worker needs nothing else)."""
-
-    course_root: str
-    assignment: str
-    student: str
-    notebook: str
-    submitted: str  # the submitted notebook file
-    folder: str  # autograded/<student>/<assignment>: the files the kernel works with
-    sandboxed: bool | None = None
-    seconds: float | None = None  # what is left of the student's time budget
-
-
-@dataclass
-class Outcome:
-    task: Task
-    notebook_json: str | None
-    problems: list[str]
-    seconds: float = 0.0
-
-
 # --- the pipeline from nbgrader_config.py ------------------------------------------------------------
 
 def grading_config(course: Course, sandboxed: bool | None = None) -> Config:
@@ -101,64 +94,68 @@ def grading_config(course: Course, sandboxed: bool | None = None) -> Config:
     return config
 
 
-def pipeline(config: Config) -> tuple[list[Any], list[Any]]:
-    """(steps a worker runs, steps the parent runs): nbgrader's sanitise and autograde steps, split at
-    the first step that writes the gradebook."""
+def pipeline(config: Config) -> tuple[list[Any], list[Any], list[Any]]:
+    """nbgrader's sanitise and autograde steps in three parts: (parent, before the task: sanitising,
+    which reads the gradebook), (the task, on a worker: from the first to the last costly step), (parent,
+    after: the rest, including the steps that write the gradebook)."""
     from nbgrader.converters import Autograde
 
     converter = Autograde(config=config)
     steps = [*converter.sanitize_preprocessors, *converter.autograde_preprocessors]
     classes = [import_item(s) if isinstance(s, str) else s for s in steps]
-    split = next((i for i, cls in enumerate(classes) if cls.__name__ in GRADEBOOK_STEPS), len(classes))
-    return classes[:split], classes[split:]
+    costly = [i for i, cls in enumerate(classes) if cls.__name__ in TASK_STEPS]
+    if not costly:
+        return [], [], classes
+    first, last = costly[0], costly[-1] + 1
+    writers = [cls.__name__ for cls in classes[first:last] if cls.__name__ in GRADEBOOK_STEPS]
+    if writers:
+        raise CourseError(f"nbgrader_config.py: {', '.join(writers)} writes the gradebook, so it must come "
+                          f"after {' and '.join(TASK_STEPS)} in c.Autograde.autograde_preprocessors")
+    return classes[:first], classes[first:last], classes[last:]
 
 
-def _resources(config: Config, task: Task) -> dict[str, Any]:
-    """What nbgrader's converter hands its preprocessors for one notebook."""
-    from nbgrader.coursedir import CourseDirectory
-
-    return {"unique_key": task.notebook, "output_files_dir": f"{task.notebook}_files",
-            "metadata": {"path": task.folder},
-            "nbgrader": {"student": task.student, "assignment": task.assignment, "notebook": task.notebook,
-                         "db_url": CourseDirectory(config=config).db_url},
-            "coursekit": {"problems": [], "seconds": task.seconds}}
-
-
-def _run(steps: list[Any], config: Config, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    for cls in steps:
-        step = cls(config=config)
-        if getattr(step, "enabled", True):
-            nb, resources = step(nb, resources)
-    return nb, resources
-
-
-def grade_notebook(task: Task) -> Outcome:
-    """The worker part of the pipeline for one notebook. Never raises for anything the submission does."""
-    from coursekit.preprocessors.judge_checks import ReferenceUnavailable
-
-    started = time.monotonic()
-    course = Course.open(task.course_root)
-    config = grading_config(course, task.sandboxed)
-    worker_steps, _ = pipeline(config)
-    resources = _resources(config, task)
-    try:
-        nb = nbformat.read(task.submitted, as_version=4)
-        nb, resources = _run(worker_steps, config, nb, resources)
-    except ReferenceUnavailable as err:
-        return Outcome(task, None, [f"{task.notebook}.ipynb: not graded: {err}"], time.monotonic() - started)
-    except Exception as err:  # nbgrader refuses the notebook's structure, or the kernel could not start
-        return Outcome(task, None, [f"{task.notebook}.ipynb: could not be graded ({str(err)[:160]})"],
-                       time.monotonic() - started)
-    problems = [f"{task.notebook}.ipynb: {p}" for p in resources["coursekit"]["problems"]]
-    return Outcome(task, nbformat.writes(nb), problems, time.monotonic() - started)
-
-
-def save_grades(course: Course, config: Config, outcome: Outcome) -> None:
-    """The parent part of the pipeline: gradebook steps, then the graded notebook into autograded/."""
-    _, parent_steps = pipeline(config)
+def save_grades(course: Course, config: Config, assignment: str, outcome: Outcome, after: list[Any]) -> None:
+    """The parent's part after the task: gradebook steps, then the graded notebook into autograded/."""
+    folder = course.folder("autograded", outcome.student, assignment)
     nb = nbformat.reads(outcome.notebook_json, as_version=4)
-    nb, _ = _run(parent_steps, config, nb, _resources(config, outcome.task))
-    nbformat.write(nb, str(Path(outcome.task.folder) / f"{outcome.task.notebook}.ipynb"))
+    nb, _ = run_steps(after, config, nb, resources(config, assignment, outcome.student, outcome.notebook, folder))
+    nbformat.write(nb, str(folder / f"{outcome.notebook}.ipynb"))
+
+
+@dataclass
+class Pending:
+    """A notebook waiting to become a task (tasks are packed only when they start: they hold bytes)."""
+
+    student: str
+    notebook: str
+    submitted: Path
+
+
+class TaskMaker:
+    """The parent's side of a task: sanitise the submitted notebook, pack what the worker needs."""
+
+    def __init__(self, course: Course, config: Config, assignment: str, reference: dict[str, dict[str, Any]],
+                 fingerprint: dict[str, str] | None = None) -> None:
+        self.course, self.config, self.assignment, self.reference = course, config, assignment, reference
+        self.before, task_steps, self.after = pipeline(config)
+        self.steps = [f"{cls.__module__}.{cls.__name__}" for cls in task_steps]
+        self.settings = worker_settings(config, task_steps)
+        self.instructor = pack(assignment_source(config, assignment))
+        self.helper_package = course.settings["helper_package"]
+        self.fingerprint = fingerprint or {}
+
+    def __call__(self, pending: Pending, seconds: float) -> Task | Outcome:
+        folder = self.course.folder("autograded", pending.student, self.assignment)
+        try:
+            nb = nbformat.read(str(pending.submitted), as_version=4)
+            nb, _ = run_steps(self.before, self.config, nb,
+                              resources(self.config, self.assignment, pending.student, pending.notebook, folder))
+        except Exception as err:  # nbgrader refuses the notebook's structure
+            return Outcome(pending.student, pending.notebook, None,
+                           [f"{pending.notebook}.ipynb: could not be graded ({str(err)[:160]})"])
+        return Task(self.assignment, pending.student, pending.notebook, nbformat.writes(nb), pack(folder),
+                    self.instructor, self.helper_package, self.settings, self.steps,
+                    self.reference.get(pending.notebook, {}), seconds, self.fingerprint)
 
 
 def read_scores(course: Course, assignment: str, student: str) -> list[NotebookScore]:
@@ -201,9 +198,11 @@ def _open_submission(course: Course, config: Config, assignment: str, student: s
 
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
-              sandboxed: bool | None = None) -> list[StudentResult]:
-    """Autograde the given students (default: everyone with a submission folder)."""
+              sandboxed: bool | None = None, scheduler: str | None = None) -> list[StudentResult]:
+    """Autograde the given students (default: everyone with a submission folder); with a ``scheduler``
+    address (or ``c.ParallelGrading.scheduler``) on a Dask cluster of ``coursekit worker``s."""
     config = grading_config(course, sandboxed)
+    scheduler = scheduler or ParallelGrading(config=config).scheduler
     try:
         expected = expected_notebooks(config, assignment)
     except LookupError as err:
@@ -212,13 +211,30 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
     if not students:
         raise CourseError(f"no submissions found in {course.folder('submitted')}/<student>/{assignment}/")
     _check_sandbox(config)
+    runner = _runner(config, jobs, scheduler)  # first: an unreachable or mismatched cluster fails fast
+    try:
+        return _autograde(course, config, assignment, students, expected, runner)
+    finally:
+        runner.close()
+
+
+def _runner(config: Config, jobs: int, scheduler: str | None) -> Runner:
+    if scheduler:
+        from coursekit.cluster import ClusterRunner
+
+        return ClusterRunner(scheduler, ParallelGrading(config=config).allowed_failures)
+    return LocalRunner(jobs)
+
+
+def _autograde(course: Course, config: Config, assignment: str, students: list[str], expected: list[ExpectedNotebook],
+               runner: Runner) -> list[StudentResult]:
     course.prepare_folders()
     reference_seconds, unavailable = references(course, config, assignment, expected)
     budget = Budget(config=config).seconds(reference_seconds)
 
     results: dict[str, StudentResult] = {}
     ungraded: dict[str, list[str]] = {}
-    tasks: list[Task] = []
+    pending: list[Pending] = []
     for student in tqdm(students, desc="intake", unit="student", disable=len(students) < 10):
         result = results[student] = StudentResult(student=student)
         folder = course.folder("submitted", student, assignment)
@@ -234,21 +250,21 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         except Exception as err:  # one student's files must never stop the others
             result.reasons.append(f"could not be prepared for grading ({err.__class__.__name__}: {str(err)[:160]})")
             gradable, ungraded[student] = {}, [exp.name for exp in expected]
-        tasks += [Task(str(course.root), assignment, student, name, str(path),
-                       str(course.folder("autograded", student, assignment)), sandboxed, budget)
-                  for name, path in sorted(gradable.items())]
+        pending += [Pending(student, name, path) for name, path in sorted(gradable.items())]
 
-    for outcome in _run_tasks(tasks, jobs, budget):
-        student = outcome.task.student
+    reference = _reference_entries(config, assignment, [e.name for e in expected if e.name not in unavailable])
+    make_task = TaskMaker(course, config, assignment, reference, runner.fingerprint)
+    for outcome in _run_tasks(pending, runner, budget, make_task):
+        student = outcome.student
         results[student].reasons.extend(outcome.problems)
         if outcome.notebook_json is not None:
             try:
-                save_grades(course, config, outcome)
+                save_grades(course, config, assignment, outcome, make_task.after)
                 continue
             except Exception as err:  # nbgrader could not match the notebook with the gradebook
-                results[student].reasons.append(f"{outcome.task.notebook}.ipynb: grades not saved ({str(err)[:160]})")
-        if outcome.task.notebook not in unavailable:
-            ungraded[student].append(outcome.task.notebook)
+                results[student].reasons.append(f"{outcome.notebook}.ipynb: grades not saved ({str(err)[:160]})")
+        if outcome.notebook not in unavailable:
+            ungraded[student].append(outcome.notebook)
 
     for student, result in results.items():
         zero_ungradable(config, assignment, student, ungraded[student])
@@ -258,6 +274,14 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
         elif result.reasons:
             result.status = "graded with warnings"
     return [results[s] for s in students]
+
+
+def _reference_entries(config: Config, assignment: str, notebooks: list[str]) -> dict[str, dict[str, Any]]:
+    """notebook -> its cached reference entry ({"records", "seconds"}), shipped with its tasks."""
+    from coursekit.preprocessors.judge_checks import JudgeChecks
+
+    judge = JudgeChecks(config=config)
+    return {name: json.loads(judge.cache_file(assignment, name).read_text()) for name in notebooks}
 
 
 def _check_sandbox(config: Config) -> None:
@@ -278,43 +302,80 @@ def _check_sandbox(config: Config) -> None:
         print(f"coursekit: warning: {sandbox.mode(allow_degraded=allow_degraded)}", file=sys.stderr)
 
 
-def _run_tasks(tasks: list[Task], jobs: int, budget: float) -> Iterator[Outcome]:
-    """Grade every task; with jobs > 1 in that many worker processes. A student's notebooks share one
+# --- where tasks run -----------------------------------------------------------------------------------
+
+class Runner(Protocol):
+    """Runs tasks somewhere: ``submit`` returns a future, ``outcome`` turns a finished one into an Outcome."""
+
+    fingerprint: dict[str, str] | None
+
+    def slots(self) -> int: ...
+    def submit(self, task: Task) -> Any: ...
+    def wait(self, futures: set[Any]) -> set[Any]: ...
+    def outcome(self, future: Any, task: Task) -> Outcome: ...
+    def close(self) -> None: ...
+
+
+class LocalRunner:
+    """This process (jobs <= 1) or a pool of ``jobs`` local worker processes."""
+
+    fingerprint = None
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = max(1, jobs)
+        self.pool = None if self.jobs == 1 else ProcessPoolExecutor(
+            max_workers=self.jobs, mp_context=multiprocessing.get_context("forkserver"))
+
+    def slots(self) -> int:
+        return self.jobs
+
+    def submit(self, task: Task) -> Future:
+        if self.pool is not None:
+            return self.pool.submit(grade_notebook, task)
+        future: Future = Future()
+        future.set_result(grade_notebook(task))
+        return future
+
+    def wait(self, futures: set[Any]) -> set[Any]:
+        return wait(futures, return_when=FIRST_COMPLETED).done
+
+    def outcome(self, future: Any, task: Task) -> Outcome:
+        return future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_tasks(pending: list[Pending], runner: Runner, budget: float,
+               make_task: Callable[[Pending, float], Task | Outcome]) -> Iterator[Outcome]:
+    """Grade every pending notebook, at most ``runner.slots()`` at a time. A student's notebooks share one
     wall-clock budget: a notebook starts with what is left of it, and is skipped when nothing is."""
     used: dict[str, float] = {}
-    progress = tqdm(total=len(tasks), desc="autograde", unit="notebook")
-
-    def ready(task: Task) -> Task | Outcome:
-        left = budget - used.get(task.student, 0.0)
-        if left <= 0:
-            return Outcome(task, None, [f"{task.notebook}.ipynb: not run: the submission used up its time budget "
-                                        f"of {budget:.0f} s"])
-        task.seconds = left
-        return task
+    progress = tqdm(total=len(pending), desc="autograde", unit="notebook")
 
     def finished(outcome: Outcome) -> Outcome:
-        used[outcome.task.student] = used.get(outcome.task.student, 0.0) + outcome.seconds
+        used[outcome.student] = used.get(outcome.student, 0.0) + outcome.seconds
         progress.update()
         return outcome
 
+    queue, running = list(pending), dict[Any, Task]()
     try:
-        if jobs <= 1:
-            for task in tasks:
-                item = ready(task)
-                yield finished(item if isinstance(item, Outcome) else grade_notebook(item))
-            return
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            queue, running = list(tasks), set[Future]()
-            while queue or running:
-                while queue and len(running) < jobs:
-                    item = ready(queue.pop(0))
-                    if isinstance(item, Outcome):
-                        yield finished(item)
-                    else:
-                        running.add(pool.submit(grade_notebook, item))
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield finished(future.result())
+        while queue or running:
+            while queue and len(running) < runner.slots():
+                item = queue.pop(0)
+                left = budget - used.get(item.student, 0.0)
+                if left <= 0:
+                    yield finished(Outcome(item.student, item.notebook, None, [
+                        f"{item.notebook}.ipynb: not run: the submission used up its time budget of {budget:.0f} s"]))
+                    continue
+                task = make_task(item, left)
+                if isinstance(task, Outcome):
+                    yield finished(task)
+                else:
+                    running[runner.submit(task)] = task
+            if running:
+                for future in runner.wait(set(running)):
+                    yield finished(runner.outcome(future, running.pop(future)))
     finally:
         progress.close()

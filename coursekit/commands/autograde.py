@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_assignment_argument(parser)
     parser.add_argument("--student", action="append", help="only this student (repeatable)")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="grade this many notebooks in parallel")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                        help="grade on the `coursekit worker`s of this Dask scheduler (default: "
+                             "c.ParallelGrading.scheduler; unset: this machine)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run kernels unsandboxed (only for trusted code, e.g. on a machine without root)")
 
@@ -20,6 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     course, assignment = open_course(args)
     results = autograde(course, assignment, args.student, jobs=args.jobs,
-                        sandboxed=False if args.no_sandbox else None)
+                        sandboxed=False if args.no_sandbox else None, scheduler=args.scheduler)
     print(summary_table(results))
     return 0

@@ -252,7 +252,7 @@ def test_degraded_mode_is_opt_in_and_says_so(tmp_path, monkeypatch):
     with pytest.raises(sandbox.SandboxUnavailable, match="degraded"):
         sandbox.check_available()
     uid = sandbox.UID_RANGE[-2]
-    assert sandbox.mode(uid, allow_degraded=True).startswith(f"degraded: no namespaces")
+    assert sandbox.mode(uid, allow_degraded=True).startswith("degraded: no namespaces")
     mark = f"{8000 + os.getpid() % 1000}.{time.monotonic_ns() % 10**6}"
     work = tmp_path / "work"
     work.mkdir()
@@ -264,7 +264,7 @@ def test_degraded_mode_is_opt_in_and_says_so(tmp_path, monkeypatch):
                     limits=sandbox.Limits(wall_seconds=20, cpu_seconds=20))
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().split("\n")[0] == f"{uid} []"
-    assert r.mode.startswith(f"degraded: no namespaces") and f"uid {uid}" in r.mode
+    assert r.mode.startswith("degraded: no namespaces") and f"uid {uid}" in r.mode
     time.sleep(0.2)
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, mark)]
 

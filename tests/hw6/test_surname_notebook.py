@@ -3,7 +3,6 @@ the trusted pipeline (batches, grading bar, log round trip) behaves."""
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest

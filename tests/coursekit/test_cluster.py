@@ -193,6 +193,7 @@ def test_cluster_grades_like_a_serial_run_and_tasks_carry_no_course_paths(course
 
 def test_killed_worker_task_reruns_and_every_notebook_is_saved_once(course, cluster, monkeypatch):
     students = ["student_alpha", "student_sleepy"]
+    submit(course, "student_alpha")  # each test stands alone: pytest may run them in any order
     submit(course, "student_sleepy", sleep=6)
     saved: list[tuple[str, str]] = []
     save = grading.save_grades
@@ -222,6 +223,7 @@ def test_killed_worker_task_reruns_and_every_notebook_is_saved_once(course, clus
 
 def test_submission_that_stops_workers_fails_with_a_reason_and_the_run_goes_on(course, cluster, monkeypatch):
     monkeypatch.setitem(course.config, "ParallelGrading", type(course.config)({"allowed_failures": 1}))
+    submit(course, "student_alpha")
     submit(course, "student_poison", sleep=300, only="adder")
     marker = grading_line("student_poison", "adder")
 

@@ -26,7 +26,6 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "hw6"))
 
 from coursekit import grading  # noqa: E402
-from coursekit.commands.release import generate_release  # noqa: E402
 from coursekit.course import Course  # noqa: E402
 from coursekit.samples import build_samples  # noqa: E402
 from hw6_course import copy_course  # noqa: E402
@@ -58,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         course = Course.open(copy_course(Path(tmp) / "course"))
-        generate_release(course, "hw6")
+        course.generate_release("hw6")
         build_samples(course, "hw6")
         samples = ["reference", "partial", "untouched"]
         students = [f"student{i:02d}" for i in range(args.students)]

@@ -29,7 +29,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from coursekit import grading  # noqa: E402
-from coursekit.commands.release import generate_release  # noqa: E402
 from coursekit.course import Course  # noqa: E402
 from coursekit.samples import fill_answers  # noqa: E402
 from tiny_course import ASSIGNMENT, make_course  # noqa: E402
@@ -126,7 +125,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         course = Course.open(make_course(tmp / "course"))
-        generate_release(course, ASSIGNMENT)
+        course.generate_release(ASSIGNMENT)
         students = submissions(course, args.students)
         address, processes = cluster(tmp / "machines", workers=2)
         try:

@@ -107,10 +107,9 @@ def main() -> None:
             print("building the notebooks-mode zip (grades the reference once: minutes)...")
             build_s, manifest = clock(lambda: build(course, "hw6", "notebooks", tmp / "nb.zip"))
             print(f"notebooks-mode zip built in {build_s:.1f} s")
-            from coursekit.commands.release import generate_release
             from coursekit.samples import build_samples
 
-            generate_release(course, "hw6")
+            course.generate_release("hw6")
             build_samples(course, "hw6")
             submission = course.folder("submitted", "reference", "hw6")
             files = {p.name: p for p in submission.glob("*.ipynb")}

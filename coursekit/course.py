@@ -127,6 +127,17 @@ class Course:
             if database.exists():
                 os.chmod(database, 0o600)
 
+    def generate_release(self, assignment: str) -> None:
+        """Regenerate release/<assignment> with nbgrader and record the assignment in the gradebook."""
+        self.source_notebooks(assignment)  # fails clearly if source/<assignment> is missing
+        outcome = self.api.generate_assignment(assignment, force=True, create=True)
+        if not outcome["success"]:
+            log = (outcome.get("log") or "") + "\n" + (outcome.get("error") or "")
+            causes = [line.strip() for line in log.splitlines()
+                      if line.strip() and not line.startswith(("[INFO]", "[WARNING]", " ")) or "Error:" in line]
+            raise CourseError(f"nbgrader could not generate {assignment}: " + " | ".join(causes[-3:]))
+        self.prepare_folders()
+
     def source_notebooks(self, assignment: str) -> list[str]:
         """Names (without .ipynb) of the assignment's notebooks in source/, sorted."""
         folder = self.folder("source", assignment)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from coursekit.commands._common import add_assignment_argument, guarded, open_course
-from coursekit.commands.release import generate_release
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde
 from coursekit.report import export_csv, export_notebook_csv, plot_scores, summary_table
@@ -19,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     course, assignment = open_course(args)
     print(f"[1/5] release {assignment} from {course.folder('source', assignment)}")
-    generate_release(course, assignment)
+    course.generate_release(assignment)
     print("[2/5] sample submissions: " + ", ".join(SAMPLE_STUDENTS))
     build_samples(course, assignment)
     print("[3/5] autograde into the gradebook")

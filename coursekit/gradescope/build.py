@@ -117,11 +117,10 @@ def _compute_references(course: Course, assignment: str) -> int:
     student) and proves the zip's pipeline gives the reference solution full autograded points."""
     from nbgrader.api import Gradebook
 
-    from coursekit.commands.release import generate_release
     from coursekit.grading import autograde
     from coursekit.samples import build_samples
 
-    generate_release(course, assignment)
+    course.generate_release(assignment)
     build_samples(course, assignment)
     [result] = autograde(course, assignment, [REFERENCE_STUDENT])
     if result.max_code_score == 0 or result.code_score < result.max_code_score:

@@ -12,7 +12,6 @@ import shutil
 import nbformat
 import pytest
 
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from coursekit.samples import fill_answers
 from support.browser import JupyterLab, launch, require_browser
@@ -32,7 +31,7 @@ def _cell(nb, gid):
 @pytest.fixture
 def course(tmp_path) -> Course:
     course = Course.open(make_course(tmp_path / "course"))
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     folder = course.folder("submitted", STUDENT, ASSIGNMENT)
     folder.mkdir(parents=True)
     for name in course.source_notebooks(ASSIGNMENT):

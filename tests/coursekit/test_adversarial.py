@@ -14,7 +14,6 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde, read_scores
@@ -256,7 +255,7 @@ def run(tmp_path_factory):
         config.write("\nc.Execute.timeout = 8\nc.SandboxedExecute.notebook_timeout = 40\n"
                      "c.SandboxedExecute.memory_bytes = 1536 * 1024**2\nc.SandboxedExecute.max_processes = 64\n")
     course = Course.open(root)
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     students = ["reference", *SUBMISSIONS]
     for student in students:
         folder = course.folder("submitted", student, ASSIGNMENT)

@@ -23,7 +23,6 @@ from nbformat.v4 import new_code_cell
 
 from coursekit import grading
 from coursekit.cluster import FINGERPRINT_KEY, EnvironmentMismatch, environment_fingerprint, run_remote
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import fill_answers
@@ -91,7 +90,7 @@ def grading_line(student: str, notebook: str) -> str:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Course:
     course = Course.open(make_course(tmp_path_factory.mktemp("cluster") / "course"))
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     return course
 
 
@@ -281,7 +280,7 @@ def test_hw6_samples_grade_alike_on_the_cluster(cluster, tmp_path):
     from coursekit.samples import build_samples
 
     course = Course.open(copy_course(tmp_path / "hw6"))
-    generate_release(course, "hw6")
+    course.generate_release("hw6")
     build_samples(course, "hw6")
     students = ["reference", "untouched"]
     serial = {r.student: (r.status, r.reasons, r.notebooks) for r in autograde(course, "hw6", students)}

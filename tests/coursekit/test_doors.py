@@ -11,7 +11,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from coursekit.grading import autograde
 from coursekit.samples import fill_answers
@@ -75,7 +74,7 @@ def grades(course: Course, names) -> dict[tuple[str, str, str], float | None]:
 
 def fresh_course(root: Path) -> Course:
     course = Course.open(make_course(root))
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     for student, files in students(course).items():
         submit(course, student, files)
     return course

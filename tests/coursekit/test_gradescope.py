@@ -24,7 +24,6 @@ import nbformat
 import pytest
 
 from coursekit import sandbox
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from coursekit.gradescope import emulate, run as gs_run
 from coursekit.gradescope.build import build
@@ -248,7 +247,7 @@ def tiny(tmp_path_factory) -> tuple[Course, Path]:
     out = root / "tiny-autograder.zip"
     manifest = build(course, TINY, "notebooks", out)
     assert manifest["reference_notebooks"] == 2
-    generate_release(course, TINY)  # the instructor's own release, to make submissions from
+    course.generate_release(TINY)  # the instructor's own release, to make submissions from
     return course, out
 
 

@@ -15,7 +15,6 @@ from coursekit.course import Course, CourseError
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import build_samples, fill_answers
-from coursekit.commands.release import generate_release
 from tiny_course import ASSIGNMENT, make_course
 
 pytestmark = pytest.mark.xdist_group("tiny")
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.xdist_group("tiny")
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Course:
     course = Course.open(make_course(tmp_path_factory.mktemp("tiny") / "course"))
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     return course
 
 
@@ -293,7 +292,7 @@ def test_missing_course_data_is_named_and_the_other_notebooks_are_graded(tmp_pat
     reader.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(reader, str(root / "source" / ASSIGNMENT / "reader.ipynb"))
     course = Course.open(root)
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     submit(course, "someone", notebooks(course))
 
     [result] = autograde(course, ASSIGNMENT, ["someone"])
@@ -319,7 +318,7 @@ def test_a_student_who_sleeps_hits_the_submission_budget(tmp_path):
     with (root / "nbgrader_config.py").open("a") as config:
         config.write("\nc.Budget.minimum = 10\nc.Budget.factor = 0.5\n")
     course = Course.open(root)
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     nbs = notebooks(course)
     add = next(c for c in nbs["adder.ipynb"].cells if c.metadata["nbgrader"].get("grade_id") == "add")
     add.source += "\nimport time\ntime.sleep(120)"

@@ -106,10 +106,9 @@ def _tiny_course_with_optional_squares(root: Path, mode: str | None) -> Course:
 @pytest.mark.parametrize("mode, squares_points", [(None, 0.0), ("required", 1.0)])
 def test_release_applies_the_setting_and_the_gradebook_agrees(tmp_path, mode, squares_points):
     from coursekit.commands.points import points_table
-    from coursekit.commands.release import generate_release
 
     course = _tiny_course_with_optional_squares(tmp_path / "course", mode)
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     released = nbformat.read(str(course.folder("release", ASSIGNMENT, "squares.ipynb")), as_version=4)
     test_cell = cell_of(released, "test_square")
     assert test_cell.metadata["coursekit"]["optional"] is True

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from tiny_course import ASSIGNMENT, make_course
 from test_grading import grade_serially_then_in_parallel
@@ -62,7 +61,7 @@ def test_parallel_grading_into_postgres_matches_serial(tmp_path, postgres_url):
         config.write(f"\nc.CourseDirectory.db_url = {postgres_url!r}\n")
     course = Course.open(root)
     assert course.db_url.startswith("postgresql://")
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     serial, parallel = grade_serially_then_in_parallel(course, "pg")
     assert parallel == serial
     assert serial[("ref", "adder", "test_add")] == 2.0 and serial[("ref", "squares", "test_square")] == 1.0

@@ -324,14 +324,13 @@ def test_replayed_reference_records_from_a_decoy_score_nothing(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell
 
-    from coursekit.commands.release import generate_release
     from coursekit.course import Course
     from coursekit.grading import autograde, read_scores
     from coursekit.samples import fill_answers
     from tiny_course import ASSIGNMENT, make_course
 
     course = Course.open(make_course(tmp_path / "course"))
-    generate_release(course, ASSIGNMENT)
+    course.generate_release(ASSIGNMENT)
     for student in ("honest", "replay"):
         folder = course.folder("submitted", student, ASSIGNMENT)
         folder.mkdir(parents=True)

@@ -13,7 +13,6 @@ import nbformat
 
 import pytest
 
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde
@@ -79,7 +78,7 @@ def gradebook_grades(course: Course, student: str, notebook: str | None = None) 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = Course.open(copy_course(tmp_path_factory.mktemp("hw6") / "course"))
-    generate_release(course, "hw6")
+    course.generate_release("hw6")
     build_samples(course, "hw6")
     write_cheater(course)
     write_nonlinearity_bug(course)

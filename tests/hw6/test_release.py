@@ -7,7 +7,6 @@ import re
 import nbformat
 import pytest
 
-from coursekit.commands.release import generate_release
 from coursekit.course import Course
 from hw6_course import MARKERS, NOTEBOOKS, copy_course, release_notebook, secret_lines
 from notebook_cells import RELEASE_DIR, SOURCE_DIR, nbgrader_meta
@@ -68,7 +67,7 @@ def test_source_and_release_notebooks_have_no_outputs():
 @pytest.mark.slow
 def test_committed_release_is_what_nbgrader_generates(tmp_path):
     course = Course.open(copy_course(tmp_path / "course"))
-    generate_release(course, "hw6")
+    course.generate_release("hw6")
     fresh = course.folder("release", "hw6")
     for notebook in NOTEBOOKS:
         ours = nbformat.read(str(RELEASE_DIR / f"{notebook}.ipynb"), as_version=4)

@@ -77,10 +77,24 @@ def time_startup(module, uid: int) -> tuple[float, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]  # as the course
+
+
+def settings_for(executor, uid: int):
+    """Like settings for both executors: the old one's dataclass had defaults, the current one is built
+    from the SandboxedExecute preprocessor's traits."""
+    if executor.__name__ == "old_executor":
+        return executor.ExecutionSettings(sandboxed=True, uid=uid, cell_timeout=120, notebook_timeout=300)
+    from coursekit.preprocessors import SandboxedExecute
+
+    return SandboxedExecute(uid=uid, timeout=120, notebook_timeout=300,
+                            extra_arguments=KERNEL_ARGUMENTS).execution_settings()
+
+
 def time_notebook(executor, uid: int, imports: bool = True) -> tuple[float, float | None]:
     work = Path(tempfile.mkdtemp(prefix="bench-sandbox-", dir=executor.sandbox.SCRATCH_ROOT))
     nb = notebook(imports)
-    settings = executor.ExecutionSettings(sandboxed=True, uid=uid, cell_timeout=120, notebook_timeout=300)
+    settings = settings_for(executor, uid)
     try:
         start = time.perf_counter()
         report = executor.execute(nb, work, settings)

@@ -36,25 +36,23 @@ from coursekit import sandbox
 
 @dataclass
 class ExecutionSettings:
-    """How a notebook is run for grading (built from the ``SandboxedExecute`` preprocessor's settings)."""
+    """How a notebook is run for grading. Every default lives on the ``SandboxedExecute`` preprocessor's
+    traits; build these with ``SandboxedExecute(...).execution_settings()``."""
 
-    sandboxed: bool = True
-    cell_timeout: int = 300
-    notebook_timeout: int = 900
-    startup_timeout: int = 60
-    kernel_arguments: tuple[str, ...] = ("--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR")
-    max_output_bytes: int = 2_000_000  # per notebook, as received from the kernel
-    limits: sandbox.Limits = field(default_factory=lambda: sandbox.Limits(
-        cpu_seconds=1800, memory_bytes=8 * 1024 ** 3, max_processes=256, max_file_bytes=256 * 1024 ** 2,
-        open_files=1024, wall_seconds=3600, max_output_bytes=1 << 20))
-    hidden: tuple[str, ...] = ()  # former deny-list; the allow-list root shows nothing not exposed anyway
+    sandboxed: bool
+    cell_timeout: int | None  # seconds per cell (None: no limit)
+    notebook_timeout: int
+    startup_timeout: int
+    kernel_arguments: tuple[str, ...]
+    max_output_bytes: int  # per notebook, as received from the kernel
+    max_record_bytes: int  # check records kept per notebook (trained weights are large)
+    limits: sandbox.Limits
+    allow_degraded: bool | None  # sandbox without namespaces allowed (None: the environment decides)
     read_only: tuple[str, ...] = ()  # folders the kernel may read, at their own paths (e.g. the data set)
     environment: dict[str, str] = field(default_factory=dict)
-    uid: int | None = None  # distinct per parallel job, so process limits are per student
     record_mime: str = ""  # outputs of this type are check records (their own output budget)
-    max_record_bytes: int = 16_000_000  # check records kept per notebook (trained weights are large)
+    uid: int | None = None  # distinct per parallel job, so process limits are per student
     deadline: float | None = None  # time.monotonic() at which the submission's time budget is spent
-    allow_degraded: bool | None = None  # sandbox without namespaces allowed (None: the environment decides)
 
 
 @dataclass

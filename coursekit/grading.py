@@ -292,7 +292,7 @@ def _check_sandbox(config: Config) -> None:
 
     if not config.SandboxedExecute.get("sandboxed", True):
         return
-    allow_degraded = bool(config.SandboxedExecute.get("allow_degraded", False))
+    allow_degraded = config.SandboxedExecute.get("allow_degraded")  # None: the environment decides
     try:
         kind = sandbox.check_available(allow_degraded=allow_degraded)
     except sandbox.SandboxUnavailable as err:

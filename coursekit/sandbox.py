@@ -618,20 +618,18 @@ def kill_user_processes(uid: int) -> None:
 
 
 def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
-            hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
+            expose_ro: Sequence[Path | str] = (),
             env: dict[str, str] | None = None, uid: int | None = None, isolated: bool = True,
             allow_degraded: bool | None = None) -> Prepared:
     """Build the sandboxed form of ``command``, with ``workdir`` (made the sandbox user's) as its only
     writable folder.
 
     ``expose_ro``: folders (or files) mounted read-only at their own paths (the Python installation is
-    always added). ``hidden`` is accepted for callers of the former deny-list sandbox: nothing that is
-    not exposed exists inside anyway. ``uid`` runs the command as that numeric user and group instead of
+    always added); nothing else of the host exists inside. ``uid`` runs the command as that numeric user and group instead of
     nobody (one per parallel job, so that process limits are per job). ``isolated=False`` runs the
     command as the caller, with the caller's environment plus ``env`` and no limits, and only ends its
     process tree with it (trusted code). ``allow_degraded``: see the module docstring.
     """
-    del hidden
     workdir = Path(workdir).resolve()
     spec: dict = {"command": list(command), "workdir": str(workdir), "parent": os.getpid()}
     if not isolated:
@@ -690,12 +688,12 @@ def _is_zombie(pid: int) -> bool:
 
 
 def run(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
-        hidden: Sequence[Path | str] = (), expose_ro: Sequence[Path | str] = (),
+        expose_ro: Sequence[Path | str] = (),
         env: dict[str, str] | None = None, uid: int | None = None, isolated: bool = True,
         allow_degraded: bool | None = None) -> SandboxResult:
     """Run ``command`` in the sandbox (see ``prepare``), capturing its output up to the limits."""
     limits = limits or Limits()
-    prepared = prepare(command, workdir=workdir, limits=limits, hidden=hidden, expose_ro=expose_ro, env=env,
+    prepared = prepare(command, workdir=workdir, limits=limits, expose_ro=expose_ro, env=env,
                        uid=uid, isolated=isolated, allow_degraded=allow_degraded)
     started = time.monotonic()
     proc = subprocess.Popen(prepared.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

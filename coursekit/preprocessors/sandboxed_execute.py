@@ -43,16 +43,17 @@ class SandboxedExecute(Execute):
     open_files = Integer(1024, help="Open files per kernel.").tag(config=True)
     read_only = List(Unicode(), help="Host folders the kernel may read (e.g. a data set).").tag(config=True)
     environment = Dict(help="Extra environment variables of the kernel.").tag(config=True)
-    allow_degraded = Bool(False, help="Where Linux namespaces are unavailable (e.g. some containers), run "
-                                      "kernels under a separate unprivileged uid with the limits only "
-                                      "instead of refusing to grade. Never runs student code as root."
+    allow_degraded = Bool(None, allow_none=True,
+                          help="Where Linux namespaces are unavailable (e.g. some containers), run kernels under "
+                               "a separate unprivileged uid with the limits only instead of refusing to grade. "
+                               "Never runs student code as root. None: the environment variable "
+                               f"{sandbox.ALLOW_DEGRADED_ENV}=1 opts in (the Gradescope runner sets it)."
                           ).tag(config=True)
 
     uid = Integer(None, allow_none=True, help="Sandbox uid of this process (claimed when not set).")
 
-    def settings(self, assignment: str) -> ExecutionSettings:
-        """The execution settings these traits describe, for one assignment's notebooks."""
-        checks = trusted_module(helper_dir(self.config, assignment), "checks")
+    def execution_settings(self) -> ExecutionSettings:
+        """The execution settings these traits describe (a uid is claimed for sandboxed runs)."""
         limits = sandbox.Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes,
                                 max_processes=self.max_processes, max_file_bytes=self.max_file_bytes,
                                 open_files=self.open_files, wall_seconds=float(self.notebook_timeout) + 60,
@@ -60,13 +61,19 @@ class SandboxedExecute(Execute):
         if self.sandboxed and self.uid is None:
             self.uid = sandbox.claim_uid()
         return ExecutionSettings(
-            sandboxed=self.sandboxed, cell_timeout=int(self.timeout or 300), notebook_timeout=self.notebook_timeout,
+            sandboxed=self.sandboxed, cell_timeout=self.timeout, notebook_timeout=self.notebook_timeout,
             startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),
             max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes, limits=limits,
-            allow_degraded=self.allow_degraded,
-            read_only=tuple(p for p in self.read_only if Path(p).exists()),
-            environment={**self.environment, checks.RECORD_ENV: "1"}, record_mime=checks.RECORD_MIME,
-            uid=self.uid if self.sandboxed else None)
+            allow_degraded=self.allow_degraded, read_only=tuple(p for p in self.read_only if Path(p).exists()),
+            environment=dict(self.environment), uid=self.uid if self.sandboxed else None)
+
+    def settings(self, assignment: str) -> ExecutionSettings:
+        """The execution settings for one assignment's notebooks: its test cells publish check records."""
+        settings = self.execution_settings()
+        checks = trusted_module(helper_dir(self.config, assignment), "checks")
+        settings.environment[checks.RECORD_ENV] = "1"
+        settings.record_mime = checks.RECORD_MIME
+        return settings
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         folder = Path(resources.get("metadata", {}).get("path") or ".")

@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from coursekit import sandbox
 from coursekit.executor import ExecutionSettings, execute, scratch_copy
+from coursekit.preprocessors import SandboxedExecute
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,10 +71,10 @@ def left_behind(uid: int | None) -> list[Path]:
 
 
 def settings_for(sandboxed: bool, **kw) -> ExecutionSettings:
-    settings = ExecutionSettings(sandboxed=sandboxed, cell_timeout=30, notebook_timeout=60, **kw)
-    if sandboxed:
-        settings.uid = sandbox.claim_uid()
-        settings.limits.memory_bytes = 2 * 1024 ** 3
+    settings = SandboxedExecute(sandboxed=sandboxed, timeout=30, notebook_timeout=60,
+                                memory_bytes=2 * 1024 ** 3).execution_settings()
+    for name, value in kw.items():
+        setattr(settings, name, value)
     return settings
 
 
@@ -127,9 +128,10 @@ def test_killed_grader_leaves_nothing_behind(tmp_path, sandboxed):
         "import sys, nbformat\n"
         "from pathlib import Path\n"
         "from coursekit import sandbox\n"
-        "from coursekit.executor import ExecutionSettings, execute, scratch_copy\n"
-        f"settings = ExecutionSettings(sandboxed={sandboxed}, cell_timeout=600, notebook_timeout=900)\n"
-        f"settings.uid = {uid}\n"
+        "from coursekit.executor import execute, scratch_copy\n"
+        "from coursekit.preprocessors import SandboxedExecute\n"
+        f"settings = SandboxedExecute(sandboxed={sandboxed}, uid={uid}, timeout=600,\n"
+        "                            notebook_timeout=900).execution_settings()\n"
         f"workdir = scratch_copy(Path({str(folder)!r}))\n"
         "print(workdir, flush=True)\n"
         f"execute(nbformat.read({str(nb_path)!r}, as_version=4), workdir, settings)\n")
@@ -170,7 +172,7 @@ def test_sleeping_student_hits_the_submission_budget(tmp_path, sandboxed):
 
 def test_spent_budget_runs_nothing(tmp_path):
     nb = notebook("print('x')")
-    report = execute(nb, tmp_path, ExecutionSettings(sandboxed=False, deadline=time.monotonic() - 1))
+    report = execute(nb, tmp_path, settings_for(False, deadline=time.monotonic() - 1))
     assert report.executed_cells == 0
     assert report.problems == ["reached the submission's time budget at cell 0; later cells did not run"]
 

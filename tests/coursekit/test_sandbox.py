@@ -23,7 +23,7 @@ except sandbox.SandboxUnavailable as exc:  # pragma: no cover - CI and the dev m
 def run_py(tmp_path, code: str, uid: int | None = None, **limits) -> sandbox.SandboxResult:
     work = tmp_path / "work"
     work.mkdir(parents=True, exist_ok=True)
-    return sandbox.run([sys.executable, "-I", "-c", code], workdir=work, hidden=[REPO_ROOT], uid=uid,
+    return sandbox.run([sys.executable, "-I", "-c", code], workdir=work, uid=uid,
                        limits=sandbox.Limits(**{"wall_seconds": 20, "cpu_seconds": 20, **limits}))
 
 

@@ -288,6 +288,16 @@ def test_notebooks_reference_full_points_hidden_details_after_publication(tiny, 
 
 
 @pytest.mark.slow
+def test_notebooks_without_namespaces_run_in_the_degraded_sandbox(tiny, tmp_path):
+    """The runner's opt-in reaches the kernels nbgrader's pipeline starts: graded, never as root."""
+    course, zip_path = tiny
+    results, _ = grade(zip_path, tmp_path / "t", tiny_notebooks(course, filled=True),
+                       env={gs_run.NO_NAMESPACES_ENV: "1"})
+    assert results["score"] == 3.0, results["output"]
+    assert "DEGRADED" in " ".join(results["extra_data"]["instructor_notes"])
+
+
+@pytest.mark.slow
 def test_notebooks_untouched_release_scores_zero(tiny, tmp_path):
     course, zip_path = tiny
     results, _ = grade(zip_path, tmp_path / "t", tiny_notebooks(course, filled=False))

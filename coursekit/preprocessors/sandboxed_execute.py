@@ -52,7 +52,7 @@ class SandboxedExecute(Execute):
 
     def settings(self, assignment: str) -> ExecutionSettings:
         """The execution settings these traits describe, for one assignment's notebooks."""
-        checks = trusted_module(helper_dir(self.config, assignment), "checks")
+        records = trusted_module(helper_dir(self.config, assignment), "records")
         limits = sandbox.Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes,
                                 max_processes=self.max_processes, max_file_bytes=self.max_file_bytes,
                                 open_files=self.open_files, wall_seconds=float(self.notebook_timeout) + 60,
@@ -65,7 +65,7 @@ class SandboxedExecute(Execute):
             max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes, limits=limits,
             allow_degraded=self.allow_degraded,
             read_only=tuple(p for p in self.read_only if Path(p).exists()),
-            environment={**self.environment, checks.RECORD_ENV: "1"}, record_mime=checks.RECORD_MIME,
+            environment={**self.environment, records.RECORD_ENV: "1"}, record_mime=records.RECORD_MIME,
             uid=self.uid if self.sandboxed else None)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:

@@ -514,7 +514,7 @@ def course_data() -> SurnameData:
 
 def graded_accuracy(evidence: dict[str, Any], reference: dict[str, Any] | None = None) -> float:
     """Evaluation accuracy (%) of published weights in the specified architecture, on the course split."""
-    from .checks import array_from_plain
+    from .records import array_from_plain
 
     data = course_data()
     state = {name: array_from_plain(value) for name, value in evidence["state_dict"].items()}

@@ -220,7 +220,7 @@ def training_evidence(model: nn.Module, kind: str, last_timestep_only: bool) -> 
 
 def _tensor(plain: object) -> torch.Tensor:
     """A published array back as a float32 tensor."""
-    from .checks import array_from_plain
+    from .records import array_from_plain
 
     return torch.from_numpy(array_from_plain(plain)).float()
 

@@ -95,10 +95,10 @@ def part_one(args: argparse.Namespace, course: Course) -> None:
     judge_seconds: dict[str, float] = {}
     original_judge = judge_checks.apply_verdicts
 
-    def judged(nb, reference, checks):
+    def judged(nb, reference, checks, mime):
         t0 = time.perf_counter()
         try:
-            return original_judge(nb, reference, checks)
+            return original_judge(nb, reference, checks, mime)
         finally:
             judge_seconds[str(len(judge_seconds))] = time.perf_counter() - t0
 

@@ -46,7 +46,7 @@ def honest_log() -> dict:
     ns = solution_namespace(nb, until_grade_id="p4_confusion_md")
     source = runnable_source(cell_by_grade_id(load(SOURCE_DIR / nb), "p4_model").source)
     linecache.cache[f"<{nb}:p4_model>"] = (len(source), None, source.splitlines(True), f"<{nb}:p4_model>")
-    s = ns["surnames"]
+    s = ns["surname_log"]
     hp = s.hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"], ns["OPTIMIZER_CLASS"],
                         ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
     return json.loads(json.dumps(s.build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])))

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     torch.set_num_threads(1)
-    from hw6utils.gradviz import GradientVisualizer, gradient_magnitudes
+    from hw6utils.gradients import gradient_magnitudes
+    from hw6utils.gradviz import GradientVisualizer
 
     if args.notebook:
         from notebook_cells import solution_namespace

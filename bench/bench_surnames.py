@@ -24,7 +24,7 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "source" / "hw6"))
 
-from hw6utils import surnames  # noqa: E402
+from hw6utils import surname_log, surnames  # noqa: E402
 from hw6utils.surname_data import load_names  # noqa: E402
 
 REFERENCE = dict(model_type="lstm", hidden_size=64, num_layers=1, dropout=0.2, optimizer_class=torch.optim.Adam,
@@ -165,8 +165,8 @@ def main() -> int:
     # what grading the trained weights costs in-process (the notebook grader and grade-log both pay it)
     t0 = time.perf_counter()
     state = {key: value.detach().numpy() for key, value in ref["model"].state_dict().items()}
-    rebuilt = surnames.classifier_from_state_dict(state, len(data.categories))
-    recomputed = surnames.evaluation_accuracy(rebuilt, data)
+    rebuilt = surname_log.classifier_from_state_dict(state, len(data.categories))
+    recomputed = surname_log.evaluation_accuracy(rebuilt, data)
     print(f"classifier_from_state_dict + evaluation_accuracy ({len(eval_idx)} names): "
           f"{time.perf_counter() - t0:.2f} s, accuracy {recomputed:.4f}% (logged {final:.4f}%)")
 
@@ -174,11 +174,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         import inspect  # the class is defined in this file, so its source is available
         assert inspect.getsource(RecurrentClassifier.forward)
-        hp = surnames.hparams_dict(REFERENCE["hidden_size"], REFERENCE["num_layers"], REFERENCE["dropout"],
-                                   REFERENCE["model_type"], REFERENCE["optimizer_class"], REFERENCE["lr"],
-                                   REFERENCE["batch_size"], surnames.EPOCHS, 0)
-        log = surnames.build_submission_log(ref["model"], ref["history"], hp, "Bench", data)
-        path = surnames.write_submission_log(Path(tmp) / "submission_log.json", log)
+        hp = surname_log.hparams_dict(REFERENCE["hidden_size"], REFERENCE["num_layers"], REFERENCE["dropout"],
+                                      REFERENCE["model_type"], REFERENCE["optimizer_class"], REFERENCE["lr"],
+                                      REFERENCE["batch_size"], surnames.EPOCHS, 0)
+        log = surname_log.build_submission_log(ref["model"], ref["history"], hp, "Bench", data)
+        path = surname_log.write_submission_log(Path(tmp) / "submission_log.json", log)
         t0 = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "coursekit", "--course-dir", str(REPO), "grade-log", str(path)],
                               capture_output=True, text=True, cwd=REPO)

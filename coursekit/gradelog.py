@@ -4,7 +4,7 @@ The log is untrusted data; no code from it ever runs. Steps: refuse files over t
 reading them; parse JSON strictly (no NaN); validate against ``submission_log.schema.json``; check it
 against the course's facts (data checksum, split seed, epochs, number of iterations, weights vs. the
 ``model`` list and their sha256); then load the weights into the architecture the homework specifies,
-built by the instructor's ``hw6utils.surnames.classifier_from_state_dict`` (exactly the specified keys and
+built by the instructor's ``hw6utils.surname_log.classifier_from_state_dict`` (exactly the specified keys and
 shapes: a model with anything extra does not load), recompute its accuracy on the course's evaluation
 split and compare it with the self-reported one. ``source_init``/``source_forward`` are for people to read.
 
@@ -133,7 +133,8 @@ def read_log(path: Path, max_bytes: int) -> dict[str, Any]:
     return log
 
 
-def check_claims(log: dict[str, Any], surnames: Any, data_mod: Any, categories: list[str], n_train: int) -> None:
+def check_claims(log: dict[str, Any], surnames: Any, surname_log: Any, data_mod: Any, categories: list[str],
+                 n_train: int) -> None:
     """Everything that can be checked before loading the weights; raises Rejected."""
     d = log["data"]
     if d["sha256"] != data_mod.EXPECTED_COMBINED_SHA256:
@@ -162,14 +163,14 @@ def check_claims(log: dict[str, Any], surnames: Any, data_mod: Any, categories: 
         where = next((i for i, (a, b) in enumerate(zip(listed, stored)) if a != b), min(len(listed), len(stored)))
         raise Rejected(f"the `model` list ({len(listed)} entries) does not match the stored weights "
                        f"({len(stored)} entries) from entry {where}")
-    if surnames.weights_sha256(log["weights"]) != log["weights_sha256"]:
+    if surname_log.weights_sha256(log["weights"]) != log["weights_sha256"]:
         raise Rejected("weights_sha256 does not match the stored weights (the weights were edited)")
 
 
-def load_spec_model(log: dict[str, Any], surnames: Any, n_categories: int) -> Any:
+def load_spec_model(log: dict[str, Any], surname_log: Any, n_categories: int) -> Any:
     """The specified architecture with the logged weights; Rejected when they do not fit it or the hparams."""
     try:
-        model = surnames.classifier_from_state_dict(surnames.state_dict_from_log(log), n_categories)
+        model = surname_log.classifier_from_state_dict(surname_log.state_dict_from_log(log), n_categories)
     except ValueError as exc:
         raise Rejected(f"the weights do not fit the specified RecurrentClassifier: {exc}") from None
     hp = log["hparams"]
@@ -185,9 +186,6 @@ def load_course_data(course: Path, data_dir: str | None) -> tuple[Any, Any, Any]
     """(surnames helper, surname_data helper, SurnameData) of the course; GraderError when missing."""
     data_mod = load_helper("surname_data", course)
     surnames = load_helper("surnames", course)
-    if not hasattr(surnames, "classifier_from_state_dict"):
-        raise GraderError(f"{helper_dir(course) / 'surnames.py'} predates classifier_from_state_dict; "
-                          "update the course's helper package")
     target = Path(data_dir or os.environ.get("HW6_DATA_DIR") or course / "data" / "names")
     if not any((target / name).is_file() for name in data_mod.EXPECTED_SHA256):
         raise GraderError(f"the surname data is missing in {target}; run `coursekit fetch-data`")
@@ -205,13 +203,14 @@ def grade(path: Path, *, course: Path, data_dir: str | None = None, max_score: f
     result: dict[str, Any] = {"path": str(path), "score": 0.0, "max_score": max_score, "accuracy": None,
                               "reported_accuracy": None, "reasons": []}
     surnames, data_mod, data = load_course_data(course, data_dir)
+    surname_log = load_helper("surname_log", course)
     train_idx, _ = surnames.random_split(len(data), seed=surnames.SPLIT_SEED)
     try:
         log = read_log(path, max_bytes)
         result["reported_accuracy"] = float(log["history"]["eval_accuracies"][-1])
-        check_claims(log, surnames, data_mod, data.categories, len(train_idx))
-        model = load_spec_model(log, surnames, len(data.categories))
-        accuracy = surnames.evaluation_accuracy(model, data)
+        check_claims(log, surnames, surname_log, data_mod, data.categories, len(train_idx))
+        model = load_spec_model(log, surname_log, len(data.categories))
+        accuracy = surname_log.evaluation_accuracy(model, data)
         result["accuracy"] = round(accuracy, 4)
         if abs(accuracy - result["reported_accuracy"]) > ACCURACY_TOLERANCE:
             raise Rejected(f"self-reported evaluation accuracy {result['reported_accuracy']:.2f}% does not match "

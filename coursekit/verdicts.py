@@ -1,7 +1,7 @@
 """Verdicts decided outside the student's kernel.
 
-Test cells call ``check(name, value, ...)`` (from the assignment's ``<helper>/checks.py``, which owns
-the record format). While the grader runs a notebook, each check publishes its value as plain JSON
+Test cells call ``check(name, value, ...)`` (from the assignment's ``<helper>/checks.py``; the record
+format is owned by ``<helper>/records.py``). While the grader runs a notebook, each check publishes its value as plain JSON
 in the cell's output; nothing in the student's kernel compares or decides. Here, in the grader's own
 process, every test cell's records are compared with the records the instructor's reference solution
 published for the same cell, using the criteria (tolerance, bounds, judge) of the *reference* records
@@ -110,8 +110,11 @@ def verdict_outputs(reasons: list[str], n_checks: int, fraction: float = 1.0,
     return [new_output("stream", name="stdout", text=f"All {n_checks} checks passed.\n")]
 
 
-def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleType) -> dict[str, list[str]]:
+def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleType, mime: str
+                   ) -> dict[str, list[str]]:
     """Judge every test cell of an executed notebook in place; return grade_id -> failure reasons.
+
+    ``mime`` is the records' MIME type (``<helper>/records.py``'s RECORD_MIME).
 
     A test cell the reference knows nothing about fails closed.
     """
@@ -120,7 +123,7 @@ def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleTyp
         if not is_test_cell(cell):
             continue
         gid = grade_id(cell)
-        student = records_in(cell.get("outputs", []), checks.RECORD_MIME)
+        student = records_in(cell.get("outputs", []), mime)
         reasons, fraction = judge_cell(reference.get(gid, []), student, checks)
         cell.outputs = verdict_outputs(reasons, len(reference.get(gid, [])), fraction,
                                        float(cell.metadata["nbgrader"].get("points", 0)))

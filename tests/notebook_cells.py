@@ -84,6 +84,15 @@ def _checks_module():
         sys.path.remove(str(SOURCE_DIR))
 
 
+def _records_module():
+    """The hw6utils.records module the notebooks' checks publish through (the one in sys.modules)."""
+    sys.path.insert(0, str(SOURCE_DIR))
+    try:
+        return importlib.import_module("hw6utils.records")
+    finally:
+        sys.path.remove(str(SOURCE_DIR))
+
+
 def trusted_checks():
     """The instructor's checks module as the grader loads it (judges resolve in that package)."""
     from coursekit.helpers import trusted_module
@@ -111,8 +120,8 @@ def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any], h
         raise ValueError(f"{grade_id!r} is not a test cell")
     source = hidden_section(notebook, grade_id) if hidden_only else cell.source
     label = f"<{notebook}:{grade_id}{':hidden' if hidden_only else ''}>"
-    checks = _checks_module()
-    checks.recorder = []
+    record_format = _records_module()
+    record_format.recorder = []
     error = None
     try:
         with working_directory(SOURCE_DIR):
@@ -120,7 +129,7 @@ def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any], h
     except Exception as err:  # the student's code may raise anything
         error = err
     finally:
-        records, checks.recorder = checks.recorder, None
+        records, record_format.recorder = record_format.recorder, None
     return records, error
 
 

@@ -65,9 +65,10 @@ class JudgeChecks(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
         assignment, notebook = resources["nbgrader"]["assignment"], resources["nbgrader"]["notebook"]
         reference = self.reference(assignment, notebook)
-        checks = trusted_module(helper_dir(self.config, assignment), "checks")
+        helpers = helper_dir(self.config, assignment)
+        checks, records = trusted_module(helpers, "checks"), trusted_module(helpers, "records")
         with environment(self.environment):
-            verdicts = apply_verdicts(nb, reference, checks)
+            verdicts = apply_verdicts(nb, reference, checks, records.RECORD_MIME)
         resources.setdefault("coursekit", {})["verdicts"] = verdicts
         return nb, resources
 
@@ -123,8 +124,8 @@ class JudgeChecks(NbGraderPreprocessor):
                        f"`coursekit fetch-data` fetches it): {why}")
             raise ReferenceUnavailable(f"the reference solution of {notebook}.ipynb does not pass its own tests "
                                        f"({why})")
-        checks = trusted_module(helper_dir(self.config, assignment), "checks")
-        return records_by_cell(nb, checks.RECORD_MIME)
+        records = trusted_module(helper_dir(self.config, assignment), "records")
+        return records_by_cell(nb, records.RECORD_MIME)
 
 
 def _private_dirs(folder: Path, stop: Path) -> None:

@@ -70,9 +70,9 @@ class SandboxedExecute(Execute):
     def settings(self, assignment: str) -> ExecutionSettings:
         """The execution settings for one assignment's notebooks: its test cells publish check records."""
         settings = self.execution_settings()
-        checks = trusted_module(helper_dir(self.config, assignment), "checks")
-        settings.environment[checks.RECORD_ENV] = "1"
-        settings.record_mime = checks.RECORD_MIME
+        records = trusted_module(helper_dir(self.config, assignment), "records")
+        settings.environment[records.RECORD_ENV] = "1"
+        settings.record_mime = records.RECORD_MIME
         return settings
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:

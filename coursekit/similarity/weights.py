@@ -63,7 +63,7 @@ def _model(owner: str, slot: str, arrays: dict[str, np.ndarray], context: dict[s
 
 # --- Problem 4: submission_log.json -----------------------------------------------------------------
 def decode_base64_tensor(entry: Any) -> np.ndarray:
-    """A {"shape", "dtype": "float32", "data": base64} tensor (hw6utils.surnames.encode_tensor's format)."""
+    """A {"shape", "dtype": "float32", "data": base64} tensor (hw6utils.surname_log.encode_tensor's format)."""
     if not isinstance(entry, dict) or entry.get("dtype") != "float32":
         raise ValueError("a weight is not a float32 tensor entry")
     raw = base64.b64decode(entry["data"], validate=True)

@@ -36,6 +36,10 @@ def surnames_module():
     return gradelog.load_helper("surnames", REPO_ROOT)
 
 
+def surname_log_module():
+    return gradelog.load_helper("surname_log", REPO_ROOT)
+
+
 @pytest.fixture(scope="module")
 def course_data():
     """(surnames helper, SurnameData) as the grader loads them (fetched from the mirror if needed)."""
@@ -53,9 +57,9 @@ def honest(course_data) -> dict:
     model_cell = runnable_source(cell_by_grade_id(load(SOURCE_DIR / NB), "p4_model").source)
     filename = f"<{NB}:p4_model>"
     linecache.cache[filename] = (len(model_cell), None, model_cell.splitlines(True), filename)
-    hp = ns["surnames"].hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"],
-                                     ns["OPTIMIZER_CLASS"], ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
-    log = ns["surnames"].build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])
+    hp = ns["surname_log"].hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"],
+                                        ns["OPTIMIZER_CLASS"], ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
+    log = ns["surname_log"].build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])
     return json.loads(json.dumps(log))
 
 
@@ -71,21 +75,21 @@ def grade(path: Path, **kw) -> dict:
 
 def reseal(log: dict) -> dict:
     """Recompute weights_sha256, as a forger who read the helper code would."""
-    log["weights_sha256"] = surnames_module().weights_sha256(log["weights"])
+    log["weights_sha256"] = surname_log_module().weights_sha256(log["weights"])
     return log
 
 
 def with_weights(log: dict, state: dict) -> dict:
     """A copy of ``log`` carrying ``state`` (name -> array), its `model` list and a matching seal."""
     forged = copy.deepcopy(log)
-    encode = surnames_module().encode_tensor
+    encode = surname_log_module().encode_tensor
     forged["weights"] = {key: encode(torch.as_tensor(np.asarray(value))) for key, value in state.items()}
     forged["model"] = [[key, list(np.shape(value))] for key, value in state.items()]
     return reseal(forged)
 
 
 def honest_state(log: dict) -> dict[str, np.ndarray]:
-    return surnames_module().state_dict_from_log(log)
+    return surname_log_module().state_dict_from_log(log)
 
 
 def assert_zero(result: dict, *fragments: str) -> None:
@@ -170,10 +174,11 @@ def memorising_log(honest: dict, course_data) -> tuple[dict, float]:
             votes.setdefault(bucket, []).append(label)
         for bucket, labels in votes.items():
             model.memo.table[bucket] = max(set(labels), key=labels.count) + 1
-    accuracy = surnames.evaluation_accuracy(model, data)
+    surname_log = surname_log_module()
+    accuracy = surname_log.evaluation_accuracy(model, data)
     forged = with_weights(honest, {k: v.numpy() for k, v in model.state_dict().items()})
-    forged["source_init"] = surnames.method_source(Memoriser, "__init__")
-    forged["source_forward"] = surnames.method_source(Memoriser, "forward")
+    forged["source_init"] = surname_log.method_source(Memoriser, "__init__")
+    forged["source_forward"] = surname_log.method_source(Memoriser, "forward")
     forged["history"]["eval_accuracies"][-1] = accuracy
     return forged, accuracy
 
@@ -287,7 +292,7 @@ def test_random_weights_with_honest_claims(honest, tmp_path):
 def test_edited_weights_without_resealing(honest, tmp_path):
     forged = copy.deepcopy(honest)
     entry = forged["weights"]["output.bias"]
-    entry["data"] = surnames_module().encode_tensor(torch.zeros(entry["shape"]))["data"]
+    entry["data"] = surname_log_module().encode_tensor(torch.zeros(entry["shape"]))["data"]
     assert_zero(grade(save(tmp_path, forged)), "weights_sha256 does not match")
 
 
@@ -408,7 +413,7 @@ def test_spec_model_gives_the_student_models_logits(model_type, layers):
     student = StudentModel(58, 12, 18, num_layers=layers, dropout=0.4, model_type=model_type).eval()
     x, last = surnames.encode_names(["Nakamura", "Li", "O'Neal", "Abdank-Kossovsky", "Z", "Ślusàrski", ""])
     for state in ({k: v.numpy() for k, v in student.state_dict().items()}, student.state_dict()):
-        rebuilt = surnames.classifier_from_state_dict(state, 18)
+        rebuilt = surname_log_module().classifier_from_state_dict(state, 18)
         assert (rebuilt.model_type, rebuilt.hidden_size, rebuilt.num_layers) == (model_type, 12, layers)
         assert not rebuilt.training
         assert torch.equal(surnames.predict_logits(rebuilt, x, last), surnames.predict_logits(student, x, last))
@@ -434,31 +439,31 @@ def spec_state(model_type="rnn", hidden=6, layers=1, categories=18) -> dict[str,
     (lambda s: s.update({"output.bias": [0.0] * 18}), "'output.bias' is not a real-valued array"),
 ])
 def test_state_dict_mismatches_are_named(change, message):
-    surnames = surnames_module()
+    surname_log = surname_log_module()
     state = spec_state()
     change(state)
     with pytest.raises(ValueError) as error:
-        surnames.classifier_from_state_dict(state, 18)
+        surname_log.classifier_from_state_dict(state, 18)
     assert str(error.value) == message
 
 
 def test_limits():
-    surnames = surnames_module()
+    surname_log = surname_log_module()
     with pytest.raises(ValueError, match="^hidden size 1025 is over the limit of 1024$"):
-        surnames.classifier_from_state_dict(spec_state(hidden=1025), 18)
+        surname_log.classifier_from_state_dict(spec_state(hidden=1025), 18)
     with pytest.raises(ValueError, match="^more than 4 recurrent layers$"):
-        surnames.classifier_from_state_dict(spec_state(layers=5, hidden=2), 18)
+        surname_log.classifier_from_state_dict(spec_state(layers=5, hidden=2), 18)
     with pytest.raises(ValueError, match="^1 categories: expected 2 to 100$"):
-        surnames.classifier_from_state_dict(spec_state(categories=1), 1)
-    assert surnames.classifier_from_state_dict(spec_state(layers=4, hidden=2), 18).num_layers == 4
+        surname_log.classifier_from_state_dict(spec_state(categories=1), 1)
+    assert surname_log.classifier_from_state_dict(spec_state(layers=4, hidden=2), 18).num_layers == 4
 
 
 def test_key_names_are_shown_sanitised():
-    surnames = surnames_module()
+    surname_log = surname_log_module()
     state = spec_state()
     state[f"{SECRET}\x1b[31m\n\u202e" + "y" * 500] = np.zeros(1, np.float32)
     with pytest.raises(ValueError) as error:
-        surnames.classifier_from_state_dict(state, 18)
+        surname_log.classifier_from_state_dict(state, 18)
     message = str(error.value)
     assert message.startswith("unexpected parameter 'INSTRUCTOR-ONLY-7f3a??31m??yyy") and message.endswith("y...'")
     assert message.isascii() and message.isprintable() and len(message) < 80
@@ -467,9 +472,10 @@ def test_key_names_are_shown_sanitised():
 def test_evaluation_accuracy_is_fast_and_on_the_course_split(course_data):
     surnames, data = course_data
     torch.manual_seed(0)
-    model = surnames.classifier_from_state_dict(spec_state("lstm", hidden=64), len(data.categories))
+    surname_log = surname_log_module()
+    model = surname_log.classifier_from_state_dict(spec_state("lstm", hidden=64), len(data.categories))
     started = time.perf_counter()
-    accuracy = surnames.evaluation_accuracy(model, data)
+    accuracy = surname_log.evaluation_accuracy(model, data)
     assert time.perf_counter() - started < 1.0
     _, eval_idx = surnames.random_split(len(data))
     assert len(eval_idx) == round(0.2 * len(data))

@@ -103,9 +103,9 @@ def honest_log() -> dict:
     model_cell = runnable_source(cell_by_grade_id(load(SOURCE_DIR / nb), "p4_model").source)
     filename = f"<{nb}:p4_model>"
     linecache.cache[filename] = (len(model_cell), None, model_cell.splitlines(True), filename)
-    hp = ns["surnames"].hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"],
-                                     ns["OPTIMIZER_CLASS"], ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
-    log = ns["surnames"].build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])
+    hp = ns["surname_log"].hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"],
+                                        ns["OPTIMIZER_CLASS"], ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
+    log = ns["surname_log"].build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])
     return json.loads(json.dumps(log))
 
 
@@ -117,7 +117,7 @@ def test_zip_follows_gradescopes_layout(log_zip):
         pins = zf.read("requirements.txt").decode().split()
     assert {"setup.sh", "run_autograder", "gradescope.json", "requirements.txt"} <= names
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
-    assert "kit/coursekit/gradescope/run.py" in names and "course/source/hw6/hw6utils/surnames.py" in names
+    assert "kit/coursekit/gradescope/run.py" in names and "course/source/hw6/hw6utils/surname_log.py" in names
     assert "course/data/names/English.txt" in names
     assert manifest["mode"] == "log" and manifest["log_points"] == 5.0
     assert all("==" in pin for pin in pins) and "torch==2.13.0" in pins

@@ -14,7 +14,7 @@ from coursekit.verdicts import apply_verdicts, judge_cell, records_in
 from notebook_cells import SOURCE_DIR
 
 checks = trusted_module(SOURCE_DIR / "hw6utils", "checks")  # the instructor's copy, as the grader loads it
-RECORD_MIME = checks.RECORD_MIME
+RECORD_MIME = trusted_module(SOURCE_DIR / "hw6utils", "records").RECORD_MIME
 
 
 def record(name, value, **criteria):
@@ -69,7 +69,7 @@ def test_apply_verdicts_is_scored_by_nbgrader(accuracy, points):
     cell.outputs = [{"output_type": "display_data", "metadata": {},
                      "data": {RECORD_MIME: record("accuracy", accuracy)}}]
     nb = new_notebook(cells=[cell])
-    apply_verdicts(nb, {"test_accuracy": [record("accuracy", 82.0, partial=[70.0, 80.0])]}, checks)
+    apply_verdicts(nb, {"test_accuracy": [record("accuracy", 82.0, partial=[70.0, 80.0])]}, checks, RECORD_MIME)
     assert determine_grade(nb.cells[0])[0] == pytest.approx(points)
     assert records_in(nb.cells[0].outputs, RECORD_MIME) == []  # the verdict replaces the outputs...
     assert nb.cells[0].metadata["coursekit"]["records"][0]["value"] == accuracy  # ...records kept for staff tools

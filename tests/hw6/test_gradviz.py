@@ -1,4 +1,5 @@
-"""hw6utils.gradviz (Problem 3d): the numbers behind the written answers 3e/3f/3h, and the widget.
+"""Problem 3d: the numbers behind the written answers 3e/3f/3h (hw6utils.gradients), and the widget
+(hw6utils.gradviz).
 
 The numeric tests use small independent layers (tests/hw6/_tiny_recurrent.py) with the spec's
 interface, and — once the notebook exists — the reference RNNLayer/LSTMLayer of rnn_gradients.ipynb.
@@ -6,6 +7,8 @@ interface, and — once the notebook exists — the reference RNNLayer/LSTMLayer
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,8 +24,9 @@ for path in (str(SOURCE), str(HERE)):
         sys.path.insert(0, path)
 
 from _tiny_recurrent import TinyLSTMLayer, TinyRNNLayer  # noqa: E402
-from hw6utils import gradviz  # noqa: E402
-from hw6utils.gradviz import GradientVisualizer, gradient_magnitudes  # noqa: E402
+from hw6utils import gradients, gradviz  # noqa: E402
+from hw6utils.gradients import gradient_magnitudes  # noqa: E402
+from hw6utils.gradviz import GradientVisualizer  # noqa: E402
 
 torch.set_num_threads(1)
 NOTEBOOK = SOURCE / "rnn_gradients.ipynb"
@@ -80,14 +84,47 @@ def test_linear_rnn_gradients_grow_above_one(name, rnn, lstm, scale):
     assert per_step_factor(stats.grad_norms) == pytest.approx(rho, rel=0.15)
 
 
+def test_the_measurement_needs_neither_widgets_nor_matplotlib():
+    """hw6utils.gradients computes the same numbers in a process where ipywidgets and matplotlib cannot be
+    imported (as in a grader without a plotting stack)."""
+    settings = dict(weight_scale=1.7, bias_scale=0.3, nonlinearity="relu", seq_len=12, seed=4,
+                    last_timestep_only=False)
+    script = (
+        "import json, sys\n"
+        "sys.modules['ipywidgets'] = None\n"
+        "sys.modules['matplotlib'] = None\n"
+        f"sys.path[:0] = [{str(SOURCE)!r}, {str(HERE)!r}]\n"
+        "from hw6utils.gradients import gradient_magnitudes\n"
+        "from _tiny_recurrent import TinyRNNLayer\n"
+        "import torch\n"
+        "torch.set_num_threads(1)\n"
+        f"stats = gradient_magnitudes(TinyRNNLayer, **{settings!r})\n"
+        "for name in ('ipywidgets', 'matplotlib'):\n"
+        "    try:\n"
+        "        __import__(name)\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise SystemExit(name + ' was importable')\n"
+        "print(json.dumps({'grad_norms': stats.grad_norms.tolist(), 'h_norms': stats.h_norms.tolist(),\n"
+        "                  'eig': stats.max_abs_eigenvalue, 'loss': stats.loss}))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    here = gradient_magnitudes(TinyRNNLayer, **settings)
+    assert measured["grad_norms"] == here.grad_norms.tolist() and measured["h_norms"] == here.h_norms.tolist()
+    assert measured["eig"] == here.max_abs_eigenvalue and measured["loss"] == here.loss
+    assert len(measured["grad_norms"]) == 12 and all(g > 0 for g in measured["grad_norms"])
+
+
 @pytest.mark.parametrize("name,rnn,lstm", LAYERS, ids=LAYER_IDS)
 def test_eigenvalue_tracks_weight_scale_and_is_the_real_spectral_radius(name, rnn, lstm):
     small = gradient_magnitudes(rnn, weight_scale=0.5, seed=3)
     large = gradient_magnitudes(rnn, weight_scale=-1.5, seed=3)
     # redrawn weights are the same up to the scale, so the spectral radius scales with |scale|
     assert large.max_abs_eigenvalue == pytest.approx(3 * small.max_abs_eigenvalue, rel=1e-5)
-    layer = gradviz.build_layer(rnn, 1, 16, "tanh")
-    gradviz.rescale_parameters(layer, 1.0, 0.0, 3, 16)
+    layer = gradients.build_layer(rnn, 1, 16, "tanh")
+    gradients.rescale_parameters(layer, 1.0, 0.0, 3, 16)
     eig = np.linalg.eigvals(layer.W_h.detach().double().numpy())
     assert small.max_abs_eigenvalue == pytest.approx(0.5 * np.abs(eig).max(), rel=1e-5)
 

@@ -22,7 +22,7 @@ from _rejection import (BEGIN_HIDDEN, AlwaysEqual, rnn_variant, assert_check_sty
                         hidden_records, hidden_section)
 from _rejection import sabotaged_kernel as _sabotage  # noqa: E402
 from _rejection import assert_rejected as _assert_rejected  # noqa: E402
-from notebook_cells import (SOURCE_DIR, _checks_module, trusted_checks, cell_by_grade_id, is_test_cell, load, run_test_cell,  # noqa: E402
+from notebook_cells import (SOURCE_DIR, _records_module, trusted_checks, cell_by_grade_id, is_test_cell, load, run_test_cell,  # noqa: E402
                             runnable_source, solution_namespace, working_directory)
 from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
 
@@ -58,7 +58,7 @@ def _cell_part(grade_id: str, part: str) -> str:
 
 def run_part(grade_id: str, part: str, ns: dict[str, Any]) -> None:
     """Run part of a test cell as on a student's machine (visible checks assert, hidden checks do nothing)."""
-    assert os.environ.get(_checks_module().RECORD_ENV) != "1", "these runs need the student-side behaviour"
+    assert os.environ.get(_records_module().RECORD_ENV) != "1", "these runs need the student-side behaviour"
     with working_directory(SOURCE_DIR):
         exec(compile(runnable_source(_cell_part(grade_id, part)), f"<{grade_id}:{part}>", "exec"), ns)
 

@@ -414,7 +414,7 @@ def test_accuracy_cell_gives_partial_credit_from_the_judge(trained, monkeypatch)
     reference, error = cell_records(NB, "test_accuracy", dict(trained))
     assert error is None, repr(error)
     [bar] = [r for r in reference if r.get("partial")]
-    assert bar["partial"] == [70.0, 80.0] and bar["judge"] == "surnames.graded_accuracy"
+    assert bar["partial"] == [70.0, 80.0] and bar["judge"] == "surname_log.graded_accuracy"
     assert checks.resolve_judge(bar["judge"])(bar["value"]) >= 80.0, "the reference must earn full points"
     assert judge_cell(reference, reference, checks) == ([], 1.0)
 
@@ -480,19 +480,19 @@ def test_training_and_log_round_trip(ref, tmp_path):
     """A short training run of the reference model: history sizes, log schema, exact rebuild from the log."""
     import jsonschema
     from pathlib import Path
-    surnames, data = ref["surnames"], ref["data"]
+    surnames, surname_log, data = ref["surnames"], ref["surname_log"], ref["data"]
     torch.manual_seed(0)
     model = Correct(58, 16, 18, model_type="rnn")
     sub = torch.arange(0, len(data), 20)
     history = surnames.train_classifier(model, data, sub[:800], sub[800:], batch_size=100, epochs=2, progress=False)
     assert len(history["train_losses"]) == 2 * 8 and len(history["eval_accuracies"]) == 2
-    hp = surnames.hparams_dict(16, 1, 0.0, "rnn", torch.optim.Adam, 1e-3, 100, 2, 0)
-    log = json.loads(surnames.write_submission_log(tmp_path / "log.json",
-                     surnames.build_submission_log(model, history, hp, "Tester", data)).read_text())
+    hp = surname_log.hparams_dict(16, 1, 0.0, "rnn", torch.optim.Adam, 1e-3, 100, 2, 0)
+    log = json.loads(surname_log.write_submission_log(tmp_path / "log.json",
+                     surname_log.build_submission_log(model, history, hp, "Tester", data)).read_text())
     schema = json.loads((Path(__file__).resolve().parents[2] / "coursekit" / "submission_log.schema.json").read_text())
     jsonschema.validate(log, schema)
     assert [k for k, _ in log["model"]] == list(model.state_dict())
-    rebuilt = surnames.rebuild_model(log)
+    rebuilt = surname_log.rebuild_model(log)
     x, last, _ = data.subset(sub[800:])
     assert torch.equal(surnames.predict_logits(rebuilt, x, last), surnames.predict_logits(model, x, last))
     assert log["data"]["sha256"] == data.checksum and log["versions"]["torch"] == torch.__version__

@@ -1,19 +1,24 @@
-"""Test helpers shared by every HW6 notebook: readable assertions, and `check` for test cells."""
+"""Test helpers shared by every HW6 notebook: readable assertions, and `check` for test cells.
+
+The assertions (``assert_close``, ``assert_shape``) fail at once with a readable message. ``check``
+is what test cells call: a visible check asserts on the student's machine, and while the grader runs
+the notebook every check only publishes its value (see :mod:`hw6utils.records` for the record format
+and why). The grader decides verdicts with :func:`compare` and :func:`partial_credit` from here, and
+runs the small judges at the end of this module (``judge="checks.all_differ"``).
+"""
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from typing import Any
 
 import numpy as np
 
+from . import records
+from .records import (NBGRADER_ENV, CannotJudgeHere, as_array, numbers_from_plain, plain_roundtrip, recording,
+                      resolve_judge, to_plain)
 
-def as_array(value: Any) -> np.ndarray:
-    """Turn a tensor, list or number into a float64 numpy array (detached, on the CPU)."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float64)
+_NOTHING = object()
 
 
 def assert_close(actual: Any, expected: Any, tol: float = 1e-4, name: str = "value") -> None:
@@ -40,105 +45,6 @@ def count_parameters(module: Any) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-# --- checks whose verdict is decided outside the student's kernel -----------------------------
-#
-# Test cells call ``check(name, value, ...)``. On a student's machine a visible check (one with
-# ``expected`` or a bound) asserts right away, with a readable message. When the course's grader
-# runs a notebook it sets COURSEKIT_RECORD_CHECKS=1: ``check`` then only publishes ``value`` as
-# plain JSON data in the cell's output, and the grader, in its own process, compares it with the
-# value the instructor's reference solution published for the same check. Expected values of
-# hidden checks never exist in the student's kernel, and nothing in that kernel decides a verdict.
-#
-# ``judge="module.function"`` names a function of this helper package that turns the published
-# (plain) value into the number or data that is actually compared: trained weights into a final
-# loss, two outputs into "do they differ". The grader runs the instructor's copy of that function,
-# so a verdict never rests on a number the student's kernel computed.
-#
-# Under nbgrader's autograde without the course's recording (NBGRADER_EXECUTION=autograde and no
-# COURSEKIT_RECORD_CHECKS), no check can be judged: every check fails instead of passing.
-
-RECORD_ENV = "COURSEKIT_RECORD_CHECKS"
-RECORD_MIME = "application/vnd.coursekit.check+json"
-NBGRADER_ENV = "NBGRADER_EXECUTION"
-MAX_RECORDED_NUMBERS = 1_000_000
-_NOTHING = object()
-
-# When not None, records are appended here instead of displayed (used by tests outside Jupyter).
-recorder: list[dict[str, Any]] | None = None
-
-
-def to_plain(value: Any) -> Any:
-    """JSON-safe copy of ``value``: numbers, strings, lists, dicts and arrays ({"__array__": shape, "data": [...]}).
-
-    Anything else (custom objects, functions, ...) is refused: a verdict must rest on plain data.
-    """
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if np.isfinite(value) else {"__float__": repr(float(value))}
-    if isinstance(value, np.ndarray) or hasattr(value, "detach") and hasattr(value, "shape"):
-        array = as_array(value)
-        if array.size > MAX_RECORDED_NUMBERS:
-            raise ValueError(f"array of {array.size} numbers is too large to record")
-        return {"__array__": list(array.shape),
-                "data": [x if np.isfinite(x) else repr(x) for x in array.ravel().tolist()]}
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "Size":
-        return [to_plain(item) for item in value]
-    if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            raise TypeError("only dicts with string keys can be recorded")
-        return {key: to_plain(item) for key, item in value.items()}
-    raise TypeError(f"cannot record a value of type {type(value).__name__}")
-
-
-def _floats(plain: Any) -> Any:
-    """Nested lists with recorded non-finite floats ({"__float__": "nan"}) turned back into floats."""
-    if isinstance(plain, list):
-        return [_floats(item) for item in plain]
-    if isinstance(plain, dict) and "__float__" in plain:
-        return float(plain["__float__"])
-    return plain
-
-
-def _numbers(plain: Any) -> np.ndarray | None:
-    """The numbers of a plain number or array, as float64; None if it is neither."""
-    if isinstance(plain, bool):
-        return None
-    if isinstance(plain, (int, float)):
-        return np.asarray(float(plain))
-    if isinstance(plain, dict) and "__float__" in plain:
-        return np.asarray(float(plain["__float__"]))
-    if isinstance(plain, list) and plain and all(isinstance(x, (int, float, list)) and not isinstance(x, bool)
-                                                  or isinstance(x, dict) and "__float__" in x for x in plain):
-        try:
-            return np.asarray(_floats(plain), dtype=np.float64)
-        except (TypeError, ValueError):  # ragged or not numeric: compared item by item
-            return None
-    if isinstance(plain, dict) and "__array__" in plain:
-        try:
-            data = np.asarray([float(x) for x in plain["data"]], dtype=np.float64)
-            return data.reshape([int(n) for n in plain["__array__"]])
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def array_from_plain(plain: Any) -> np.ndarray:
-    """A published array (``{"__array__": shape, "data": [...]}``) back as a finite float64 array."""
-    numbers = _numbers(plain) if isinstance(plain, dict) and "__array__" in plain else None
-    if numbers is None or not np.all(np.isfinite(numbers)):
-        raise ValueError("not a published array of finite numbers")
-    return numbers
-
-
 def _format_numbers(numbers: np.ndarray, edge: int = 3) -> str:
     """Numbers as nested lists with 6 significant digits; more than 12 are shown as first ... last."""
     def one(x: float) -> str:
@@ -158,7 +64,7 @@ def _format_numbers(numbers: np.ndarray, edge: int = 3) -> str:
 
 def _show(plain: Any, limit: int = 90) -> str:
     """A short, readable rendering of a plain value for a failure message (long values are cut)."""
-    numbers = _numbers(plain)
+    numbers = numbers_from_plain(plain)
     if numbers is not None:
         text = str(plain) if isinstance(plain, int) else _format_numbers(numbers)
     elif isinstance(plain, list):
@@ -239,7 +145,7 @@ def compare(reference: dict[str, Any], actual: Any, path: str = "") -> str | Non
         low, high = reference.get("at_least"), reference.get("at_most")
         wanted = ("a number between {:g} and {:g}".format(low, high) if low is not None and high is not None
                   else f"a number of at least {low:g}" if low is not None else f"a number of at most {high:g}")
-        numbers = _numbers(actual)
+        numbers = numbers_from_plain(actual)
         if numbers is None or not np.all(np.isfinite(numbers)):
             return f"{at}got {_described(actual)}, expected {wanted}"
         if high is not None and not np.all(numbers <= high):
@@ -248,7 +154,7 @@ def compare(reference: dict[str, Any], actual: Any, path: str = "") -> str | Non
             return f"{at}got {np.min(numbers):.4g}, expected {wanted} (below the limit {low:g})"
         return None
     expected, tol = reference.get("value"), float(reference.get("tol", 1e-4))
-    want, got = _numbers(expected), _numbers(actual)
+    want, got = numbers_from_plain(expected), numbers_from_plain(actual)
     if want is not None:
         if got is None:
             return f"{at}got {_described(actual)}, expected {_described(expected)}"
@@ -289,31 +195,10 @@ def partial_credit(reference: dict[str, Any], actual: Any) -> float:
     """The fraction of a check's points earned by plain ``actual`` under a ``partial=(low, high)`` record:
     0 at or below ``low``, 1 at or above ``high``, linear in between (0 for anything not a finite number)."""
     low, high = reference["partial"]
-    numbers = _numbers(actual)
+    numbers = numbers_from_plain(actual)
     if numbers is None or numbers.size != 1 or not np.isfinite(numbers).all():
         return 0.0
     return float(np.clip((float(numbers) - low) / (high - low), 0.0, 1.0))
-
-
-def recording() -> bool:
-    """True while the course's grader runs this notebook (checks publish data instead of asserting)."""
-    return recorder is not None or os.environ.get(RECORD_ENV) == "1"
-
-
-class CannotJudgeHere(AssertionError):
-    """A check ran under nbgrader's autograde without the course's grader: it fails rather than pass."""
-
-
-def resolve_judge(judge: str) -> Any:
-    """The function ``module.function`` of this helper package (the copy this kernel imported)."""
-    module_name, _, function = judge.rpartition(".")
-    module = importlib.import_module(f"{__package__}.{module_name}") if __package__ else importlib.import_module(module_name)
-    return getattr(module, function)
-
-
-def plain_roundtrip(value: Any) -> Any:
-    """``value`` as the grader receives it: plain data after a JSON round trip."""
-    return json.loads(json.dumps(to_plain(value)))
 
 
 def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
@@ -331,11 +216,7 @@ def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
               "partial": list(partial) if partial else None, "judge": judge,
               "visible": expected is not _NOTHING or at_most is not None or at_least is not None or bool(partial)}
     if recording():
-        if recorder is not None:
-            recorder.append(record)
-        else:
-            from IPython.display import display
-            display({RECORD_MIME: record}, raw=True)
+        records.publish(record)
         return
     if os.environ.get(NBGRADER_ENV) == "autograde":
         raise CannotJudgeHere(f"{name}: this notebook is being autograded without the course's grader "

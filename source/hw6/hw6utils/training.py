@@ -4,7 +4,8 @@ The notebook trains eight small models (1- and 2-layer RNN and LSTM, on two task
 recipe below, and the graded tests re-evaluate them with :func:`evaluate_regression_model`.
 Data and loss live here rather than in the student's notebook so that the grade depends only on
 the student's recurrent layers, and every run is seeded so that the same submission always
-earns the same score.
+earns the same score. The task's data, :func:`running_average_batch`, is defined here once; the
+Problem 3d measurement (:mod:`hw6utils.gradients`) draws its batch with it too.
 
 Recipe (see docs/benchmarks.md, "Problem 3k training recipe"): hidden size 32, Adam on batches of
 64 fresh sequences of length 10, peak learning rate 1e-2 with a 60-step linear warm-up and cosine
@@ -220,7 +221,7 @@ def training_evidence(model: nn.Module, kind: str, last_timestep_only: bool) -> 
 
 def _tensor(plain: object) -> torch.Tensor:
     """A published array back as a float32 tensor."""
-    from .checks import array_from_plain
+    from .records import array_from_plain
 
     return torch.from_numpy(array_from_plain(plain)).float()
 

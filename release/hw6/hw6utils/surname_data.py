@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import tempfile
 import urllib.request
 import zipfile

@@ -13,11 +13,11 @@ import nbformat
 import nbformat.reader
 from tqdm import tqdm
 
-from coursekit.course import Course, CourseError
+from coursekit.course import Course, CourseError, helper_dir
 from coursekit.samples import solution_text
 from coursekit.similarity.code import Cell, CellIndex, imported_names
 from coursekit.similarity.settings import SimilaritySettings
-from coursekit.similarity.weights import (TRAINING_NOTEBOOK, TrainedModel, read_reference_records,
+from coursekit.similarity.weights import (TRAINING_NOTEBOOK, TrainedModel, WeightFormats, read_reference_records,
                                           read_submission_log, read_training_notebook)
 
 REFERENCE = "instructor solution"
@@ -97,6 +97,7 @@ def collect(course: Course, assignment: str, settings: SimilaritySettings, *,
     collected = Collected(list(indexes.values()), [], list(students))
     notebooks = sorted({c.notebook for c in cells})
     shared_vectors: dict[str, object] = {}
+    formats = WeightFormats.of(helper_dir(course.config, assignment))
 
     for student in tqdm(students, desc="similarity", unit="student", disable=not progress):
         folder = course.folder("submitted", student, assignment)
@@ -122,17 +123,18 @@ def collect(course: Course, assignment: str, settings: SimilaritySettings, *,
                                              f"{settings.max_answer_chars} characters")
                     continue
                 indexes[(name, grade_id)].add(student, text)
-        for model in _student_models(course, assignment, student, settings, collected.reasons):
+        for model in _student_models(course, assignment, student, settings, formats, collected.reasons):
             # equal weights are common (the course fixes 3k's seed): keep one copy of each vector
             model.vector = shared_vectors.setdefault(model.digest, model.vector)
             collected.models.append(model)
 
-    collected.models += _reference_models(course, assignment, reference_log, reference_records, collected.reasons)
+    collected.models += _reference_models(course, assignment, reference_log, reference_records, formats,
+                                          collected.reasons)
     return collected
 
 
 def _student_models(course: Course, assignment: str, student: str, settings: SimilaritySettings,
-                    reasons: list[str]) -> list[TrainedModel]:
+                    formats: WeightFormats, reasons: list[str]) -> list[TrainedModel]:
     models = []
     log = course.folder("submitted", student, assignment, LOG_NAME)
     trained = course.folder("autograded", student, assignment, f"{TRAINING_NOTEBOOK}.ipynb")
@@ -142,7 +144,7 @@ def _student_models(course: Course, assignment: str, student: str, settings: Sim
                            f"{settings.max_notebook_bytes // 2**20} MiB")
         elif path.is_file():
             try:
-                found = read(path, student)
+                found = read(path, student, formats)
                 models += found if isinstance(found, list) else [found]
             except ValueError as err:
                 reasons.append(f"{student}: {err}; weights skipped")
@@ -150,14 +152,15 @@ def _student_models(course: Course, assignment: str, student: str, settings: Sim
 
 
 def _reference_models(course: Course, assignment: str, reference_log: Path | None,
-                      reference_records: Path | None, reasons: list[str]) -> list[TrainedModel]:
+                      reference_records: Path | None, formats: WeightFormats,
+                      reasons: list[str]) -> list[TrainedModel]:
     models = []
     records = reference_records or newest_reference_records(course, assignment)
     for path, read in ((reference_log, read_submission_log), (records, read_reference_records)):
         if path is None:
             continue
         try:
-            found = read(Path(path), REFERENCE)
+            found = read(Path(path), REFERENCE, formats)
             models += found if isinstance(found, list) else [found]
         except ValueError as err:
             reasons.append(f"reference: {err}")

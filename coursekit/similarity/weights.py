@@ -6,7 +6,8 @@ Problem 3k models that the autograded ``rnn_gradients.ipynb`` keeps in its train
 ``metadata["coursekit"]["records"]``. Only models of one architecture (the same parameter names and
 shapes) are compared. Identical vectors are found by hash; near duplicates by a sweep over the
 vectors sorted by norm (|a - b| <= d * max(|a|, |b|) implies the norms differ by at most that much),
-so most pairs are never looked at.
+so most pairs are never looked at. Both formats are read with the helper package's own decoders
+(``WeightFormats``), the one place that defines them.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
+from coursekit.helpers import trusted_module
 from coursekit.similarity.settings import SimilaritySettings
 
 TRAINING_CELLS = ("test_training_rnn", "test_training_lstm")
@@ -42,6 +44,21 @@ class TrainedModel:
         self.digest = hashlib.sha256(self.vector.tobytes()).hexdigest()
 
 
+@dataclass(frozen=True)
+class WeightFormats:
+    """The decoders of published weights, taken from the instructor's helper package (their owner)."""
+    tensor: Callable[[Any], np.ndarray]  # a submission log's base64 tensor (surname_log.decode_tensor)
+    array: Callable[[Any], np.ndarray]   # a check record's plain array (records.array_from_plain)
+
+    @classmethod
+    def of(cls, helper_dir: Path) -> "WeightFormats":
+        return cls(tensor=trusted_module(helper_dir, "surname_log").decode_tensor,
+                   array=trusted_module(helper_dir, "records").array_from_plain)
+
+
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, base64.binascii.Error)
+
+
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -62,18 +79,7 @@ def _model(owner: str, slot: str, arrays: dict[str, np.ndarray], context: dict[s
 
 
 # --- Problem 4: submission_log.json -----------------------------------------------------------------
-def decode_base64_tensor(entry: Any) -> np.ndarray:
-    """A {"shape", "dtype": "float32", "data": base64} tensor (hw6utils.surname_log.encode_tensor's format)."""
-    if not isinstance(entry, dict) or entry.get("dtype") != "float32":
-        raise ValueError("a weight is not a float32 tensor entry")
-    raw = base64.b64decode(entry["data"], validate=True)
-    shape = tuple(int(s) for s in entry["shape"])
-    if len(raw) != 4 * int(np.prod(shape, dtype=np.int64)):
-        raise ValueError(f"{len(raw)} bytes do not fit shape {list(shape)}")
-    return np.frombuffer(raw, dtype="<f4").reshape(shape)
-
-
-def read_submission_log(path: Path, owner: str) -> TrainedModel:
+def read_submission_log(path: Path, owner: str, formats: WeightFormats) -> TrainedModel:
     """Problem 4's model from a submission log; ValueError names the problem in one line."""
     try:
         log = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -82,8 +88,8 @@ def read_submission_log(path: Path, owner: str) -> TrainedModel:
     if not isinstance(log, dict) or not isinstance(log.get("weights"), dict):
         raise ValueError(f"{path.name}: has no weights")
     try:
-        arrays = {str(name): decode_base64_tensor(entry) for name, entry in log["weights"].items()}
-    except (KeyError, TypeError, ValueError, base64.binascii.Error) as err:
+        arrays = {str(name): formats.tensor(entry) for name, entry in log["weights"].items()}
+    except _MALFORMED as err:
         raise ValueError(f"{path.name}: malformed weights ({err})") from None
     data = log.get("data") if isinstance(log.get("data"), dict) else {}
     context = {"hparams": log.get("hparams", {}), "split_seed": data.get("split_seed"),
@@ -92,23 +98,12 @@ def read_submission_log(path: Path, owner: str) -> TrainedModel:
 
 
 # --- Problem 3k: check records of the training cells -------------------------------------------------
-def decode_record_array(value: Any) -> np.ndarray:
-    """A record array {"__array__": shape, "data": [floats]} as float32."""
-    if not isinstance(value, dict) or "__array__" not in value or not isinstance(value.get("data"), list):
-        raise ValueError("a parameter is not an {'__array__': shape, 'data': [...]} array")
-    shape = tuple(int(s) for s in value["__array__"])
-    data = np.asarray(value["data"], dtype=np.float32)
-    if data.size != int(np.prod(shape, dtype=np.int64)):
-        raise ValueError(f"{data.size} numbers do not fit shape {list(shape)}")
-    return data.reshape(shape)
-
-
 def training_slot(value: dict[str, Any]) -> str:
     task = "last step" if value["last_timestep_only"] else "every step"
     return f"3k {value['model']}, {int(value['num_layers'])} layer(s), {task}"
 
 
-def models_from_records(records: Any, owner: str) -> list[TrainedModel]:
+def models_from_records(records: Any, owner: str, formats: WeightFormats) -> list[TrainedModel]:
     """The trained models among a training cell's check records (other records are not models)."""
     if not isinstance(records, list):
         raise ValueError("check records are not a list")
@@ -122,13 +117,13 @@ def models_from_records(records: Any, owner: str) -> list[TrainedModel]:
         seen.add(training_slot(value))
         if value["model"] not in ("rnn", "lstm") or not isinstance(value["state_dict"], dict):
             raise ValueError(f"record {record.get('name')!r}: not a trained rnn/lstm model")
-        arrays = {str(name): decode_record_array(array) for name, array in value["state_dict"].items()}
+        arrays = {str(name): formats.array(array) for name, array in value["state_dict"].items()}
         context = {"seed": value["seed"], "recipe": value["recipe"]}
         models.append(_model(owner, training_slot(value), arrays, context))
     return models
 
 
-def read_training_notebook(path: Path, owner: str) -> list[TrainedModel]:
+def read_training_notebook(path: Path, owner: str, formats: WeightFormats) -> list[TrainedModel]:
     """Problem 3k's models from an autograded rnn_gradients.ipynb (cell metadata coursekit.records)."""
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -141,18 +136,18 @@ def read_training_notebook(path: Path, owner: str) -> list[TrainedModel]:
         if meta.get("nbgrader", {}).get("grade_id") in TRAINING_CELLS:
             records = meta.get("coursekit", {}).get("records", [])
             try:
-                models += models_from_records(records, owner)
-            except (ValueError, TypeError, KeyError) as err:
+                models += models_from_records(records, owner, formats)
+            except _MALFORMED as err:
                 raise ValueError(f"{path.name}: {err}") from None
     return models
 
 
-def read_reference_records(path: Path, owner: str) -> list[TrainedModel]:
+def read_reference_records(path: Path, owner: str, formats: WeightFormats) -> list[TrainedModel]:
     """The instructor's 3k models from the grader's reference cache ({"records": grade_id -> records})."""
     try:
         by_cell = json.loads(Path(path).read_text(encoding="utf-8"))["records"]
-        return [m for gid in TRAINING_CELLS for m in models_from_records(by_cell.get(gid, []), owner)]
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        return [m for gid in TRAINING_CELLS for m in models_from_records(by_cell.get(gid, []), owner, formats)]
+    except (OSError, *_MALFORMED) as err:
         raise ValueError(f"{path.name}: not usable reference records ({err})") from None
 
 

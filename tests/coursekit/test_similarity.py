@@ -25,7 +25,7 @@ from coursekit.course import Course
 from coursekit.samples import build_samples
 from coursekit.similarity import REFERENCE, DEFAULTS, similarity_report
 from coursekit.similarity.code import CellIndex, Cell, normalise
-from coursekit.similarity.weights import models_from_records, read_submission_log
+from coursekit.similarity.weights import WeightFormats, models_from_records, read_submission_log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw6"
@@ -345,7 +345,7 @@ def test_unreadable_notebook_or_log_costs_one_line(report):
     _, result = report
     assert result.reasons == [
         "erin: beam_search.ipynb: skipped, not a readable notebook (NotJSONError)",
-        "untouched: submission_log.json: malformed weights (a weight is not a float32 tensor entry); weights skipped"]
+        "untouched: submission_log.json: malformed weights (a weight is not a tensor entry); weights skipped"]
 
 
 def test_page_and_csv(report):
@@ -366,18 +366,21 @@ def test_page_and_csv(report):
 
 
 # --- readers -------------------------------------------------------------------------------------------
+FORMATS = WeightFormats.of(REPO_ROOT / "source" / "hw6" / "hw6utils")
+
+
 def test_record_reader_accepts_models_and_refuses_malformed_arrays():
     good = {"model": "rnn", "num_layers": 1, "last_timestep_only": False, "seed": 0, "recipe": {},
             "state_dict": {"W": {"__array__": [2, 2], "data": [1.0, 2.0, 3.0, 4.0]}}}
-    models = models_from_records([{"name": "count", "value": 4}, {"name": "m", "value": good}], "s")
+    models = models_from_records([{"name": "count", "value": 4}, {"name": "m", "value": good}], "s", FORMATS)
     assert len(models) == 1 and models[0].architecture == (("W", (2, 2)),)
     assert models[0].slot == "3k rnn, 1 layer(s), every step"
     bad = dict(good, state_dict={"W": {"__array__": [2, 2], "data": [1.0]}})
-    with pytest.raises(ValueError, match="do not fit shape"):
-        models_from_records([{"name": "m", "value": bad}], "s")
+    with pytest.raises(ValueError, match="not a published array of finite numbers"):
+        models_from_records([{"name": "m", "value": bad}], "s", FORMATS)
     nan = dict(good, state_dict={"W": {"__array__": [1], "data": ["nan"]}})
-    with pytest.raises(ValueError, match="NaN"):
-        models_from_records([{"name": "m", "value": nan}], "s")
+    with pytest.raises(ValueError, match="not a published array of finite numbers"):
+        models_from_records([{"name": "m", "value": nan}], "s", FORMATS)
 
 
 def test_log_reader_names_the_file_and_the_problem(tmp_path):
@@ -385,10 +388,10 @@ def test_log_reader_names_the_file_and_the_problem(tmp_path):
     path.write_text(json.dumps({"weights": {"w": {"shape": [3], "dtype": "float32",
                                                   "data": base64.b64encode(b"\0" * 8).decode()}}}))
     with pytest.raises(ValueError, match=r"submission_log.json: malformed weights \(8 bytes do not fit"):
-        read_submission_log(path, "s")
+        read_submission_log(path, "s", FORMATS)
     path.write_text("{not json")
     with pytest.raises(ValueError, match="submission_log.json: not readable JSON"):
-        read_submission_log(path, "s")
+        read_submission_log(path, "s", FORMATS)
 
 
 def test_command_line(report, capsys):

@@ -39,8 +39,10 @@ def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
 
 def decode_tensor(entry: dict[str, Any]) -> np.ndarray:
     """Inverse of encode_tensor; raises ValueError when the byte count does not match the shape."""
+    if not isinstance(entry, dict):
+        raise ValueError("a weight is not a tensor entry")
     if entry.get("dtype") != "float32":
-        raise ValueError(f"unsupported dtype {entry.get('dtype')!r}")
+        raise ValueError(f"a weight is not a float32 tensor entry (dtype {entry.get('dtype')!r})")
     raw = base64.b64decode(entry["data"], validate=True)
     shape = tuple(int(s) for s in entry["shape"])
     if len(raw) != 4 * int(np.prod(shape, dtype=np.int64)):

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "points": ("coursekit.commands.points", "print the points per notebook (from the cell metadata)"),
     "demo": ("coursekit.commands.demo", "release, autograde the samples, feedback, export and report"),
     "fetch-data": ("coursekit.commands.fetch_data", "fetch and verify the surname data (Problem 4)"),
-    "grade-log": ("coursekit.gradelog", "grade a student's submission_log.json (Problem 4)"),
+    "grade-log": ("coursekit.commands.grade_log", "grade a student's submission_log.json (Problem 4)"),
     "similarity": ("coursekit.commands.similarity", "rank pairs of submissions that share code or trained weights"),
     "gradescope": ("coursekit.commands.gradescope", "build the Gradescope autograder zip (log or notebooks mode)"),
     "worker": ("coursekit.commands.worker", "grade notebooks for `autograde --scheduler` on this machine (a Dask worker)"),

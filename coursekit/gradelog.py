@@ -1,4 +1,4 @@
-"""`coursekit grade-log PATH`: grade a student's Problem 4 ``submission_log.json`` by recomputing it.
+"""Grade a student's Problem 4 ``submission_log.json`` by recomputing it.
 
 The log is untrusted data; no code from it ever runs. Steps: refuse files over the size limit before
 reading them; parse JSON strictly (no NaN); validate against ``submission_log.schema.json``; check it
@@ -15,18 +15,15 @@ could not run (no data, no helper, ...).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from coursekit.course import Course
-from coursekit.course import find_course_dir
 from coursekit.helpers import trusted_module
 
 SCHEMA_PATH = Path(__file__).with_name("submission_log.schema.json")
@@ -223,26 +220,3 @@ def grade(path: Path, *, course: Path, data_dir: str | None = None, max_score: f
         result["score"] = 0.0
         result["reasons"].append(sanitise(str(exc)))
     return result
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="a student's submission_log.json")
-    parser.add_argument("--max-score", type=float, default=None,
-                        help="points for 80%% accuracy (default: the notebook's test_accuracy points)")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
-                        help="refuse logs larger than this without parsing them (default 16 MiB)")
-    parser.add_argument("--data-dir", default=None,
-                        help="verified surname data folder (default: HW6_DATA_DIR, else <course>/data/names; "
-                             "`coursekit fetch-data` fills it)")
-
-
-def run(args: argparse.Namespace) -> int:
-    course = find_course_dir(getattr(args, "course_dir", None))
-    try:
-        result = grade(Path(args.path), course=course, data_dir=args.data_dir, max_score=args.max_score,
-                       max_bytes=args.max_bytes)
-    except GraderError as exc:
-        print(f"grade-log: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2))
-    return 0

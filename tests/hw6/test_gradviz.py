@@ -1,26 +1,19 @@
 """hw6utils.gradviz (Problem 3d): the numbers behind the written answers 3e/3f/3h, and the widget.
 
-The numeric tests use small independent layers (tests/hw6/_tiny_recurrent.py) with the spec's
+The numeric tests use small independent layers (coursekit/testing/tiny_layers.py) with the spec's
 interface, and — once the notebook exists — the reference RNNLayer/LSTMLayer of rnn_gradients.ipynb.
 """
 from __future__ import annotations
 
 import base64
-import sys
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import torch
 
-HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parents[1] / "source" / "hw6"
-for path in (str(SOURCE), str(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from _tiny_recurrent import TinyLSTMLayer, TinyRNNLayer  # noqa: E402
+from coursekit.testing.notebooks import SOURCE_DIR as SOURCE
+from coursekit.testing.tiny_layers import TinyLSTMLayer, TinyRNNLayer  # noqa: E402
 from hw6utils import gradviz  # noqa: E402
 from hw6utils.gradviz import GradientVisualizer, gradient_magnitudes  # noqa: E402
 
@@ -31,7 +24,7 @@ NOTEBOOK = SOURCE / "rnn_gradients.ipynb"
 def _reference_layers() -> list[tuple[str, type, type]]:
     layers = [("tiny", TinyRNNLayer, TinyLSTMLayer)]
     if NOTEBOOK.exists():
-        from notebook_cells import solution_namespace
+        from coursekit.testing.notebooks import solution_namespace
 
         try:  # reference cells up to and including 3h (LSTMLayer), without the widget cell
             ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="p3i_question",

@@ -12,6 +12,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterator
 
 import nbformat
@@ -98,14 +99,20 @@ def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
     return namespace
 
 
-def checks_module():
-    """The helper package's checks module as the notebooks' test cells import it (the one in sys.modules)."""
+def helper_module(name: str) -> ModuleType:
+    """A module of the helper package as the notebooks' cells import it (``import hw6utils.<name>``: the
+    copy in sys.modules that solution cells and test cells share), e.g. ``helper_module("checks")``."""
     folder = courses.helper_folder()
     with kernel_started_in(folder.parent):
-        return importlib.import_module(f"{folder.name}.checks")
+        return importlib.import_module(f"{folder.name}.{name}")
 
 
-def trusted_checks():
+def checks_module() -> ModuleType:
+    """The helper package's checks module as the notebooks' test cells import it."""
+    return helper_module("checks")
+
+
+def trusted_checks() -> ModuleType:
     """The instructor's checks module as the grader loads it (judges resolve in that package)."""
     from coursekit.helpers import trusted_module
 

@@ -21,14 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "hw6"))
-
-from coursekit import grading  # noqa: E402
-from coursekit.course import Course  # noqa: E402
-from coursekit.samples import build_samples  # noqa: E402
-from hw6_course import copy_course  # noqa: E402
+from coursekit import grading
+from coursekit.course import Course
+from coursekit.samples import build_samples
+from coursekit.testing.courses import copy_course
 
 
 def clock(fn) -> float:

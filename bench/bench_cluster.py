@@ -1,6 +1,6 @@
 """Benchmark: the Dask cluster path against the local `--jobs 2` pool, side by side in one run.
 
-The same N submissions (default 20) of the tiny fixture course (tests/tiny_course.py: two short
+The same N submissions (default 20) of the tiny fixture course (coursekit/testing/tiny_course.py: two short
 notebooks each, so the kernel's own work is small and the per-task overhead shows) are graded with
 `autograde(jobs=2)` and with `autograde(scheduler=...)` on a `dask scheduler` and two `coursekit worker`
 processes on this machine (127.0.0.1): same cores, same sandbox. Reported: wall time of each, the
@@ -25,15 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+import nbformat
 
-from coursekit import grading  # noqa: E402
-from coursekit.course import Course  # noqa: E402
-from coursekit.samples import fill_answers  # noqa: E402
-from tiny_course import ASSIGNMENT, make_course  # noqa: E402
+from coursekit import grading
+from coursekit.course import Course
+from coursekit.samples import fill_answers
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
-import nbformat  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]  # the checkout whose coursekit the workers import
 
 # One full hw6 submission, seconds per notebook (docs/benchmarks.md, "Autograding", 2026-11-22).
 HW6_SECONDS = {"backprop_scalar_rnn": 1.7, "beam_search": 1.5, "convolutions": 2.6, "reading_and_survey": 0.7,

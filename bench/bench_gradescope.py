@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import linecache
 import os
 import shutil
 import statistics
@@ -23,33 +22,19 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "hw6"))
+from coursekit.course import Course
+from coursekit.gradescope import emulate
+from coursekit.gradescope.build import build
+from coursekit.testing.courses import copy_course
+from coursekit.testing.submission_logs import reference_submission_log
 
-from coursekit.course import Course  # noqa: E402
-from coursekit.gradescope import emulate  # noqa: E402
-from coursekit.gradescope.build import build  # noqa: E402
-from hw6_course import copy_course  # noqa: E402
-from notebook_cells import SOURCE_DIR, cell_by_grade_id, load, runnable_source, solution_namespace  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]  # the checkout whose coursekit the subprocesses import
 
 
 def clock(fn) -> tuple[float, object]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
-
-
-def honest_log() -> dict:
-    """The reference solution of Problem 4 trained once (~15 s) and logged by the trusted helper."""
-    nb = "surname_classification.ipynb"
-    ns = solution_namespace(nb, until_grade_id="p4_confusion_md")
-    source = runnable_source(cell_by_grade_id(load(SOURCE_DIR / nb), "p4_model").source)
-    linecache.cache[f"<{nb}:p4_model>"] = (len(source), None, source.splitlines(True), f"<{nb}:p4_model>")
-    s = ns["surname_log"]
-    hp = s.hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"], ns["OPTIMIZER_CLASS"],
-                        ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
-    return json.loads(json.dumps(s.build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])))
 
 
 def gradescope_run(zip_path: Path, files: dict[str, Path], work: Path) -> tuple[float, dict]:
@@ -91,7 +76,7 @@ def main() -> None:
 
         print("training the reference model once for its log (~15 s)...")
         log = tmp / "submission_log.json"
-        log.write_text(json.dumps(honest_log()))
+        log.write_text(json.dumps(reference_submission_log()))
         build_s, _ = clock(lambda: build(course, "hw6", "log", tmp / "log.zip"))
         print(f"log-mode zip built in {build_s:.1f} s")
         ours, theirs = [], []

@@ -3,19 +3,14 @@
 Run: .venv/bin/python bench/bench_gradviz.py [--repeats N]
 Prints the median time of a full update (what a person waits for after moving a slider; wall clock
 and process CPU time), of its two parts measured side by side in the same run (forward/backward only;
-matplotlib render only), and the update's share of the 150 ms budget. Exits 1 if it is over budget. Uses small independent layers (tests/hw6/_tiny_recurrent.py),
+matplotlib render only), and the update's share of the 150 ms budget. Exits 1 if it is over budget. Uses small independent layers (coursekit/testing/tiny_layers.py),
 or the notebook's reference layers with --notebook.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "source" / "hw6"), str(ROOT / "tests" / "hw6"), str(ROOT / "tests")]
 
 BUDGET_MS = 150.0
 
@@ -39,16 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     torch.set_num_threads(1)
-    from hw6utils.gradients import gradient_magnitudes
-    from hw6utils.gradviz import GradientVisualizer
+    from coursekit.helpers import trusted_module
+    from coursekit.testing.courses import helper_folder
+
+    gradient_magnitudes = trusted_module(helper_folder(), "gradients").gradient_magnitudes
+    GradientVisualizer = trusted_module(helper_folder(), "gradviz").GradientVisualizer
 
     if args.notebook:
-        from notebook_cells import solution_namespace
+        from coursekit.testing.notebooks import solution_namespace
 
         ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="p3i_question", skip_grade_ids=("gradviz_show",))
         layers = {"RNNLayer": ns["RNNLayer"], "LSTMLayer": ns["LSTMLayer"]}
     else:
-        from _tiny_recurrent import TinyLSTMLayer, TinyRNNLayer
+        from coursekit.testing.tiny_layers import TinyLSTMLayer, TinyRNNLayer
 
         layers = {"RNNLayer": TinyRNNLayer, "LSTMLayer": TinyLSTMLayer}
 

@@ -41,7 +41,6 @@ def load_old(commit: str, folder: Path):
                               capture_output=True, text=True).stdout
         text = text.replace("from coursekit import sandbox", "import old_sandbox as sandbox")
         (folder / f"old_{name}.py").write_text(text)
-    sys.path.insert(0, str(folder))
     modules = []
     for name in ("old_sandbox", "old_executor"):
         spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")

@@ -29,12 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from coursekit.course import Course  # noqa: E402
-from coursekit.similarity import DEFAULTS  # noqa: E402
-from coursekit.similarity.collect import release_cells  # noqa: E402
+from coursekit.course import Course
+from coursekit.similarity import DEFAULTS
+from coursekit.similarity.collect import release_cells
+from coursekit.testing.courses import copy_course
 
 ASSIGNMENT = "hw6"
 NAMES = ["x", "h", "out", "tmp", "acc", "y", "z", "w", "s", "k", "i", "j", "prev", "cur", "total"]
@@ -124,13 +122,7 @@ def training_records(models, noise: float, rng: np.random.Generator) -> dict[str
 
 # --- the class ----------------------------------------------------------------------------------------
 def build_class(root: Path, n: int, seed: int = 0) -> Course:
-    root.mkdir(parents=True)
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy(REPO / name, root / name)
-    for kind in ("source", "release"):
-        shutil.copytree(REPO / kind / ASSIGNMENT, root / kind / ASSIGNMENT,
-                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    course = Course.open(root)
+    course = Course.open(copy_course(root, folders=("source", "release"), with_data=False))
     cells, solutions = release_cells(course, ASSIGNMENT, DEFAULTS)
     skeleton = {(c.notebook, c.grade_id): c.skeleton for c in cells}
     releases = {name: json.loads(course.folder("release", ASSIGNMENT, f"{name}.ipynb").read_text())

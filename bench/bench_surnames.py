@@ -21,11 +21,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "source" / "hw6"))
+from coursekit.helpers import trusted_module
+from coursekit.testing.courses import helper_folder, home_course
 
-from hw6utils import surname_log, surnames  # noqa: E402
-from hw6utils.surname_data import load_names  # noqa: E402
+REPO = home_course().root
+surnames = trusted_module(helper_folder(), "surnames")
+surname_log = trusted_module(helper_folder(), "surname_log")
+load_names = trusted_module(helper_folder(), "surname_data").load_names
 
 REFERENCE = dict(model_type="lstm", hidden_size=64, num_layers=1, dropout=0.2, optimizer_class=torch.optim.Adam,
                  lr=0.01, batch_size=512)

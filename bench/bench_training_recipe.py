@@ -19,17 +19,16 @@ import os
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "source" / "hw6"))
 
-from notebook_cells import solution_namespace  # noqa: E402
+from coursekit.helpers import trusted_module  # noqa: E402
+from coursekit.testing.courses import helper_folder  # noqa: E402
+from coursekit.testing.notebooks import solution_namespace  # noqa: E402
 
-from hw6utils.training import (LOSS_TARGETS, RECIPES, TrainingRecipe, evaluate_regression_model,  # noqa: E402
-                               train_regression_model)
+training = trusted_module(helper_folder(), "training")  # the training loop as the grader loads it
+LOSS_TARGETS, RECIPES, TrainingRecipe = training.LOSS_TARGETS, training.RECIPES, training.TrainingRecipe
+evaluate_regression_model, train_regression_model = training.evaluate_regression_model, training.train_regression_model
 
 NEW: dict[str, TrainingRecipe] = RECIPES  # the graded recipe, per kind of net
 OLD = replace(RECIPES["rnn"], steps=5000, batch_size=32, lr=1e-4, warmup_steps=0, cosine_decay=False,

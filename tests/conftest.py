@@ -8,9 +8,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MIRROR = REPO_ROOT.parent / "shared" / "data" / "names"
 
-# Tests import the shared test helpers (tests/notebook_cells.py, tests/tiny_course.py) by name.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 # CI points HW6_DATA_MIRROR at ../shared/data/names; do the same for a developer's checkout.
 if "HW6_DATA_MIRROR" not in os.environ and SHARED_MIRROR.is_dir():
     os.environ["HW6_DATA_MIRROR"] = str(SHARED_MIRROR)

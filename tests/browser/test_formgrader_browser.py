@@ -14,8 +14,8 @@ import pytest
 
 from coursekit.course import Course
 from coursekit.samples import fill_answers
-from support.browser import JupyterLab, launch, require_browser
-from tiny_course import ASSIGNMENT, make_course
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
+from tests.support.browser import JupyterLab, launch, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 

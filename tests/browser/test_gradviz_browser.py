@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import CHROMIUM_ARGS, JupyterLab, require_browser
+from tests.support.browser import CHROMIUM_ARGS, JupyterLab, require_browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # GRADVIZ_NOTEBOOK_DIR lets a developer point the test at another copy of the folder (default: the source).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support.browser import launch, require_browser
+from tests.support.browser import launch, require_browser
 
 TESTS = Path(__file__).resolve().parents[1]
 ARTIFACTS = TESTS / "artifacts"

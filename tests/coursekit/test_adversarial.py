@@ -18,7 +18,7 @@ from coursekit.course import Course
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import fill_answers
-from tiny_course import ASSIGNMENT, make_course
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("adversarial")]
 

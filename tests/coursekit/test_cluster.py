@@ -26,8 +26,10 @@ from coursekit.cluster import FINGERPRINT_KEY, EnvironmentMismatch, environment_
 from coursekit.course import Course
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import fill_answers
-from tiny_course import ASSIGNMENT, REPO_ROOT, make_course
+from coursekit.testing.courses import copy_course, home_course
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
+REPO_ROOT = home_course().root
 pytestmark = pytest.mark.xdist_group("cluster")
 DASK = Path(sys.executable).with_name("dask")
 
@@ -274,9 +276,6 @@ def test_task_from_another_environment_is_refused_by_the_worker_code():
 
 @pytest.mark.slow
 def test_hw6_samples_grade_alike_on_the_cluster(cluster, tmp_path):
-    sys.path.insert(0, str(REPO_ROOT / "tests" / "hw6"))
-    from hw6_course import copy_course
-
     from coursekit.samples import build_samples
 
     course = Course.open(copy_course(tmp_path / "hw6"))

@@ -12,7 +12,7 @@ import pytest
 from coursekit.cli import main
 from coursekit.collect import collect
 from coursekit.course import Course
-from tiny_course import ASSIGNMENT, make_course
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
 
 @pytest.fixture

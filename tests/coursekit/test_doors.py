@@ -14,7 +14,7 @@ import pytest
 from coursekit.course import Course
 from coursekit.grading import autograde
 from coursekit.samples import fill_answers
-from tiny_course import ASSIGNMENT, make_course
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("doors")]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import linecache
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from coursekit import gradelog
-from notebook_cells import SOURCE_DIR, cell_by_grade_id, load, runnable_source, solution_namespace
+from coursekit.testing.submission_logs import reference_submission_log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NB = "surname_classification.ipynb"
@@ -52,15 +51,7 @@ def course_data():
 @pytest.fixture(scope="module")
 def honest(course_data) -> dict:
     """The reference notebook trained as a student would, and its log (built by the trusted helper)."""
-    ns = solution_namespace(NB, until_grade_id="p4_confusion_md")
-    # IPython keeps every cell's source in linecache, which inspect.getsource needs; do the same here.
-    model_cell = runnable_source(cell_by_grade_id(load(SOURCE_DIR / NB), "p4_model").source)
-    filename = f"<{NB}:p4_model>"
-    linecache.cache[filename] = (len(model_cell), None, model_cell.splitlines(True), filename)
-    hp = ns["surname_log"].hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"],
-                                        ns["OPTIMIZER_CLASS"], ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
-    log = ns["surname_log"].build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])
-    return json.loads(json.dumps(log))
+    return reference_submission_log(NB)
 
 
 def save(tmp_path: Path, log_or_text, name: str = "submission_log.json") -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import linecache
 import os
 import shutil
 import stat
@@ -30,8 +29,9 @@ from coursekit.gradescope.build import build
 from coursekit.gradescope.export import is_export
 from coursekit.gradescope.results import validate
 from coursekit.samples import fill_answers
-from notebook_cells import SOURCE_DIR, cell_by_grade_id, load, runnable_source, solution_namespace
-from tiny_course import ASSIGNMENT as TINY, make_course
+from coursekit.testing.notebooks import cell_by_grade_id
+from coursekit.testing.submission_logs import reference_submission_log
+from coursekit.testing.tiny_course import ASSIGNMENT as TINY, make_course
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIRROR = Path(os.environ.get("HW6_DATA_MIRROR", REPO_ROOT.parent / "shared" / "data" / "names"))
@@ -98,15 +98,7 @@ def log_zip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def honest_log() -> dict:
     """The reference solution of Problem 4 trained as a student would (~15 s), logged by the trusted helper."""
-    nb = "surname_classification.ipynb"
-    ns = solution_namespace(nb, until_grade_id="p4_confusion_md")
-    model_cell = runnable_source(cell_by_grade_id(load(SOURCE_DIR / nb), "p4_model").source)
-    filename = f"<{nb}:p4_model>"
-    linecache.cache[filename] = (len(model_cell), None, model_cell.splitlines(True), filename)
-    hp = ns["surname_log"].hparams_dict(ns["HIDDEN_SIZE"], ns["NUM_LAYERS"], ns["DROPOUT"], ns["MODEL_TYPE"],
-                                        ns["OPTIMIZER_CLASS"], ns["LR"], ns["BATCH_SIZE"], ns["EPOCHS"], ns["SEED"])
-    log = ns["surname_log"].build_submission_log(ns["model"], ns["history"], hp, ns["LAST_NAME"], ns["data"])
-    return json.loads(json.dumps(log))
+    return reference_submission_log()
 
 
 def test_zip_follows_gradescopes_layout(log_zip):

@@ -15,7 +15,7 @@ from coursekit.course import Course, CourseError
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import build_samples, fill_answers
-from tiny_course import ASSIGNMENT, make_course
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
 pytestmark = pytest.mark.xdist_group("tiny")
 
@@ -280,7 +280,7 @@ def test_parallel_grading_gives_the_same_grades_as_serial(course):
 def test_missing_course_data_is_named_and_the_other_notebooks_are_graded(tmp_path):
     """A notebook whose reference needs the course data (data/names, as Problem 4 does) cannot be judged
     without it: autograde names the missing folder and `coursekit fetch-data`, and grades the rest."""
-    from tiny_course import _cell
+    from coursekit.testing.tiny_course import nbgrader_cell as _cell
 
     root = make_course(tmp_path / "course")
     reader = nbformat.v4.new_notebook(cells=[

@@ -2,7 +2,6 @@
 the release, the gradebook's maximum score, `coursekit points` and the feedback note."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
@@ -14,10 +13,8 @@ from coursekit.course import Course, CourseError
 from coursekit.optional import (DEFAULT_MODE, ApplyOptionalParts, NoteOptionalParts, apply_optional_parts,
                                 optional_cells, optional_labels, optional_mode, optional_points)
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS))
-from notebook_cells import SOURCE_DIR, load, nbgrader_meta  # noqa: E402
-from tiny_course import ASSIGNMENT, make_course  # noqa: E402
+from coursekit.testing.notebooks import SOURCE_DIR, load, nbgrader_meta  # noqa: E402
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course  # noqa: E402
 
 # The lines the lead adds to nbgrader_config.py (tested here on a copy of the course).
 CONFIG_LINES = '''

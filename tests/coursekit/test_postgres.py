@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from coursekit.course import Course
-from tiny_course import ASSIGNMENT, make_course
-from test_grading import grade_serially_then_in_parallel
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
+from tests.coursekit.test_grading import grade_serially_then_in_parallel
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 

@@ -328,7 +328,7 @@ def test_replayed_reference_records_from_a_decoy_score_nothing(tmp_path):
     from coursekit.course import Course
     from coursekit.grading import autograde, read_scores
     from coursekit.samples import fill_answers
-    from tiny_course import ASSIGNMENT, make_course
+    from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
     course = Course.open(make_course(tmp_path / "course"))
     course.generate_release(ASSIGNMENT)

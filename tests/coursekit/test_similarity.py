@@ -26,6 +26,7 @@ from coursekit.samples import build_samples
 from coursekit.similarity import REFERENCE, DEFAULTS, similarity_report
 from coursekit.similarity.code import CellIndex, Cell, normalise
 from coursekit.similarity.weights import WeightFormats, models_from_records, read_submission_log
+from coursekit.testing.courses import copy_course
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw6"
@@ -159,13 +160,7 @@ def _autograded_notebook(path: Path, by_cell: dict[str, list[dict]]) -> None:
 
 def build_class(root: Path) -> Course:
     """The synthetic class of this module's docstring, in a new course folder under ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy(REPO_ROOT / name, root / name)
-    for kind in ("source", "release"):
-        shutil.copytree(REPO_ROOT / kind / ASSIGNMENT, root / kind / ASSIGNMENT,
-                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    course = Course.open(root)
+    course = Course.open(copy_course(root, folders=("source", "release"), with_data=False))
     samples = build_samples(course, ASSIGNMENT)
     submitted = course.folder("submitted")
     for student in ("alice", "bob", "carol", "erin", "frank", "gina"):

@@ -11,7 +11,7 @@ from nbgrader.utils import determine_grade
 
 from coursekit.helpers import trusted_module
 from coursekit.verdicts import apply_verdicts, judge_cell, records_in
-from notebook_cells import SOURCE_DIR
+from coursekit.testing.notebooks import SOURCE_DIR
 
 checks = trusted_module(SOURCE_DIR / "hw6utils", "checks")  # the instructor's copy, as the grader loads it
 RECORD_MIME = trusted_module(SOURCE_DIR / "hw6utils", "records").RECORD_MIME
@@ -113,15 +113,15 @@ def test_judges_of_the_reference_decide_not_the_students_record():
 
 
 def _kernel_env(**extra: str) -> dict[str, str]:
+    """A notebook kernel's environment in source/hw6: hw6utils importable, no recording, no grading mode."""
     env = {k: v for k, v in os.environ.items() if k not in ("COURSEKIT_RECORD_CHECKS", "NBGRADER_EXECUTION")}
-    return {**env, **extra}
+    return {**env, "PYTHONPATH": str(SOURCE_DIR), **extra}
 
 
 @pytest.mark.parametrize("expected", ["3", ""])
 def test_checks_fail_closed_under_stock_nbgrader_autograde(expected):
     """Without the course's recording, nbgrader's autograde cannot judge a check: it fails, visible or hidden."""
-    script = (f"import sys; sys.path.insert(0, {str(SOURCE_DIR)!r})\n"
-              "from hw6utils.checks import check\n"
+    script = ("from hw6utils.checks import check\n"
               f"check('hidden', 4{', ' + expected if expected else ''})\nprint('passed')")
     graded = subprocess.run([sys.executable, "-c", script], env=_kernel_env(NBGRADER_EXECUTION="autograde"),
                             capture_output=True, text=True)

@@ -1,29 +1,16 @@
-"""Shared pieces for the hw6 notebook tests: notebook discovery, nbgrader metadata, hidden lines."""
-from __future__ import annotations
+"""Shared pieces for the hw6 notebook tests: notebook discovery, nbgrader metadata, hidden lines.
 
-import shutil
-from pathlib import Path
+(A throwaway copy of the course is ``coursekit.testing.courses.copy_course``.)
+"""
+from __future__ import annotations
 
 import nbformat
 
-from notebook_cells import RELEASE_DIR, REPO_ROOT, SOURCE_DIR, nbgrader_meta
+from coursekit.testing.notebooks import RELEASE_DIR, SOURCE_DIR, nbgrader_meta
 
 NOTEBOOKS = sorted(p.stem for p in SOURCE_DIR.glob("*.ipynb"))
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
            "BEGIN MARK SCHEME", "END MARK SCHEME")
-
-
-def copy_course(target: Path) -> Path:
-    """A throwaway course folder: config, pyproject and source/hw6 (no release, no gradebook)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy(REPO_ROOT / name, target / name)
-    shutil.copytree(SOURCE_DIR, target / "source" / "hw6",
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc"))
-    data = REPO_ROOT / "data" / "names"  # filled by `coursekit fetch-data` (make test runs it first)
-    if data.is_dir():
-        shutil.copytree(data, target / "data" / "names")  # a copy: the sandbox does not follow links
-    return target
 
 
 def split_regions(source: str, begin: str, end: str) -> tuple[list[str], list[str]]:

@@ -3,17 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from _rejection import (LyingFloat, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
-                        reference_calls)
-from notebook_cells import solution_namespace
+from tests.hw6.rejection import (LyingFloat, assert_accepted, assert_check_style, assert_rejected,
+                                 assert_sabotage_rejected, reference_calls, visible_failure)
 
 NB = "backprop_scalar_rnn.ipynb"
 CELLS = ["test_forward_intermediates", "test_dy_dw", "test_backward_partials", "test_edge_contributions"]
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return solution_namespace(NB)
 
 
 def test_reference_passes_every_test_cell(reference):
@@ -103,13 +97,9 @@ def test_rejects_dy_dw_without_the_power_rule_factors(reference):
 
 def test_dy_dw_failure_message_shows_got_and_expected(reference):
     """The visible check says what the student's dy_dw gave and what autograd gives."""
-    from notebook_cells import runnable_source, cell_by_grade_id, load, SOURCE_DIR, working_directory
-    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_dy_dw").source.split("### BEGIN HIDDEN TESTS")[0]
     namespace = dict(reference, dy_dw=lambda w, u1, u2, u3: u3 + w * u2 + w**2 * u1)
-    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
-        exec(compile(runnable_source(source), "<visible>", "exec"), namespace)
-    assert str(failed.value) == ("dy_dw(0.5, 1.0, 2.0, 3.0) compared with autograd: got 4.25, expected 5.75 "
-                                 "(off by 1.5; tolerance 1e-09)")
+    assert visible_failure(NB, "test_dy_dw", namespace) == (
+        "dy_dw(0.5, 1.0, 2.0, 3.0) compared with autograd: got 4.25, expected 5.75 (off by 1.5; tolerance 1e-09)")
 
 
 def test_rejects_forward_that_skips_a_weight(reference):

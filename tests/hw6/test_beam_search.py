@@ -1,32 +1,24 @@
 """Problem 2: hw6utils.beam (worked tree, random trees, plot) and the beam_search notebook's tests.
 
 The reference must pass every test cell; common wrong beam searches must be rejected by the hidden
-tests on their own (see _rejection.assert_rejected).
+tests on their own (see tests/hw6/rejection.py, assert_rejected).
 """
 from __future__ import annotations
 
 import math
 import re
-import sys
 from itertools import product
 
 import pytest
 
-from _rejection import (AlwaysEqual, LyingFloat, assert_accepted, assert_check_style, assert_rejected,
-                        assert_sabotage_rejected, reference_calls)
-from notebook_cells import SOURCE_DIR, solution_namespace
+from tests.hw6.rejection import (AlwaysEqual, LyingFloat, assert_accepted, assert_check_style, assert_rejected,
+                                 assert_sabotage_rejected, reference_calls, visible_failure)
 
-sys.path.insert(0, str(SOURCE_DIR))
 from hw6utils import beam  # noqa: E402
 
 NB = "beam_search.ipynb"
 CELLS = ["test_beam_search_worked_example", "test_beam_search_greedy_exhaustive",
          "test_beam_search_random_trees", "test_beam_search_ties"]
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return solution_namespace(NB)
 
 
 @pytest.fixture(autouse=True)
@@ -323,24 +315,15 @@ def never_prunes(next_log_probs, k, T, return_history=False):
     return no_validation(next_log_probs, 10 ** 6, T, return_history)
 
 
-def visible_failure(grade_id, namespace):
-    """The message of the first visible check that fails when a test cell runs on a student's machine."""
-    from notebook_cells import SOURCE_DIR, cell_by_grade_id, load, runnable_source, working_directory
-    source = cell_by_grade_id(load(SOURCE_DIR / NB), grade_id).source.split("### BEGIN HIDDEN TESTS")[0]
-    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
-        exec(compile(runnable_source(source), "<visible>", "exec"), dict(namespace))
-    return str(failed.value)
-
-
 def test_visible_failures_say_what_was_kept_and_what_was_expected(reference):
-    assert visible_failure("test_beam_search_worked_example", dict(reference, beam_search=never_prunes)) == \
+    assert visible_failure(NB, "test_beam_search_worked_example", dict(reference, beam_search=never_prunes)) == \
         "number of sequences kept after step 2: got 4, expected 2"
-    message = visible_failure("test_beam_search_worked_example", dict(reference, beam_search=per_hypothesis_top_k))
+    message = visible_failure(NB, "test_beam_search_worked_example", dict(reference, beam_search=per_hypothesis_top_k))
     assert message == ("after step 2: pruned extensions that score higher than a kept sequence: got 1 item, "
                        "expected 0: got [['network', 'neural']], expected []"), message
-    message = visible_failure("test_beam_search_random_trees", dict(reference, beam_search=unsorted_beam))
+    message = visible_failure(NB, "test_beam_search_random_trees", dict(reference, beam_search=unsorted_beam))
     assert re.match(r"k=2, step 1: sorted best first: got \[-[0-9.]+, -[0-9.]+\], expected \[", message), message
-    message = visible_failure("test_beam_search_ties", dict(reference, beam_search=no_validation))
+    message = visible_failure(NB, "test_beam_search_ties", dict(reference, beam_search=no_validation))
     assert message == "beam_search(worked_next_log_probs, k=0, T=3): got 'no error', expected 'ValueError'"
 
 

@@ -1,14 +1,12 @@
 """hw6utils.checks.compare: a failed check says what was got and what was expected, and where they differ."""
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 
-from notebook_cells import SOURCE_DIR
+from coursekit.testing.notebooks import SOURCE_DIR
 
-sys.path.insert(0, str(SOURCE_DIR))
 from hw6utils import checks  # noqa: E402
 
 
@@ -109,8 +107,8 @@ def test_every_failure_names_got_and_expected(expected, wrong):
 
 # --- every visible check of the notebooks, fed a wrong value ----------------------------------------
 
-from notebook_cells import (BEGIN_HIDDEN, is_test_cell, load, nbgrader_meta, runnable_source,  # noqa: E402
-                            solution_namespace, working_directory)
+from coursekit.testing.notebooks import (BEGIN_HIDDEN, is_test_cell, load, nbgrader_meta, runnable_source,  # noqa: E402
+                                         solution_namespace, working_directory)
 
 NOTEBOOKS = {"backprop_scalar_rnn.ipynb": None, "beam_search.ipynb": None, "convolutions.ipynb": None,
              "reading_and_survey.ipynb": None, "surname_classification.ipynb": "p4_hparams"}

@@ -5,17 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
-                        reference_calls)
-from notebook_cells import SOURCE_DIR, solution_namespace
+from tests.hw6.rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected,
+                                 assert_sabotage_rejected, reference_calls, visible_failure)
 
 NB = "convolutions.ipynb"
 CELLS = ["test_recover_filter", "test_conv_transpose1d", "test_conv_transpose2d"]
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return solution_namespace(NB)
 
 
 def test_reference_passes_every_test_cell(reference):
@@ -245,23 +239,14 @@ def test_skipping_the_promised_value_error_costs_points(reference):
     assert_rejected(NB, ["test_conv_transpose2d"], reference, conv_transpose2d=ct2d_without_value_error)
 
 
-def visible_failure(grade_id, namespace):
-    """The message of the first visible check that fails when a test cell runs on a student's machine."""
-    from notebook_cells import cell_by_grade_id, load, runnable_source, working_directory
-    source = cell_by_grade_id(load(SOURCE_DIR / NB), grade_id).source.split("### BEGIN HIDDEN TESTS")[0]
-    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
-        exec(compile(runnable_source(source), "<visible>", "exec"), dict(namespace))
-    return str(failed.value)
-
-
 def test_visible_failures_show_got_and_expected(reference):
     good = reference["recover_filter"]
-    message = visible_failure("test_recover_filter", dict(reference, recover_filter=lambda s, o: good(s, o).flip(0)))
+    message = visible_failure(NB, "test_recover_filter", dict(reference, recover_filter=lambda s, o: good(s, o).flip(0)))
     assert message.startswith("conv1d(signal, your filter) (it must reproduce the output): got [")
     assert "expected [-2, 2, 11]; first difference at index [0]" in message
-    message = visible_failure("test_conv_transpose1d", dict(reference, conv_transpose1d=ct1d_off_by_one))
+    message = visible_failure(NB, "test_conv_transpose1d", dict(reference, conv_transpose1d=ct1d_off_by_one))
     assert "got shape (8,), expected shape (7,)" in message, message
-    message = visible_failure("test_conv_transpose2d", dict(reference, conv_transpose2d=ct2d_flipped))
+    message = visible_failure(NB, "test_conv_transpose2d", dict(reference, conv_transpose2d=ct2d_flipped))
     assert "compared with F.conv_transpose2d: got [[" in message and "first difference at index [0, 0]" in message
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -11,9 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import FancyArrowPatch  # noqa: E402
 
-from notebook_cells import SOURCE_DIR, load, nbgrader_meta  # noqa: E402
+from coursekit.testing.notebooks import SOURCE_DIR, load, nbgrader_meta  # noqa: E402
 
-sys.path.insert(0, str(SOURCE_DIR))
 from hw6utils import beam, figures  # noqa: E402
 
 

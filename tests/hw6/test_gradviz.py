@@ -1,32 +1,27 @@
 """Problem 3d: the numbers behind the written answers 3e/3f/3h (hw6utils.gradients), and the widget
 (hw6utils.gradviz).
 
-The numeric tests use small independent layers (tests/hw6/_tiny_recurrent.py) with the spec's
+The numeric tests use small independent layers (coursekit/testing/tiny_layers.py) with the spec's
 interface, and — once the notebook exists — the reference RNNLayer/LSTMLayer of rnn_gradients.ipynb.
 """
 from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 import torch
 
-HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parents[1] / "source" / "hw6"
-for path in (str(SOURCE), str(HERE)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from _tiny_recurrent import TinyLSTMLayer, TinyRNNLayer  # noqa: E402
-from hw6utils import gradients, gradviz  # noqa: E402
-from hw6utils.gradients import gradient_magnitudes  # noqa: E402
-from hw6utils.gradviz import GradientVisualizer  # noqa: E402
+from coursekit.testing.notebooks import SOURCE_DIR as SOURCE
+from coursekit.testing.tiny_layers import TinyLSTMLayer, TinyRNNLayer
+from hw6utils import gradients, gradviz
+from hw6utils.gradients import gradient_magnitudes
+from hw6utils.gradviz import GradientVisualizer
 
 torch.set_num_threads(1)
 NOTEBOOK = SOURCE / "rnn_gradients.ipynb"
@@ -35,7 +30,7 @@ NOTEBOOK = SOURCE / "rnn_gradients.ipynb"
 def _reference_layers() -> list[tuple[str, type, type]]:
     layers = [("tiny", TinyRNNLayer, TinyLSTMLayer)]
     if NOTEBOOK.exists():
-        from notebook_cells import solution_namespace
+        from coursekit.testing.notebooks import solution_namespace
 
         try:  # reference cells up to and including 3h (LSTMLayer), without the widget cell
             ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="p3i_question",
@@ -93,9 +88,8 @@ def test_the_measurement_needs_neither_widgets_nor_matplotlib():
         "import json, sys\n"
         "sys.modules['ipywidgets'] = None\n"
         "sys.modules['matplotlib'] = None\n"
-        f"sys.path[:0] = [{str(SOURCE)!r}, {str(HERE)!r}]\n"
         "from hw6utils.gradients import gradient_magnitudes\n"
-        "from _tiny_recurrent import TinyRNNLayer\n"
+        "from coursekit.testing.tiny_layers import TinyRNNLayer\n"
         "import torch\n"
         "torch.set_num_threads(1)\n"
         f"stats = gradient_magnitudes(TinyRNNLayer, **{settings!r})\n"
@@ -108,7 +102,8 @@ def test_the_measurement_needs_neither_widgets_nor_matplotlib():
         "        raise SystemExit(name + ' was importable')\n"
         "print(json.dumps({'grad_norms': stats.grad_norms.tolist(), 'h_norms': stats.h_norms.tolist(),\n"
         "                  'eig': stats.max_abs_eigenvalue, 'loss': stats.loss}))\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SOURCE), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     here = gradient_magnitudes(TinyRNNLayer, **settings)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from _rejection import (BEGIN_HIDDEN, LyingFloat, assert_accepted, assert_rejected, assert_sabotage_rejected,
-                        reference_calls, reference_hidden_records)
-from notebook_cells import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, reference_records, run_test_cell,
-                            solution_namespace)
+from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, reference_records, run_test_cell,
+                                         solution_namespace)
+from tests.hw6.rejection import (BEGIN_HIDDEN, LyingFloat, assert_accepted, assert_rejected, assert_sabotage_rejected,
+                                 reference_calls, reference_hidden_records)
 
 NB = "rnn_gradients.ipynb"
 CELLS = ["test_spectral_radius"]
@@ -44,7 +44,7 @@ def test_reference_passes(reference):
 
 
 def test_test_cell_publishes_checks_only():
-    """Same rules as _rejection.assert_check_style, for the 3d cell (no direct asserts, unique names,
+    """Same rules as rejection.assert_check_style, for the 3d cell (no direct asserts, unique names,
     visible checks first, hidden checks that name no expected value)."""
     import re
 

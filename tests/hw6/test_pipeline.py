@@ -17,7 +17,8 @@ from coursekit.course import Course
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde
 from coursekit.samples import build_samples
-from hw6_course import NOTEBOOKS, copy_course, secret_lines
+from coursekit.testing.courses import copy_course
+from tests.hw6.hw6_course import NOTEBOOKS, secret_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline")]
 STUDENTS = ["reference", "untouched", "partial", "cheater", "nonlinearity"]

@@ -1,18 +1,11 @@
 """Problems 5 and 7 notebook: the numeric reading answers are checked; the survey stays ungraded."""
 from __future__ import annotations
 
-import pytest
-
-from _rejection import (AlwaysEqual, LyingFloat, assert_accepted, assert_check_style, assert_rejected,
-                        assert_sabotage_rejected)
-from notebook_cells import SOURCE_DIR, load, nbgrader_meta, solution_namespace
+from coursekit.testing.notebooks import SOURCE_DIR, load, nbgrader_meta
+from tests.hw6.rejection import (AlwaysEqual, LyingFloat, assert_accepted, assert_check_style, assert_rejected,
+                                 assert_sabotage_rejected, visible_failure)
 
 NB = "reading_and_survey.ipynb"
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return solution_namespace(NB)
 
 
 def test_reference_passes(reference):
@@ -61,12 +54,9 @@ def test_links_the_blog_series():
 
 
 def test_visible_failure_says_what_was_expected(reference):
-    from notebook_cells import cell_by_grade_id, runnable_source, working_directory
-    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_reading_facts").source.split("### BEGIN HIDDEN")[0]
-    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
-        exec(compile(runnable_source(source), "<visible>", "exec"), dict(reference, baseline_accuracy_percent=0.94))
-    assert str(failed.value) == ("baseline_accuracy_percent (a number, in percent): got 0.94, expected a number "
-                                 "between 1 and 100 (below the limit 1)")
+    failure = visible_failure(NB, "test_reading_facts", dict(reference, baseline_accuracy_percent=0.94))
+    assert failure == ("baseline_accuracy_percent (a number, in percent): got 0.94, expected a number "
+                       "between 1 and 100 (below the limit 1)")
 
 
 def test_rejects_wrong_final_time(reference):

@@ -8,8 +8,9 @@ import nbformat
 import pytest
 
 from coursekit.course import Course
-from hw6_course import MARKERS, NOTEBOOKS, copy_course, release_notebook, secret_lines
-from notebook_cells import RELEASE_DIR, SOURCE_DIR, nbgrader_meta
+from coursekit.testing.courses import copy_course
+from coursekit.testing.notebooks import RELEASE_DIR, SOURCE_DIR, nbgrader_meta
+from tests.hw6.hw6_course import MARKERS, NOTEBOOKS, release_notebook, secret_lines
 
 
 def test_every_source_notebook_is_released():
@@ -87,10 +88,10 @@ def test_committed_release_is_what_nbgrader_generates(tmp_path):
 
 def test_readme_points_table_matches_the_notebooks():
     from coursekit.commands.points import points_table
-    from notebook_cells import REPO_ROOT
+    from coursekit.testing.courses import home_course
 
-    table = points_table(Course.open(REPO_ROOT), "hw6")
-    assert table in (REPO_ROOT / "README.md").read_text(), \
+    table = points_table(home_course(), "hw6")
+    assert table in (home_course().root / "README.md").read_text(), \
         "README.md's points table is out of date: paste the output of `coursekit points`"
 
 

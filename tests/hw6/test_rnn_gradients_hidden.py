@@ -18,13 +18,15 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _rejection import (BEGIN_HIDDEN, AlwaysEqual, rnn_variant, assert_check_style, assert_sabotage_rejected,  # noqa: E402
-                        hidden_records, hidden_section)
-from _rejection import sabotaged_kernel as _sabotage  # noqa: E402
-from _rejection import assert_rejected as _assert_rejected  # noqa: E402
-from notebook_cells import (SOURCE_DIR, _records_module, trusted_checks, cell_by_grade_id, is_test_cell, load, run_test_cell,  # noqa: E402
-                            runnable_source, solution_namespace, working_directory)
-from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
+from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, is_test_cell, load,  # noqa: E402
+                                         run_test_cell, runnable_source, solution_namespace, trusted_checks,
+                                         working_directory)
+from coursekit.testing.notebooks import helper_module  # noqa: E402
+from coursekit.testing.notebooks import test_cell_records as cell_records  # noqa: E402  (not a test)
+from tests.hw6.rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style,  # noqa: E402
+                                 assert_sabotage_rejected, hidden_records, hidden_section, rnn_variant)
+from tests.hw6.rejection import assert_rejected as _assert_rejected  # noqa: E402
+from tests.hw6.rejection import sabotaged_kernel as _sabotage  # noqa: E402
 
 NOTEBOOK = "rnn_gradients.ipynb"
 TRAINING_TESTS = ("test_training_rnn", "test_training_lstm")
@@ -58,7 +60,7 @@ def _cell_part(grade_id: str, part: str) -> str:
 
 def run_part(grade_id: str, part: str, ns: dict[str, Any]) -> None:
     """Run part of a test cell as on a student's machine (visible checks assert, hidden checks do nothing)."""
-    assert os.environ.get(_records_module().RECORD_ENV) != "1", "these runs need the student-side behaviour"
+    assert os.environ.get(helper_module("records").RECORD_ENV) != "1", "these runs need the student-side behaviour"
     with working_directory(SOURCE_DIR):
         exec(compile(runnable_source(_cell_part(grade_id, part)), f"<{grade_id}:{part}>", "exec"), ns)
 
@@ -162,21 +164,13 @@ def test_rnn_bias_added_twice_rejected(reference: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("h0", ["ones", "small_noise"])
 def test_rnn_nonzero_initial_state_rejected(reference: dict[str, Any], h0: str) -> None:
-    base = reference["RNNLayer"]
+    def initial_state(layer, x):
+        if h0 == "ones":
+            return x.new_ones(x.shape[0], layer.hidden_size)
+        return 1e-3 * torch.randn(x.shape[0], layer.hidden_size, generator=torch.Generator().manual_seed(0))
 
-    class NonzeroStart(base):
-        def forward(self, x):
-            if h0 == "ones":
-                h = x.new_ones(x.shape[0], self.hidden_size)
-            else:
-                h = 1e-3 * torch.randn(x.shape[0], self.hidden_size, generator=torch.Generator().manual_seed(0))
-            h_list = []
-            for t in range(x.shape[1]):
-                h = self.nonlinearity(h @ self.W_h.T + x[:, t] @ self.W_x.T + self.b)
-                h_list.append(h)
-            self.store_h_for_grad(h_list)
-            return torch.stack(h_list, dim=1), h
-
+    NonzeroStart = rnn_variant(reference, lambda s, h, x: s.nonlinearity(h @ s.W_h.T + x @ s.W_x.T + s.b),
+                               initial_state)
     assert_rejected("test_rnn_layer_values", namespace_with(reference, RNNLayer=NonzeroStart))
 
 
@@ -591,7 +585,7 @@ def test_numbers_from_the_kernel_earn_nothing_in_training_cells(trained, trainin
 @pytest.mark.slow
 def test_check_style(trained, training_records, monkeypatch) -> None:
     """Every test cell of the notebook publishes check records only (training cells from the shared run)."""
-    import _rejection
+    from tests.hw6 import rejection as _rejection
 
     whole_of = _rejection.reference_records
     hidden_of = _rejection.reference_hidden_records

@@ -15,8 +15,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from _rejection import rnn_variant  # noqa: E402
-from notebook_cells import run_test_cell, solution_namespace  # noqa: E402
+from coursekit.testing.notebooks import run_test_cell, solution_namespace  # noqa: E402
+from tests.hw6.rejection import rnn_variant  # noqa: E402
 
 NOTEBOOK = "rnn_gradients.ipynb"
 FAST_CELLS = ("test_rnn_layer_values", "test_rnn_layer_torch", "test_regression_model", "test_generate_batch",

@@ -5,7 +5,6 @@ compare students with the reference there) -- and the trusted training helper hw
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, NamedTuple
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -14,11 +13,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from _rejection import reference_calls  # noqa: E402
-from notebook_cells import SOURCE_DIR, reference_records, solution_namespace  # noqa: E402
-from notebook_cells import test_cell_records as cell_records  # noqa: E402  (not a test)
+from coursekit.testing.notebooks import reference_records, solution_namespace  # noqa: E402
+from coursekit.testing.notebooks import test_cell_records as cell_records  # noqa: E402  (not a test)
 
-sys.path.insert(0, str(SOURCE_DIR))
+from tests.hw6.rejection import reference_calls  # noqa: E402
 from hw6utils import training  # noqa: E402
 
 NOTEBOOK = "rnn_gradients.ipynb"

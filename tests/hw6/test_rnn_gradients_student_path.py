@@ -9,8 +9,8 @@ import shutil
 import nbformat
 import pytest
 
-from hw6_course import secret_lines
-from notebook_cells import RELEASE_DIR, SOURCE_DIR, is_test_cell, load, nbgrader_meta
+from coursekit.testing.notebooks import RELEASE_DIR, SOURCE_DIR, is_test_cell, load, nbgrader_meta
+from tests.hw6.hw6_course import secret_lines
 
 NOTEBOOK = "rnn_gradients"
 FIGURES = {"fig_3a_unrolled_rnn": ("p3a_instructions", "rnn_layer", "unrolled_rnn"),

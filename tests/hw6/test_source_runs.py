@@ -7,8 +7,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from hw6_course import NOTEBOOKS
-from notebook_cells import SOURCE_DIR
+from coursekit.testing.notebooks import SOURCE_DIR
+from tests.hw6.hw6_course import NOTEBOOKS
 
 
 @pytest.mark.slow

@@ -15,8 +15,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from hw6_course import NOTEBOOKS
-from notebook_cells import RELEASE_DIR, REPO_ROOT
+from coursekit.testing.courses import home_course
+from coursekit.testing.notebooks import RELEASE_DIR
+from tests.hw6.hw6_course import NOTEBOOKS
+
+REPO_ROOT = home_course().root
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("student_path"), pytest.mark.timeout(900)]
 CONSEQUENCES = {"NotImplementedError", "AssertionError", "NameError"}

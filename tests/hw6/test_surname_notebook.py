@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from _rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected, assert_sabotage_rejected,
-                        reference_calls)
-from notebook_cells import (SOURCE_DIR, load, nbgrader_meta, reference_records, run_test_cell, trusted_checks,
-                            runnable_source, solution_namespace, working_directory)
-from notebook_cells import test_cell_records as cell_records  # (not a test)
+from coursekit.testing.notebooks import (SOURCE_DIR, kernel_started_in, load, nbgrader_meta, reference_records,
+                                         run_test_cell, runnable_source, solution_namespace, trusted_checks,
+                                         working_directory)
+from coursekit.testing.notebooks import test_cell_records as cell_records  # (not a test)
+from tests.hw6.rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected,
+                                 assert_sabotage_rejected, reference_calls, visible_failure)
 
 NB = "surname_classification.ipynb"
 UNIT_TESTS = ["test_normalize", "test_encode", "test_model_structure", "test_model_forward"]
@@ -46,21 +47,16 @@ def release_stub_namespace() -> dict:
     nb = load(SOURCE_DIR / NB)
     ns: dict = {"__name__": "__main__"}
     pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.M | re.S)
-    with working_directory(SOURCE_DIR):
-        import sys
-        sys.path.insert(0, str(SOURCE_DIR))
-        try:
-            for cell in nb.cells:
-                meta = nbgrader_meta(cell)
-                if meta.get("grade_id") == "p4_hparams":
-                    break
-                if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
-                    continue
-                source = pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n",
-                                     cell.source + "\n")
-                exec(compile(runnable_source(source), "<release>", "exec"), ns)
-        finally:
-            sys.path.remove(str(SOURCE_DIR))
+    with kernel_started_in(SOURCE_DIR):
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if meta.get("grade_id") == "p4_hparams":
+                break
+            if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
+                continue
+            source = pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n",
+                                 cell.source + "\n")
+            exec(compile(runnable_source(source), "<release>", "exec"), ns)
     return ns
 
 
@@ -121,18 +117,12 @@ def test_unit_test_cells_say_when_they_pass(ref, capsys):
 
 
 def test_visible_failures_show_got_and_expected(ref):
-    def visible_failure(grade_id, namespace):
-        source = [c for c in load(SOURCE_DIR / NB).cells if nbgrader_meta(c).get("grade_id") == grade_id][0].source
-        with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
-            exec(compile(runnable_source(source.split("### BEGIN HIDDEN TESTS")[0]), grade_id, "exec"), namespace)
-        return str(failed.value)
-
     wrong = _one_based(ref)
-    assert visible_failure("test_normalize", wrong) == 'letterToIndex("a"): got 1, expected 0'
-    assert visible_failure("test_encode", wrong) == ('x for ["Ab", "c"]: got [[27, 2], [3, 57]], expected '
+    assert visible_failure(NB, "test_normalize", wrong) == 'letterToIndex("a"): got 1, expected 0'
+    assert visible_failure(NB, "test_encode", wrong) == ('x for ["Ab", "c"]: got [[27, 2], [3, 57]], expected '
                                                      '[[26, 1], [2, 57]]; first difference at index [0, 0]: '
                                                      'got 27, expected 26 (tolerance 0.0001)')
-    message = visible_failure("test_model_forward", dict(ref, RecurrentClassifier=LastColumn))
+    message = visible_failure(NB, "test_model_forward", dict(ref, RecurrentClassifier=LastColumn))
     assert message.startswith("rnn logits: got [[") and "expected [[0.48658, 0.806075, 0.118839]" in message
 
 
@@ -408,7 +398,7 @@ def monkeypatch_module():
 @pytest.mark.slow
 def test_accuracy_cell_gives_partial_credit_from_the_judge(trained, monkeypatch):
     from coursekit.verdicts import judge_cell
-    from notebook_cells import _checks_module
+    from coursekit.testing.notebooks import checks_module as _checks_module
 
     checks = _checks_module()
     reference, error = cell_records(NB, "test_accuracy", dict(trained))
@@ -439,7 +429,7 @@ def test_accuracy_cell_gives_partial_credit_from_the_judge(trained, monkeypatch)
     assert reasons
 
     # and the style rules of every test cell (the accuracy cell's records come from this one training run)
-    import _rejection
+    from tests.hw6 import rejection as _rejection
     whole_of = _rejection.reference_records
     monkeypatch.setattr(_rejection, "reference_records",
                         lambda nb, gid: tuple(reference) if gid == "test_accuracy" else whole_of(nb, gid))

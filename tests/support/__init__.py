@@ -1,1 +1,1 @@
-"""Support code shared by the tests (imported as a package: `from support.browser import ...`)."""
+"""Test-only support code shared by the test folders (``from tests.support.browser import ...``)."""

@@ -1,7 +1,8 @@
-"""Run pieces of the instructor notebooks inside pytest.
+"""Run pieces of a course's instructor notebooks in-process (inside pytest or a benchmark).
 
 Tests use this to execute the reference solution cells of a source notebook, or to run one of its
-(hidden) test cells against a deliberately wrong implementation and check that it fails.
+(hidden) test cells against a deliberately wrong implementation and check that it fails. Notebooks are
+named relative to the home course's source folder (``SOURCE_DIR``, see ``coursekit.testing.courses``).
 """
 from __future__ import annotations
 
@@ -11,22 +12,32 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Iterator
 
 import nbformat
 
 from coursekit.notebook import is_test_cell, nbgrader_meta  # noqa: F401  (the one rule; tests import it from here)
+from coursekit.testing import courses
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SOURCE_DIR = REPO_ROOT / "source" / "hw6"
-RELEASE_DIR = REPO_ROOT / "release" / "hw6"
+
+def __getattr__(name: str) -> Path:
+    """``SOURCE_DIR`` and ``RELEASE_DIR`` of the home course, looked up when first asked for (so that
+    importing this module works anywhere, and the course comes from its configuration)."""
+    if name == "SOURCE_DIR":
+        return courses.source_dir()
+    if name == "RELEASE_DIR":
+        return courses.release_dir()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(path: str | Path) -> nbformat.NotebookNode:
+    """A notebook file, as nbformat version 4."""
     return nbformat.read(str(path), as_version=4)
 
 
 def cell_by_grade_id(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    """The cell whose nbgrader grade_id is ``grade_id`` (KeyError if there is none)."""
     for cell in nb.cells:
         if nbgrader_meta(cell).get("grade_id") == grade_id:
             return cell
@@ -40,6 +51,7 @@ def runnable_source(source: str) -> str:
 
 @contextmanager
 def working_directory(path: Path) -> Iterator[None]:
+    """Run with ``path`` as the working directory (test cells read files relative to their notebook)."""
     previous = Path.cwd()
     os.chdir(path)
     try:
@@ -48,56 +60,63 @@ def working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+@contextmanager
+def kernel_started_in(folder: Path) -> Iterator[None]:
+    """Run code the way a kernel started in ``folder`` would see the world: ``folder`` is the working
+    directory and comes first on ``sys.path`` (so a notebook's ``import hw6utils`` finds the helper
+    package beside it). The one place in the tests and benchmarks that changes ``sys.path``;
+    both are restored afterwards."""
+    entry = str(folder)
+    with working_directory(folder):
+        sys.path.insert(0, entry)
+        try:
+            yield
+        finally:
+            sys.path.remove(entry)
+
+
 def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
                        skip_tests: bool = True, skip_grade_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """Execute the code cells of a source notebook (reference solution) and return its namespace.
 
     Stops before the cell ``until_grade_id``; test cells are skipped unless ``skip_tests`` is False.
-    Runs with the notebook's folder as working directory so ``import hw6utils`` works.
+    Runs as a kernel started in the notebook's folder would (``kernel_started_in``), so ``import hw6utils`` works.
     """
-    nb = load(SOURCE_DIR / notebook)
+    source_dir = courses.source_dir()
+    nb = load(source_dir / notebook)
     namespace: dict[str, Any] = {"__name__": "__main__"}
-    with working_directory(SOURCE_DIR):
-        sys.path.insert(0, str(SOURCE_DIR))
-        try:
-            for cell in nb.cells:
-                meta = nbgrader_meta(cell)
-                if until_grade_id is not None and meta.get("grade_id") == until_grade_id:
-                    break
-                if cell.cell_type != "code" or meta.get("grade_id") in skip_grade_ids:
-                    continue
-                if skip_tests and is_test_cell(cell):
-                    continue
-                exec(compile(runnable_source(cell.source), f"<{notebook}:{meta.get('grade_id', 'cell')}>", "exec"),
-                     namespace)
-        finally:
-            sys.path.remove(str(SOURCE_DIR))
+    with kernel_started_in(source_dir):
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if until_grade_id is not None and meta.get("grade_id") == until_grade_id:
+                break
+            if cell.cell_type != "code" or meta.get("grade_id") in skip_grade_ids:
+                continue
+            if skip_tests and is_test_cell(cell):
+                continue
+            exec(compile(runnable_source(cell.source), f"<{notebook}:{meta.get('grade_id', 'cell')}>", "exec"),
+                 namespace)
     return namespace
 
 
-def _checks_module():
-    """The hw6utils.checks module the notebooks' test cells use (the one in sys.modules)."""
-    sys.path.insert(0, str(SOURCE_DIR))
-    try:
-        return importlib.import_module("hw6utils.checks")
-    finally:
-        sys.path.remove(str(SOURCE_DIR))
+def helper_module(name: str) -> ModuleType:
+    """A module of the helper package as the notebooks' cells import it (``import hw6utils.<name>``: the
+    copy in sys.modules that solution cells and test cells share), e.g. ``helper_module("checks")``."""
+    folder = courses.helper_folder()
+    with kernel_started_in(folder.parent):
+        return importlib.import_module(f"{folder.name}.{name}")
 
 
-def _records_module():
-    """The hw6utils.records module the notebooks' checks publish through (the one in sys.modules)."""
-    sys.path.insert(0, str(SOURCE_DIR))
-    try:
-        return importlib.import_module("hw6utils.records")
-    finally:
-        sys.path.remove(str(SOURCE_DIR))
+def checks_module() -> ModuleType:
+    """The helper package's checks module as the notebooks' test cells import it."""
+    return helper_module("checks")
 
 
-def trusted_checks():
+def trusted_checks() -> ModuleType:
     """The instructor's checks module as the grader loads it (judges resolve in that package)."""
     from coursekit.helpers import trusted_module
 
-    return trusted_module(SOURCE_DIR / "hw6utils", "checks")
+    return trusted_module(courses.helper_folder(), "checks")
 
 
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -105,7 +124,7 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 def hidden_section(notebook: str, grade_id: str) -> str:
     """The hidden-test part of a test cell (ValueError if the cell has none)."""
-    source = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id).source
+    source = cell_by_grade_id(load(courses.source_dir() / notebook), grade_id).source
     if BEGIN_HIDDEN not in source:
         raise ValueError(f"{notebook}:{grade_id} has no hidden tests")
     return source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0]
@@ -115,16 +134,16 @@ def test_cell_records(notebook: str, grade_id: str, namespace: dict[str, Any], h
                       ) -> tuple[list[dict[str, Any]], BaseException | None]:
     """Run one test cell (or only its hidden section) in record mode, as the grader does:
     (published check records, error or None)."""
-    cell = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id)
+    cell = cell_by_grade_id(load(courses.source_dir() / notebook), grade_id)
     if not is_test_cell(cell):
         raise ValueError(f"{grade_id!r} is not a test cell")
     source = hidden_section(notebook, grade_id) if hidden_only else cell.source
     label = f"<{notebook}:{grade_id}{':hidden' if hidden_only else ''}>"
-    record_format = _records_module()
+    record_format = helper_module("records")
     record_format.recorder = []
     error = None
     try:
-        with working_directory(SOURCE_DIR):
+        with working_directory(courses.source_dir()):
             exec(compile(runnable_source(source), label, "exec"), namespace)
     except Exception as err:  # the student's code may raise anything
         error = err

@@ -1,4 +1,4 @@
-"""Small independent RNN/LSTM layers with the Problem 3 interface, for testing hw6utils.gradviz.
+"""Small independent RNN/LSTM layers with the Problem 3 interface, for testing and benchmarking hw6utils.gradviz.
 
 They follow the spec's names and signatures (``RNNLayer(input_size, hidden_size, nonlinearity)``,
 ``LSTMLayer(input_size, hidden_size)``, ``store_h_for_grad``) so gradviz can be tested before, and

@@ -2,8 +2,8 @@
 
 Test cells publish `check(name, value)` records; the grader compares them, outside the student's
 kernel, with the records of the reference solution. `assert_rejected` judges a whole test cell
-(visible + hidden, via notebook_cells.run_test_cell) and then the hidden section on its own, each
-in a fresh copy of the namespace, and requires both to fail: so the hidden checks reject the
+(visible + hidden, via coursekit.testing.notebooks.run_test_cell) and then the hidden section on its
+own, each in a fresh copy of the namespace, and requires both to fail: so the hidden checks reject the
 implementation by themselves. `reference_calls` records what the reference solution returned on
 the inputs a test cell uses, so tests can verify those answers with an oracle (which makes
 "equal to the reference" mean "right"). `sabotaged_kernel` imitates a hostile submission.
@@ -22,10 +22,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import notebook_cells  # noqa: E402
-
-from notebook_cells import (BEGIN_HIDDEN, SOURCE_DIR, _checks_module, hidden_section,  # noqa: E402, F401
-                            is_test_cell, load, reference_records, run_test_cell, test_cell_records)
+from coursekit.testing import notebooks  # noqa: E402
+from coursekit.testing.notebooks import (BEGIN_HIDDEN, SOURCE_DIR, cell_by_grade_id, checks_module,  # noqa: E402, F401
+                                         hidden_section, is_test_cell, load, reference_records, run_test_cell,
+                                         runnable_source, test_cell_records, working_directory)
 
 def hidden_records(notebook: str, grade_id: str, namespace: dict[str, Any]
                    ) -> tuple[list[dict[str, Any]], BaseException | None]:
@@ -35,7 +35,7 @@ def hidden_records(notebook: str, grade_id: str, namespace: dict[str, Any]
 
 def reference_hidden_records(notebook: str, grade_id: str) -> tuple[dict[str, Any], ...]:
     """What the reference solution publishes in the hidden section of one test cell."""
-    return notebook_cells.reference_records(notebook, grade_id, hidden_only=True)
+    return notebooks.reference_records(notebook, grade_id, hidden_only=True)
 
 
 def run_hidden_only(notebook: str, grade_id: str, namespace: dict[str, Any]) -> None:
@@ -57,6 +57,15 @@ def assert_accepted(notebook: str, grade_ids: list[str], reference: dict[str, An
     """Each cell in ``grade_ids`` passes with ``impl`` swapped into the reference namespace."""
     for grade_id in grade_ids:
         run_test_cell(notebook, grade_id, dict(reference, **impl))
+
+
+def visible_failure(notebook: str, grade_id: str, namespace: dict[str, Any]) -> str:
+    """The message of the first visible check that fails when a test cell runs on a student's machine
+    (its part before the hidden tests, run directly on a copy of ``namespace``; it must fail)."""
+    source = cell_by_grade_id(load(SOURCE_DIR / notebook), grade_id).source.split(BEGIN_HIDDEN)[0]
+    with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failed:
+        exec(compile(runnable_source(source), f"<{notebook}:{grade_id}:visible>", "exec"), dict(namespace))
+    return str(failed.value)
 
 
 # --- the test cells' form ------------------------------------------------------------------------
@@ -191,7 +200,7 @@ def sabotaged_kernel(*, silence_check: bool = False) -> Iterator[None]:
         (torch, "allclose", yes), (torch, "equal", yes), (math, "isclose", yes),
     ]
     if silence_check:
-        patches.append((_checks_module(), "check", nothing))
+        patches.append((checks_module(), "check", nothing))
     saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
     try:
         for owner, attr, fake in patches:
@@ -217,13 +226,14 @@ def assert_sabotage_rejected(notebook: str, grade_id: str, reference: dict[str, 
                 run_test_cell(notebook, grade_id, namespace)
 
 
-def rnn_variant(reference: dict[str, Any], step) -> type:
-    """An RNNLayer whose forward uses ``step(layer, h, x_t) -> h_next`` and h_0 = 0."""
+def rnn_variant(reference: dict[str, Any], step, initial_state=None) -> type:
+    """An RNNLayer whose forward uses ``step(layer, h, x_t) -> h_next`` and h_0 = ``initial_state(layer, x)``
+    (default zeros)."""
     base = reference["RNNLayer"]
 
     class Variant(base):
         def forward(self, x):
-            h = x.new_zeros(x.shape[0], self.hidden_size)
+            h = initial_state(self, x) if initial_state else x.new_zeros(x.shape[0], self.hidden_size)
             h_list = []
             for t in range(x.shape[1]):
                 h = step(self, h, x[:, t])

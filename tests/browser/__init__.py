@@ -1,0 +1,1 @@
+"""JupyterLab, the formgrader and the reports in headless Chromium."""

@@ -1,0 +1,1 @@
+"""Tests of the instructor tooling (coursekit/), mostly on the tiny fixture course."""

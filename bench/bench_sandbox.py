@@ -35,11 +35,18 @@ OLD_DEFAULT = "5fc0900"  # main before the allow-list root: the deny-list sandbo
 
 
 def load_old(commit: str, folder: Path):
-    """The previous sandbox and executor, as modules old_sandbox and old_executor."""
+    """The previous sandbox and executor, as modules old_sandbox and old_executor (the record protocol
+    they imported from coursekit.verdicts now belongs to the helper package's records module)."""
+    from coursekit.helpers import trusted_module
+    from coursekit.testing.courses import helper_folder
+
+    records = trusted_module(helper_folder(), "records")
     for name in ("sandbox", "executor"):
         text = subprocess.run(["git", "show", f"{commit}:coursekit/{name}.py"], cwd=REPO, check=True,
                               capture_output=True, text=True).stdout
         text = text.replace("from coursekit import sandbox", "import old_sandbox as sandbox")
+        text = text.replace("from coursekit.verdicts import RECORD_ENV, RECORD_MIME",
+                            f"RECORD_ENV, RECORD_MIME = {records.RECORD_ENV!r}, {records.RECORD_MIME!r}")
         (folder / f"old_{name}.py").write_text(text)
     modules = []
     for name in ("old_sandbox", "old_executor"):
@@ -76,18 +83,17 @@ def time_startup(module, uid: int) -> tuple[float, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]  # as the course
-
-
 def settings_for(executor, uid: int):
     """Like settings for both executors: the old one's dataclass had defaults, the current one is built
     from the SandboxedExecute preprocessor's traits."""
     if executor.__name__ == "old_executor":
         return executor.ExecutionSettings(sandboxed=True, uid=uid, cell_timeout=120, notebook_timeout=300)
     from coursekit.preprocessors import SandboxedExecute
+    from coursekit.testing.courses import home_course
 
+    kernel_arguments = list(home_course().config.Execute.extra_arguments)  # as the course starts kernels
     return SandboxedExecute(uid=uid, timeout=120, notebook_timeout=300,
-                            extra_arguments=KERNEL_ARGUMENTS).execution_settings()
+                            extra_arguments=kernel_arguments).execution_settings()
 
 
 def time_notebook(executor, uid: int, imports: bool = True) -> tuple[float, float | None]:

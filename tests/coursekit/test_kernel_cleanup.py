@@ -15,6 +15,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from coursekit import sandbox
+from coursekit.course import Course
 from coursekit.executor import ExecutionSettings, execute, scratch_copy
 from coursekit.preprocessors import SandboxedExecute
 
@@ -61,18 +62,27 @@ def processes_with(text: str) -> list[int]:
     return found
 
 
-def left_behind(uid: int | None) -> list[Path]:
-    """Folders in the host's scratch places that belong to the kernel's own uid (unique to this test)."""
+def owned_by(uid: int | None) -> set[Path]:
+    """Entries of the host's scratch places that belong to the kernel's uid."""
     if uid is None:
-        return []
+        return set()
     places = [Path(p) for p in ("/run", "/run/coursekit", "/tmp", "/var/tmp", "/dev/shm") if Path(p).is_dir()]
-    return [entry for place in places for entry in place.iterdir()
-            if not entry.is_symlink() and entry.stat().st_uid == uid]
+    return {entry for place in places for entry in place.iterdir()
+            if not entry.is_symlink() and entry.stat().st_uid == uid}
+
+
+def left_behind(uid: int | None, before: set[Path]) -> set[Path]:
+    """What the run left in the host's scratch places under its uid (``before``: what was there already,
+    e.g. from an earlier run on this machine that was killed with its grader's parent)."""
+    return owned_by(uid) - before
+
+
+KERNEL_ARGUMENTS = list(Course.open(REPO_ROOT).config.Execute.extra_arguments)  # as the course starts kernels
 
 
 def settings_for(sandboxed: bool, **kw) -> ExecutionSettings:
-    settings = SandboxedExecute(sandboxed=sandboxed, timeout=30, notebook_timeout=60,
-                                memory_bytes=2 * 1024 ** 3).execution_settings()
+    settings = SandboxedExecute(sandboxed=sandboxed, timeout=30, notebook_timeout=60, memory_bytes=2 * 1024 ** 3,
+                                extra_arguments=KERNEL_ARGUMENTS).execution_settings()
     for name, value in kw.items():
         setattr(settings, name, value)
     return settings
@@ -102,6 +112,7 @@ def test_daemons_end_with_the_notebook(tmp_path, mode, monkeypatch):
     folder.mkdir()
     workdir = scratch_copy(folder)
     settings = settings_for(sandboxed)
+    before = owned_by(settings.uid) - {workdir}
     try:
         report = execute(nb, workdir, settings)
     finally:
@@ -110,7 +121,7 @@ def test_daemons_end_with_the_notebook(tmp_path, mode, monkeypatch):
     assert "started" in nb.cells[0].outputs[0]["text"]
     assert wait_until(lambda: not processes_with(mark), 5), "processes of the notebook outlived it"
     assert not processes_with(str(workdir)), "the kernel outlived the notebook"
-    assert not left_behind(settings.uid)
+    assert not left_behind(settings.uid, before)
     assert report.sandbox_mode.startswith({"full": "full", "degraded": "degraded", "unsandboxed": "unisolated"}[mode])
 
 
@@ -119,6 +130,7 @@ def test_daemons_end_with_the_notebook(tmp_path, mode, monkeypatch):
 def test_killed_grader_leaves_nothing_behind(tmp_path, sandboxed):
     mark = token()
     uid = sandbox.claim_uid() if sandboxed else None
+    before = owned_by(uid)
     folder = tmp_path / "submission"
     folder.mkdir()
     (folder / "data.txt").write_text("x")
@@ -130,8 +142,8 @@ def test_killed_grader_leaves_nothing_behind(tmp_path, sandboxed):
         "from coursekit import sandbox\n"
         "from coursekit.executor import execute, scratch_copy\n"
         "from coursekit.preprocessors import SandboxedExecute\n"
-        f"settings = SandboxedExecute(sandboxed={sandboxed}, uid={uid}, timeout=600,\n"
-        "                            notebook_timeout=900).execution_settings()\n"
+        f"settings = SandboxedExecute(sandboxed={sandboxed}, uid={uid}, timeout=600, notebook_timeout=900,\n"
+        f"                            extra_arguments={KERNEL_ARGUMENTS!r}).execution_settings()\n"
         f"workdir = scratch_copy(Path({str(folder)!r}))\n"
         "print(workdir, flush=True)\n"
         f"execute(nbformat.read({str(nb_path)!r}, as_version=4), workdir, settings)\n")
@@ -147,7 +159,7 @@ def test_killed_grader_leaves_nothing_behind(tmp_path, sandboxed):
         assert wait_until(lambda: not processes_with(mark) and not processes_with(str(workdir)), 10), \
             "processes of the notebook outlived the killed grader"
         assert wait_until(lambda: not workdir.exists(), 5), "the kernel's working folder outlived the grader"
-        assert not left_behind(uid)
+        assert not left_behind(uid, before)
     finally:
         if proc.poll() is None:
             proc.kill()

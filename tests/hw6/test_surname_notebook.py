@@ -13,6 +13,7 @@ from coursekit.testing.notebooks import (SOURCE_DIR, kernel_started_in, load, nb
                                          run_test_cell, runnable_source, solution_namespace, trusted_checks,
                                          working_directory)
 from coursekit.testing.notebooks import test_cell_records as cell_records  # (not a test)
+from hw6utils.surname_log import SpecClassifier
 from tests.hw6.rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected,
                                  assert_sabotage_rejected, reference_calls, visible_failure)
 
@@ -154,15 +155,8 @@ def test_rejects_encoding_with_length_instead_of_last_position(ref):
     assert_rejected(NB, ["test_encode"], ref, namesToBatch=lambda names: (good(names)[0], good(names)[1] + 1))
 
 
-class _Base(nn.Module):
-    def __init__(self, vocab_size, rnn_size, n_categories, num_layers=1, dropout=0.0, model_type="lstm"):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, rnn_size)
-        rnn = nn.LSTM if model_type == "lstm" else nn.RNN
-        self.rnn = rnn(rnn_size, rnn_size, num_layers=num_layers, batch_first=True,
-                       dropout=dropout if num_layers > 1 else 0.0)
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(rnn_size, n_categories)
+class _Base(SpecClassifier):
+    """The specified architecture; each subclass below gets one thing wrong."""
 
 
 class LastColumn(_Base):
@@ -191,11 +185,8 @@ class ReluRNN(_Base):
         return self.output(self.dropout(out[torch.arange(len(x)), last_pos]))
 
 
-class Correct(_Base):
+class Correct(SpecClassifier):
     """A correct model defined in a file, so that inspect.getsource works as it does in a notebook."""
-    def forward(self, x, last_pos):
-        out, _ = self.rnn(self.embedding(x))
-        return self.output(self.dropout(out[torch.arange(len(x)), last_pos]))
 
 
 class NoDropout(_Base):

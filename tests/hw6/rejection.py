@@ -157,25 +157,11 @@ class AlwaysEqual:
     __le__ = __gt__ = __ge__ = __lt__
 
 
-class LyingFloat(float):
+class LyingFloat(AlwaysEqual, float):
     """A float that claims to equal (and be within any tolerance of) everything."""
 
-    def __eq__(self, other: object) -> bool:
-        return True
-
-    def __ne__(self, other: object) -> bool:
-        return False
-
-    def __sub__(self, other: object) -> float:
-        return 0.0
-
-    __rsub__ = __sub__
     __hash__ = float.__hash__
-
-    def __lt__(self, other: object) -> bool:
-        return True
-
-    __le__ = __gt__ = __ge__ = __lt__
+    __abs__ = float.__abs__
 
 
 @contextlib.contextmanager

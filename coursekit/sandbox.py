@@ -625,10 +625,10 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
     writable folder.
 
     ``expose_ro``: folders (or files) mounted read-only at their own paths (the Python installation is
-    always added); nothing else of the host exists inside. ``uid`` runs the command as that numeric user and group instead of
-    nobody (one per parallel job, so that process limits are per job). ``isolated=False`` runs the
-    command as the caller, with the caller's environment plus ``env`` and no limits, and only ends its
-    process tree with it (trusted code). ``allow_degraded``: see the module docstring.
+    always added); nothing else of the host exists inside. ``uid`` runs the command as that numeric user and
+    group instead of nobody (one per parallel job, so that process limits are per job). ``isolated=False``
+    runs the command as the caller, with the caller's environment plus ``env`` and no limits, and only ends
+    its process tree with it (trusted code). ``allow_degraded``: see the module docstring.
     """
     workdir = Path(workdir).resolve()
     spec: dict = {"command": list(command), "workdir": str(workdir), "parent": os.getpid()}

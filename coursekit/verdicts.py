@@ -1,13 +1,14 @@
 """Verdicts decided outside the student's kernel.
 
 Test cells call ``check(name, value, ...)`` (from the assignment's ``<helper>/checks.py``; the record
-format is owned by ``<helper>/records.py``). While the grader runs a notebook, each check publishes its value as plain JSON
-in the cell's output; nothing in the student's kernel compares or decides. Here, in the grader's own
-process, every test cell's records are compared with the records the instructor's reference solution
-published for the same cell, using the criteria (tolerance, bounds, judge) of the *reference* records
-and the functions of the instructor's copy of the helper package. The cell's outputs are then replaced
-by the verdict, which is what nbgrader's ``SaveAutoGrades`` scores; the student's records are kept in
-the cell's metadata (``coursekit.records``) for staff tools such as the similarity report.
+format is owned by ``<helper>/records.py``). While the grader runs a notebook, each check publishes its
+value as plain JSON in the cell's output; nothing in the student's kernel compares or decides. Here, in
+the grader's own process, every test cell's records are compared with the records the instructor's
+reference solution published for the same cell, using the criteria (tolerance, bounds, judge) of the
+*reference* records and the functions of the instructor's copy of the helper package. The cell's outputs
+are then replaced by the verdict, which is what nbgrader's ``SaveAutoGrades`` scores; the student's
+records are kept in the cell's metadata (``coursekit.records``) for staff tools such as the similarity
+report.
 """
 from __future__ import annotations
 

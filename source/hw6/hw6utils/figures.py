@@ -48,17 +48,19 @@ def _blank(ax, xlim, ylim):
 
 # --- Problem 1 ---------------------------------------------------------------------------------
 
-def scalar_rnn_graph(ax=None):
-    """The scalar linear RNN h_t = w (u_t + h_{t-1}) unrolled for three steps, as a computational graph.
+def scalar_rnn_graph(ax=None, edge_labels: bool = False):
+    """Figure 1: the scalar linear RNN h_t = w (u_t + h_{t-1}) unrolled for three steps, as a graph.
 
-    Nodes are the named intermediates p, q, r, s, t, y; the shared weight w enters on three edges
-    (into q, s and y), drawn in red. Shaded bands mark the three time steps.
+    Nodes are the named intermediates p, q, r, s, t, y; the operation each node applies to the arrows
+    coming into it is written beside it (a sum or a product), as in a computational graph. The
+    shared weight w enters on three edges (into q, s and y), drawn in red. Shaded bands mark the three
+    time steps. With ``edge_labels`` the three edges of w are named for question 1d, and only the
+    right-most one carries its term (the homework gives that one).
     """
     fig, ax = (plt.subplots(figsize=(10, 4.4)) if ax is None else (ax.figure, ax))
     _blank(ax, (-1.4, 9.2), (-2.45, 2.8))
     nodes = {"p": (0.0, 0.0), "q": (1.6, 0.0), "r": (3.2, 0.0), "s": (4.8, 0.0), "t": (6.4, 0.0), "y": (8.0, 0.0)}
-    definitions = {"p": "$p = u_1$", "q": r"$q = w\,p$", "r": "$r = u_2 + q$", "s": r"$s = w\,r$",
-                   "t": "$t = u_3 + s$", "y": r"$y = w\,t$"}
+    operations = {"p": "copy", "q": r"$\times$", "r": "$+$", "s": r"$\times$", "t": "$+$", "y": r"$\times$"}
     for step, (first, last, state) in enumerate([("p", "q", "h_1 = q"), ("r", "s", "h_2 = s"),
                                                   ("t", "y", "h_3 = y")]):
         left, right = nodes[first][0] - 0.6, nodes[last][0] + 0.6
@@ -73,18 +75,29 @@ def scalar_rnn_graph(ax=None):
     for name, (x, y) in nodes.items():
         _node(ax, (x, y), f"${name}$")
         shift = 0.45 if name in inputs else 0.0  # clear of the input's arrow
-        ax.text(x + shift, y - 0.48, definitions[name], ha="center", va="top", fontsize=9.5, color=INK)
+        ax.text(x + shift, y - 0.48, operations[name], ha="center", va="top", fontsize=11, color=INK)
     for i, target in enumerate(inputs, start=1):
         x = nodes[target][0]
         _node(ax, (x - 0.75, -2.0), f"$u_{i}$", radius=0.3, face="#f4f4f4", size=12)
         _arrow(ax, (x - 0.75, -2.0), (x, 0.0), shrink=13)
     weight = (4.0, 2.35)
     _node(ax, weight, "$w$", radius=0.3, face="#fdecea", edge=ACCENT, text=ACCENT, size=13, width=1.8)
+    names = {"q": "left edge", "s": "middle edge", "y": "right-most edge: $t$"}
     for use, target in enumerate(("q", "s", "y"), start=1):
-        _arrow(ax, weight, nodes[target], colour=ACCENT, width=1.6, rad=0.12 if target == "y" else -0.12, shrink=13)
-    ax.text(weight[0] + 0.45, weight[1] + 0.05, "one weight, used on three edges", ha="left", va="center",
-            fontsize=9.5, color=ACCENT)
-    ax.set_title(r"Problem 1: $h_t = w\,(u_t + h_{t-1})$, $h_0 = 0$, unrolled for three steps ($y = h_3$)",
+        rad = 0.12 if target == "y" else -0.12
+        _arrow(ax, weight, nodes[target], colour=ACCENT, width=1.6, rad=rad, shrink=13)
+        if edge_labels:
+            x, y = (weight[0] + nodes[target][0]) / 2, (weight[1] + nodes[target][1]) / 2
+            dx, dy = {"q": (-0.35, 0.15), "s": (0.3, -0.2), "y": (0.35, 0.15)}[target]
+            ax.text(x + dx, y + dy, names[target], fontsize=9.5, color=ACCENT,
+                    ha="right" if target == "q" else "left", va="center",
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none"))
+    if not edge_labels:
+        ax.text(weight[0] + 0.45, weight[1] + 0.05, "one weight, used on three edges", ha="left", va="center",
+                fontsize=9.5, color=ACCENT)
+    ax.text(-1.3, 2.6, r"$\times$: product of the arrows coming in" "\n" r"$+$: their sum", ha="left", va="top",
+            fontsize=9, color=MUTED)
+    ax.set_title(r"Figure 1: $h_t = w\,(u_t + h_{t-1})$, $h_0 = 0$, unrolled for three steps ($y = h_3$)",
                  fontsize=11.5)
     return fig
 

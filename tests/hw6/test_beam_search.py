@@ -81,20 +81,50 @@ def test_log_prob_sum_check_names_the_bad_node():
         beam.log_prob_sum_check({(): {"x": math.log(0.5), "y": math.log(0.5)}, ("x",): {"x": -0.1, "y": -0.1}})
 
 
-def test_plot_draws_every_node_and_highlights_the_beam(reference):
+def _kept_paths(fig):
+    """(start, end) of every thick (beam) line of a decoding-tree figure."""
+    return {(tuple(line.get_xydata()[0]), tuple(line.get_xydata()[-1])) for line in fig.axes[0].lines
+            if line.get_linewidth() > 2}
+
+
+def test_beam_plot_draws_the_students_beams_on_figure_2s_layout(reference):
+    """The beams are drawn on the tree of Figure 2 itself (same orientation, same positions), with
+    the scores the beam search returned, and nothing the student's beams do not contain is marked."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hw6utils import figures
     _, history = reference["beam_search"](beam.worked_next_log_probs, 2, 3, return_history=True)
-    ax = beam.plot_beam_search(beam.worked_next_log_probs, 3, history)
-    points = [tuple(c.get_offsets()[0]) for c in ax.collections]
-    assert len(points) == 1 + 2 + 4 + 8
-    blue = matplotlib.colors.to_rgba("tab:blue")
-    filled = [c for c in ax.collections if tuple(c.get_facecolors()[0]) == blue]
-    assert len(filled) == 1 + 2 * 3  # root + two kept hypotheses per step
-    plt.close("all")
+    plain = figures.decoding_tree(beam.worked_next_log_probs, 3)
+    drawn = figures.decoding_tree(beam.worked_next_log_probs, 3, beams=history)
+    offsets = lambda fig: [tuple(c.get_offsets()[0]) for c in fig.axes[0].collections]  # noqa: E731
+    assert offsets(plain) == offsets(drawn) and len(offsets(drawn)) == 1 + 2 + 4 + 8
+    top = max(offsets(drawn), key=lambda xy: xy[1] if xy[0] > 0 and xy[0] < 3 else -1e9)
+    assert [t.get_text() for t in drawn.axes[0].texts if tuple(t.get_position()) == (top[0], top[1] + 0.22)] == \
+        ["neural"]  # the decoder's first token on top, as in Figure 2
+    assert len(_kept_paths(drawn)) == 2 * 3 and not _kept_paths(plain)
+    blue = [c for c in drawn.axes[0].collections
+            if matplotlib.colors.same_color(c.get_facecolors()[0], figures.BEAM)]
+    assert len(blue) == 1 + 2 * 3  # the start and the two stored hypotheses of each step
+    scores = {t.get_text() for t in drawn.axes[0].texts if t.get_color() == figures.BEAM}
+    assert scores == {f"{s:.2f}".replace("-", "\u2212") for beam_ in history for _, s in beam_}
+    edge_labels = [t for t in drawn.axes[0].texts if t.get_text().startswith("\u2212") and t.get_color() != figures.BEAM]
+    assert all(t.get_bbox_patch() is not None and t.get_zorder() > 2 for t in edge_labels + [
+        t for t in drawn.axes[0].texts if t.get_color() == figures.BEAM])  # on white, above the beam lines
+
+
+def test_beam_plot_marks_only_what_the_student_returned():
+    """A wrong beam is drawn as it is: no best path is marked from the helper's own search."""
+    from hw6utils import figures
+    wrong = [[(("network",), -0.73)], [(("network", "network"), -1.53)], [(("network", "network", "neural"), -2.21)]]
+    fig = figures.decoding_tree(beam.worked_next_log_probs, 3, beams=wrong)
+    scores = {t.get_text() for t in fig.axes[0].texts if t.get_color() == figures.BEAM}
+    assert scores == {"\u22120.73", "\u22121.53", "\u22122.21"}
+    assert len(_kept_paths(fig)) == 3
+    assert not any("1.46" in t.get_text() for t in fig.axes[0].texts)
+    with pytest.raises(ValueError, match="after step 1 holds \\['nowhere'\\]"):
+        figures.decoding_tree(beam.worked_next_log_probs, 3, beams=[[(("nowhere",), -1.0)]])
     with pytest.raises(ValueError, match="too large"):
-        beam.plot_beam_search(beam.tree_function(beam.random_tree(["a", "b", "c"], 4, seed=0)), 4)
+        figures.decoding_tree(beam.tree_function(beam.random_tree(["a", "b", "c"], 4, seed=0)), 4)
 
 
 # --- the notebook's tests ---------------------------------------------------------------------
@@ -298,6 +328,22 @@ def no_validation(next_log_probs, k, T, return_history=False):
         hyps = sorted(cands, key=_rank)[:k]
         history.append(hyps)
     return (hyps, history) if return_history else hyps
+
+
+def one_step_short(next_log_probs, k, T, return_history=False):
+    """Wrong: an off-by-one loop runs T - 1 steps (sequences one token short)."""
+    return no_validation(next_log_probs, k, T - 1, return_history)
+
+
+def test_off_by_one_length_is_reported_as_a_length_problem(reference):
+    """The ties cell names the length of the hypotheses, not their order, when the loop is one step short."""
+    assert_rejected(NB, CELLS, reference, beam_search=one_step_short)
+    message = visible_failure(NB, "test_beam_search_ties", dict(reference, beam_search=one_step_short))
+    assert message.startswith("length of every hypothesis in the final beam (T=2): got [1, 1], expected [2, 2]")
+    message = visible_failure(NB, "test_beam_search_random_trees", dict(reference, beam_search=one_step_short))
+    assert message == "k=1: number of beams in the history (one per step, T=4): got 3, expected 4", message
+    message = visible_failure(NB, "test_beam_search_greedy_exhaustive", dict(reference, beam_search=one_step_short))
+    assert message.startswith("length of every hypothesis for T=3: got [2, 2], expected [3, 3]"), message
 
 
 def test_accepts_a_different_correct_implementation(reference):

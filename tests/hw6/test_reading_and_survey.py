@@ -17,19 +17,27 @@ def test_test_cells_publish_checks_only():
 
 
 def test_reference_answers_are_the_spec_facts(reference):
-    """The hidden checks compare with the reference's numbers: 94% in 341 s on one GPU, then 94.1% in 26 s."""
-    assert (reference["baseline_accuracy_percent"], reference["baseline_seconds"], reference["baseline_gpus"],
-            reference["final_accuracy_percent"], reference["final_seconds"]) == (94, 341, 1, 94.1, 26)
+    """The hidden checks compare with the reference's numbers: 94% in 341 s, then 94.1% in 26 s."""
+    assert (reference["baseline_accuracy_percent"], reference["baseline_seconds"],
+            reference["final_accuracy_percent"], reference["final_seconds"]) == (94, 341, 94.1, 26)
+
+
+def test_asks_the_four_numbers_of_the_original_and_no_more():
+    """5a asks for the baseline's and the final time and accuracy; the ambiguous GPU count is gone."""
+    nb = load(SOURCE_DIR / NB)
+    answers = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "reading_facts").source
+    assert "gpu" not in answers.lower()
+    assert all("gpu" not in c.source.lower() for c in nb.cells if c.cell_type == "code")
 
 
 def test_rejects_answers_that_are_not_numbers(reference):
-    assert_rejected(NB, ["test_reading_facts"], reference, baseline_gpus=True)
+    assert_rejected(NB, ["test_reading_facts"], reference, baseline_seconds=True)
     assert_rejected(NB, ["test_reading_facts"], reference, final_seconds="26")
 
 
 def test_sabotaged_kernel_does_not_help_a_wrong_answer(reference):
     """Numbers that claim to equal everything (and closeness tests patched to say yes) still fail."""
-    liars = {name: LyingFloat(50.0) for name in ("baseline_accuracy_percent", "baseline_seconds", "baseline_gpus",
+    liars = {name: LyingFloat(50.0) for name in ("baseline_accuracy_percent", "baseline_seconds",
                                                 "final_accuracy_percent", "final_seconds")}
     assert abs(liars["baseline_accuracy_percent"] - 94.0) < 0.05  # what an in-kernel `abs(x - 94) < 0.05` believed
     assert_sabotage_rejected(NB, "test_reading_facts", reference, **liars)
@@ -66,13 +74,14 @@ def test_rejects_wrong_final_time(reference):
 
 def test_rejects_wrong_baseline(reference):
     assert_rejected(NB, ["test_reading_facts"], reference, baseline_seconds=297)
-    assert_rejected(NB, ["test_reading_facts"], reference, baseline_gpus=8)
+    assert_rejected(NB, ["test_reading_facts"], reference, baseline_seconds=174)  # the eight-GPU time
 
 
 def test_survey_cells_are_ungraded_and_editable():
     nb = load(SOURCE_DIR / NB)
     survey = [c for c in nb.cells if "Write your answer here" in c.source]
     assert len(survey) == 3
+    assert "student ID's" in survey[1].source  # 7(b) as the original asks it
     for cell in survey:
         assert cell.cell_type == "markdown" and not nbgrader_meta(cell)
     graded = [nbgrader_meta(c) for c in nb.cells if nbgrader_meta(c).get("grade")]

@@ -9,7 +9,7 @@ from tests.hw6.rejection import (AlwaysEqual, assert_accepted, assert_check_styl
                                  assert_sabotage_rejected, reference_calls, visible_failure)
 
 NB = "convolutions.ipynb"
-CELLS = ["test_recover_filter", "test_conv_transpose1d", "test_conv_transpose2d"]
+CELLS = ["test_recover_filter", "test_transpose_conv_answer", "test_conv_transpose1d", "test_conv_transpose2d"]
 
 
 def test_reference_passes_every_test_cell(reference):
@@ -71,6 +71,22 @@ def test_reference_matches_the_spec_examples(reference):
     assert reference["recover_filter"]([1, 4, 0, -2, 3], [-2, 2, 11]).tolist() == pytest.approx([2, -1, 3])
     out = reference["conv_transpose2d"](torch.tensor([[-1.0, 2.0], [3.0, 1.0]]), torch.tensor([[1.0, -1.0], [0.0, 1.0]]))
     assert out.tolist() == [[-1, 3, -2], [3, -3, 1], [0, 3, 1]]
+
+
+def test_hand_answer_to_6c_is_the_reference_and_wrong_ones_fail(reference):
+    """6c's question has its own answer cell: the hand-computed output, judged by a hidden check."""
+    assert torch.equal(torch.tensor(reference["transpose_conv_answer"], dtype=torch.float64),
+                       F.conv_transpose2d(torch.tensor([[[[-1.0, 2.0], [3.0, 1.0]]]], dtype=torch.float64),
+                                          torch.tensor([[[[1.0, -1.0], [0.0, 1.0]]]], dtype=torch.float64))[0, 0])
+    assert_accepted(NB, ["test_transpose_conv_answer"], reference,
+                    transpose_conv_answer=torch.tensor([[-1.0, 3.0, -2.0], [3.0, -3.0, 1.0], [0.0, 3.0, 1.0]]))
+    for wrong in ([[-1, 3], [3, -3]],                                     # a standard convolution's size
+                  [[-1, 1, -2], [3, -3, 1], [0, 3, 1]],                   # one overlap not summed
+                  [[1, -3, 2], [-3, 3, -1], [0, -3, -1]],                 # sign flipped
+                  [[-1, 3, -2], [3, -3, 1]], None, "[[-1, 3, -2]]"):
+        assert_rejected(NB, ["test_transpose_conv_answer"], reference, transpose_conv_answer=wrong)
+    message = visible_failure(NB, "test_transpose_conv_answer", dict(reference, transpose_conv_answer=[[1, 2], [3]]))
+    assert message.startswith("6c: your answer is a matrix of numbers: got a list of 2 items"), message
 
 
 def test_reference_refuses_empty_outputs(reference):

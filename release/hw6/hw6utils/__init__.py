@@ -8,8 +8,9 @@ One concept per module:
 
 * ``checks``: readable assertions and ``check`` for test cells (and the grader's comparisons).
 * ``records``: the check record format, how results travel from the kernel to the grader.
+* ``symbolic``: written expressions (Problem 1's derivations) read as data and judged by equivalence.
 * ``figures``: the diagrams shown in the notebooks.
-* ``beam``: the worked decoding tree and plots of Problem 2.
+* ``beam``: the decoder of Figure 2 and random decoders for Problem 2 (drawn by ``figures``).
 * ``gradients``: the Problem 3d measurement (hidden-state and gradient norms), no plotting.
 * ``gradviz``: the Problem 3d plot and interactive widget around that measurement.
 * ``standins``: trusted recurrent layers that stand in for the student's in the stacking tests.

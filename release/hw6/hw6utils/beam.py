@@ -1,9 +1,10 @@
-"""Trusted helpers for Problem 2 (beam search): the worked decoding tree, random trees, a plot.
+"""Trusted helpers for Problem 2 (beam search): the decoder of Figure 2, random trees, sequence scores.
 
 A decoder is modelled as a *next-token log-probability function*: it takes the prefix decoded so far
 (a tuple of tokens, ``()`` at the start) and returns a dict ``{token: log_probability}`` with one entry
 per vocabulary token. The notebook's ``beam_search`` works on any such function, so the same code runs
 on the hand-made worked example, on random trees and (in principle) on a real RNN language model.
+The trees are drawn by :func:`hw6utils.figures.decoding_tree` (with the student's beams, if given).
 """
 from __future__ import annotations
 
@@ -87,74 +88,6 @@ def random_tree(vocab: Sequence[str], depth: int, seed: int) -> dict[Prefix, dic
             order = rng.permutation(len(vocab))
             tree[tuple(prefix)] = {vocab[i]: float(np.log(probs[i])) for i in order}
     return tree
-
-
-def _leaf_positions(vocab: Sequence[str], depth: int) -> dict[Prefix, float]:
-    """Vertical position of every node: leaves evenly spaced, parents centred over their children."""
-    positions: dict[Prefix, float] = {}
-    for i, leaf in enumerate(product(vocab, repeat=depth)):
-        positions[tuple(leaf)] = float(-i)
-    for length in range(depth - 1, -1, -1):
-        for prefix in product(vocab, repeat=length):
-            children = [positions[tuple(prefix) + (tok,)] for tok in vocab]
-            positions[tuple(prefix)] = sum(children) / len(children)
-    return positions
-
-
-def plot_beam_search(next_log_probs: NextLogProbs, depth: int,
-                     history: Sequence[Sequence[Hypothesis]] | None = None, ax=None,
-                     title: str | None = None):
-    """Draw the whole decoding tree, each node labelled with its total log-probability.
-
-    ``history[t-1]`` is the beam kept after step ``t`` (a list of ``(tokens, score)``); nodes in a beam
-    are drawn in blue, the best complete sequence of the exhaustive search is outlined in red, and
-    pruned nodes are grey. Only for small trees (vocabulary ** depth leaves). Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    vocab = sorted(next_log_probs(()).keys())
-    n_leaves = len(vocab) ** depth
-    if n_leaves > 64:
-        raise ValueError(f"tree too large to draw: {n_leaves} leaves (at most 64)")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(2.6 * (depth + 1), max(3.0, 0.55 * n_leaves)))
-    positions = _leaf_positions(vocab, depth)
-    scores: dict[Prefix, float] = {(): 0.0}
-    for length in range(depth):
-        for prefix in product(vocab, repeat=length):
-            for token, logp in next_log_probs(tuple(prefix)).items():
-                scores[tuple(prefix) + (token,)] = scores[tuple(prefix)] + logp
-    kept = {tuple(tokens) for beam in (history or []) for tokens, _ in beam}
-    leaves = [p for p in scores if len(p) == depth]
-    best = min(leaves, key=lambda p: (-scores[p], p))  # same tie rule as beam_search
-    best_path = {best[:i] for i in range(depth + 1)}
-
-    for node, score in scores.items():
-        if not node:
-            continue
-        parent = node[:-1]
-        on_beam = node in kept and (parent in kept or not parent)
-        colour = "tab:blue" if on_beam else "0.75"
-        ax.plot([len(parent), len(node)], [positions[parent], positions[node]], color=colour,
-                lw=3 if on_beam else 1, zorder=1)
-        step_logp = score - scores[parent]
-        ax.text((len(parent) + len(node)) / 2, (positions[parent] + positions[node]) / 2,
-                f"{node[-1]} {step_logp:.2f}", fontsize=8, ha="center", va="bottom", color="0.25")
-    for node, score in scores.items():
-        face = "tab:blue" if (node in kept or not node) else "white"
-        edge = "tab:red" if node in best_path else "0.4"
-        ax.scatter([len(node)], [positions[node]], s=260, c=face, edgecolors=edge,
-                   linewidths=2.5 if node in best_path else 1, zorder=2)
-        ax.text(len(node) + 0.08, positions[node] - 0.05, f"{score:.2f}", fontsize=8, va="top",
-                color="black" if node in kept else "0.45")
-    ax.set_xticks(range(depth + 1))
-    ax.set_xticklabels(["start"] + [f"step {t}" for t in range(1, depth + 1)])
-    ax.set_yticks([])
-    ax.set_xlim(-0.3, depth + 0.6)
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.set_title(title or "blue: kept in the beam, red outline: most likely sequence")
-    return ax
 
 
 def log_prob_sum_check(tree: Mapping[Prefix, Mapping[str, float]], tol: float = 0.02) -> None:

@@ -48,17 +48,19 @@ def _blank(ax, xlim, ylim):
 
 # --- Problem 1 ---------------------------------------------------------------------------------
 
-def scalar_rnn_graph(ax=None):
-    """The scalar linear RNN h_t = w (u_t + h_{t-1}) unrolled for three steps, as a computational graph.
+def scalar_rnn_graph(ax=None, edge_labels: bool = False):
+    """Figure 1: the scalar linear RNN h_t = w (u_t + h_{t-1}) unrolled for three steps, as a graph.
 
-    Nodes are the named intermediates p, q, r, s, t, y; the shared weight w enters on three edges
-    (into q, s and y), drawn in red. Shaded bands mark the three time steps.
+    Nodes are the named intermediates p, q, r, s, t, y; the operation each node applies to the arrows
+    coming into it is written beside it (a sum or a product), as in a computational graph. The
+    shared weight w enters on three edges (into q, s and y), drawn in red. Shaded bands mark the three
+    time steps. With ``edge_labels`` the three edges of w are named for question 1d, and only the
+    right-most one carries its term (the homework gives that one).
     """
     fig, ax = (plt.subplots(figsize=(10, 4.4)) if ax is None else (ax.figure, ax))
     _blank(ax, (-1.4, 9.2), (-2.45, 2.8))
     nodes = {"p": (0.0, 0.0), "q": (1.6, 0.0), "r": (3.2, 0.0), "s": (4.8, 0.0), "t": (6.4, 0.0), "y": (8.0, 0.0)}
-    definitions = {"p": "$p = u_1$", "q": r"$q = w\,p$", "r": "$r = u_2 + q$", "s": r"$s = w\,r$",
-                   "t": "$t = u_3 + s$", "y": r"$y = w\,t$"}
+    operations = {"p": "copy", "q": r"$\times$", "r": "$+$", "s": r"$\times$", "t": "$+$", "y": r"$\times$"}
     for step, (first, last, state) in enumerate([("p", "q", "h_1 = q"), ("r", "s", "h_2 = s"),
                                                   ("t", "y", "h_3 = y")]):
         left, right = nodes[first][0] - 0.6, nodes[last][0] + 0.6
@@ -73,69 +75,125 @@ def scalar_rnn_graph(ax=None):
     for name, (x, y) in nodes.items():
         _node(ax, (x, y), f"${name}$")
         shift = 0.45 if name in inputs else 0.0  # clear of the input's arrow
-        ax.text(x + shift, y - 0.48, definitions[name], ha="center", va="top", fontsize=9.5, color=INK)
+        ax.text(x + shift, y - 0.48, operations[name], ha="center", va="top", fontsize=11, color=INK)
     for i, target in enumerate(inputs, start=1):
         x = nodes[target][0]
         _node(ax, (x - 0.75, -2.0), f"$u_{i}$", radius=0.3, face="#f4f4f4", size=12)
         _arrow(ax, (x - 0.75, -2.0), (x, 0.0), shrink=13)
     weight = (4.0, 2.35)
     _node(ax, weight, "$w$", radius=0.3, face="#fdecea", edge=ACCENT, text=ACCENT, size=13, width=1.8)
+    names = {"q": "left edge", "s": "middle edge", "y": "right-most edge: $t$"}
     for use, target in enumerate(("q", "s", "y"), start=1):
-        _arrow(ax, weight, nodes[target], colour=ACCENT, width=1.6, rad=0.12 if target == "y" else -0.12, shrink=13)
-    ax.text(weight[0] + 0.45, weight[1] + 0.05, "one weight, used on three edges", ha="left", va="center",
-            fontsize=9.5, color=ACCENT)
-    ax.set_title(r"Problem 1: $h_t = w\,(u_t + h_{t-1})$, $h_0 = 0$, unrolled for three steps ($y = h_3$)",
+        rad = 0.12 if target == "y" else -0.12
+        _arrow(ax, weight, nodes[target], colour=ACCENT, width=1.6, rad=rad, shrink=13)
+        if edge_labels:
+            x, y = (weight[0] + nodes[target][0]) / 2, (weight[1] + nodes[target][1]) / 2
+            dx, dy = {"q": (-0.35, 0.15), "s": (0.3, -0.2), "y": (0.35, 0.15)}[target]
+            ax.text(x + dx, y + dy, names[target], fontsize=9.5, color=ACCENT,
+                    ha="right" if target == "q" else "left", va="center",
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none"))
+    if not edge_labels:
+        ax.text(weight[0] + 0.45, weight[1] + 0.05, "one weight, used on three edges", ha="left", va="center",
+                fontsize=9.5, color=ACCENT)
+    ax.text(-1.3, 2.6, r"$\times$: product of the arrows coming in" "\n" r"$+$: their sum", ha="left", va="top",
+            fontsize=9, color=MUTED)
+    ax.set_title(r"Figure 1: $h_t = w\,(u_t + h_{t-1})$, $h_0 = 0$, unrolled for three steps ($y = h_3$)",
                  fontsize=11.5)
     return fig
 
 
 # --- Problem 2 ---------------------------------------------------------------------------------
 
-def decoding_tree(next_log_probs, depth: int, ax=None, title: str | None = None):
-    """The decoder's tree of possible sequences: every node named by its last token, every edge
-    labelled with log P(token | prefix); the complete sequences are written at the leaves.
+TREE_SPACING = 2.6  # horizontal distance between the steps of a decoding tree
+BEAM = "#2f6db5"    # the student's beams
 
-    Shows only what the decoder gives (no totals, no beam), so it is the problem, not its answer.
-    Tokens keep the order of the decoder's first answer (the first one is drawn on top).
+
+def _tree_positions(vocab, depth: int) -> dict[tuple[str, ...], float]:
+    """Vertical position of every node: leaves evenly spaced top to bottom in ``vocab`` order (the
+    first token on top), parents centred over their children."""
+    positions: dict[tuple[str, ...], float] = {}
+    for i, leaf in enumerate(product(vocab, repeat=depth)):
+        positions[tuple(leaf)] = float(-i)
+    for length in range(depth - 1, -1, -1):
+        for prefix in product(vocab, repeat=length):
+            children = [positions[tuple(prefix) + (token,)] for token in vocab]
+            positions[tuple(prefix)] = sum(children) / len(children)
+    return positions
+
+
+def decoding_tree(next_log_probs, depth: int, ax=None, title: str | None = None, beams=None):
+    """Figure 2: the decoder's tree of possible sequences; every node is named by its last token,
+    every edge labelled with log P(token | prefix), the complete sequences written at the leaves.
+
+    Without ``beams`` it shows only what the decoder gives (no totals, no beam): the problem, not its
+    answer. ``beams`` is a beam search's history (``beams[t-1]`` = the list of ``(tokens, score)``
+    kept after step ``t``): the paths of those hypotheses are drawn in blue with the scores *they*
+    carry, and nothing else is marked. Tokens keep the order of the decoder's first answer (the first
+    one on top), so the tree has the same orientation with and without beams. Labels sit on white
+    so that no line crosses them.
     """
-    from .beam import _leaf_positions
-
     vocab = list(next_log_probs(()).keys())
     n_leaves = len(vocab) ** depth
     if n_leaves > 64:
         raise ValueError(f"tree too large to draw: {n_leaves} leaves (at most 64)")
     fig, ax = (plt.subplots(figsize=(2.4 * depth + 3.6, max(3.4, 0.7 * n_leaves)))
                if ax is None else (ax.figure, ax))
-    positions = _leaf_positions(vocab, depth)
-    spacing = 2.6
+    positions = _tree_positions(vocab, depth)
+    label_box = dict(boxstyle="round,pad=0.12", facecolor="white", edgecolor="none")
+
+    def place(node):
+        return len(node) * TREE_SPACING, positions[node]
+
     for length in range(depth):
         for prefix in product(vocab, repeat=length):
             children = next_log_probs(tuple(prefix))
             for token in vocab:
-                child = tuple(prefix) + (token,)
-                x0, y0 = length * spacing, positions[tuple(prefix)]
-                x1, y1 = (length + 1) * spacing, positions[child]
+                (x0, y0), (x1, y1) = place(tuple(prefix)), place(tuple(prefix) + (token,))
                 ax.plot([x0, x1], [y0, y1], color=MUTED, lw=1.2, zorder=1)
                 ax.text(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0), f"{children[token]:.2f}".replace("-", "\u2212"),
-                        fontsize=9.5, ha="center", va="center", color=INK, zorder=2,
-                        bbox=dict(boxstyle="round,pad=0.12", facecolor="white", edgecolor="none"))
-    for node, y in positions.items():
-        x = len(node) * spacing
-        ax.scatter([x], [y], s=70, c="white", edgecolors=INK, linewidths=1.2, zorder=3)
+                        fontsize=9.5, ha="center", va="center", color=INK, zorder=4, bbox=label_box)
+    kept = _beam_nodes(beams, positions)
+    for node, score in kept.items():
+        (x0, y0), (x1, y1) = place(node[:-1]), place(node)
+        ax.plot([x0, x1], [y0, y1], color=BEAM, lw=3.2, alpha=0.8, zorder=2, solid_capstyle="round")
+    for node in positions:
+        x, y = place(node)
+        on_beam = node in kept or (not node and kept)
+        ax.scatter([x], [y], s=70, c=BEAM if on_beam else "white", edgecolors=INK, linewidths=1.2, zorder=3)
         if len(node) == depth:
             ax.text(x + 0.25, y, " ".join(node), fontsize=9.5, va="center", color="#3b4b5c")
         elif node:
-            ax.text(x, y + 0.22, node[-1], fontsize=9.5, ha="center", va="bottom", color="#3b4b5c")
+            ax.text(x, y + 0.22, node[-1], fontsize=9.5, ha="center", va="bottom", color="#3b4b5c", zorder=4,
+                    bbox=label_box)
+    for node, score in kept.items():
+        x, y = place(node)
+        ax.text(x, y - 0.2, f"{score:.2f}".replace("-", "\u2212"), fontsize=9, ha="center", va="top",
+                color=BEAM, fontweight="bold", zorder=4, bbox=label_box)
     ax.text(-0.2, positions[()], "start", fontsize=9.5, ha="right", va="center", color=INK)
-    ax.set_xticks([t * spacing for t in range(depth + 1)])
+    ax.set_xticks([t * TREE_SPACING for t in range(depth + 1)])
     ax.set_xticklabels([""] + [f"step {t}" for t in range(1, depth + 1)], fontsize=9.5)
     ax.set_yticks([])
-    ax.set_xlim(-1.0, depth * spacing + 2.9)
+    ax.set_xlim(-1.0, depth * TREE_SPACING + 2.9)
     ax.set_ylim(min(positions.values()) - 0.6, max(positions.values()) + 0.6)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_title(title or "Decoder tree: log P(next token | prefix) on every edge", fontsize=11)
     return fig
+
+
+def _beam_nodes(beams, positions) -> dict[tuple[str, ...], float]:
+    """node -> the score a beam gave it, for every hypothesis in ``beams`` (a beam search's history).
+
+    Raises ValueError naming a hypothesis that is not a node of the tree (so a wrong beam is not
+    silently drawn as something else)."""
+    kept: dict[tuple[str, ...], float] = {}
+    for step, beam in enumerate(beams or [], start=1):
+        for tokens, score in beam:
+            node = tuple(tokens)
+            if node not in positions or not node:
+                raise ValueError(f"the beam after step {step} holds {list(node)}, which is not a node of this tree")
+            kept[node] = float(score)
+    return kept
 
 
 # --- Problem 4 ---------------------------------------------------------------------------------

@@ -107,9 +107,9 @@ def test_beam_plot_draws_the_students_beams_on_figure_2s_layout(reference):
     assert len(blue) == 1 + 2 * 3  # the start and the two stored hypotheses of each step
     scores = {t.get_text() for t in drawn.axes[0].texts if t.get_color() == figures.BEAM}
     assert scores == {f"{s:.2f}".replace("-", "\u2212") for beam_ in history for _, s in beam_}
-    edge_labels = [t for t in drawn.axes[0].texts if t.get_text().startswith("\u2212") and t.get_color() != figures.BEAM]
-    assert all(t.get_bbox_patch() is not None and t.get_zorder() > 2 for t in edge_labels + [
-        t for t in drawn.axes[0].texts if t.get_color() == figures.BEAM])  # on white, above the beam lines
+    labels = [t for t in drawn.axes[0].texts if t.get_text().startswith("\u2212")]  # edge labels and scores
+    assert len(labels) == 14 + 6
+    assert all(t.get_bbox_patch() is not None and t.get_zorder() > 2 for t in labels)  # on white, above the beams
 
 
 def test_beam_plot_marks_only_what_the_student_returned():

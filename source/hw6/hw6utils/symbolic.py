@@ -1,7 +1,7 @@
 """Derivations as answers: an expression a student writes as text, read safely and judged symbolically.
 
 Some questions ask for a formula ("t in terms of w and the u_i's"), not a number. The student writes it
-as a Python-style string (``"w*u2 + u3"``; ``**`` or ``^`` for powers). A test cell publishes a *claim*
+as a Python-style string (``"3*w - u2/2"``; ``**`` or ``^`` for powers). A test cell publishes a *claim*
 about it, built by :func:`claim` as plain data::
 
     {"expression": "<the student's text>", "symbols": ["w", "u1", ...],
@@ -96,7 +96,7 @@ def read(text: Any, names: Iterable[str]):
 
     allowed = list(names)
     if text is None:
-        raise Unreadable("no answer yet (the variable is None): write the expression as a string, e.g. \"w*u1 + u2\"")
+        raise Unreadable("no answer yet (the variable is None): write the expression as a string, e.g. \"3*w - u2/2\"")
     if not isinstance(text, str):
         raise Unreadable(f"the answer is a {type(text).__name__}, not a string holding an expression")
     if not text.strip():

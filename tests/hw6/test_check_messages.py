@@ -166,7 +166,7 @@ def visible_calls(notebook, until):
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOKS))
 def test_every_visible_check_reports_got_and_expected(notebook):
     calls = visible_calls(notebook, NOTEBOOKS[notebook])
-    assert len(calls) >= 5, calls
+    assert len(calls) >= 4, calls  # reading_and_survey: the four numbers of 5a
     for grade_id, name, value, expected, kwargs in calls:
         if expected is checks._NOTHING:  # a bound: one number past it
             wrongs = [kwargs["at_least"] - 1] if kwargs.get("at_least") is not None else [kwargs["at_most"] + 1]

@@ -96,7 +96,7 @@ def read(text: Any, names: Iterable[str]):
 
     allowed = list(names)
     if text is None:
-        raise Unreadable("no answer yet (the variable is None): write the expression as a string, e.g. \"3*w - u2/2\"")
+        raise Unreadable('no answer yet (None): write a string such as "3*w - u2/2"')
     if not isinstance(text, str):
         raise Unreadable(f"the answer is a {type(text).__name__}, not a string holding an expression")
     if not text.strip():

@@ -13,7 +13,8 @@ W_AND_U = ["w", "u1", "u2", "u3"]
 
 def test_equivalent_forms_are_equivalent_and_close_ones_are_not():
     expected = claim("u3 + w*u2 + w**2*u1", W_AND_U)
-    for same in ("w*(w*u1 + u2) + u3", "u3+u2*w+u1*w^2", "(w**3*u1 + w**2*u2 + w*u3)/w"):
+    for same in ("w*(w*u1 + u2) + u3", "u3+u2*w+u1*w^2", "(2*w**2*u1 + 2*w*u2 + 2*u3)/2", "(w+u1)**2 - (w-u1)**2 "
+                 "- 4*w*u1 + u3 + w*u2 + w**2*u1"):
         assert equals_reference(claim(same, W_AND_U), expected) == "equivalent", same
     for close in ("u3 + w*u2 + 1.0000001*w**2*u1", "u3 + w*u2 + w**2*u1 + 1e-12", "u3 + w*u2 + w**2*u2"):
         assert equals_reference(claim(close, W_AND_U), expected) == "not equivalent to the expected expression"
@@ -51,6 +52,10 @@ def test_consistency_check_compares_two_of_the_students_answers():
     ("(w+u1+u2+u3)**12 * (w+u1+u2+u3)**12 * (w+u1+u2+u3)**12 * (w+u1+u2+u3)**12", "too large"),
     ("1e999 * w", "too large"),
     ("1/(w - w)", "divides by zero"),
+    ("(w**3*u1 + w**2*u2 + w*u3)/w", "divides by an expression"),
+    ("w**-1", "divides by an expression"),
+    ("(w+u1+u2+u3)**12/(w-u1+u2-u3)**12", "divides by an expression"),
+    ("(w+u1+u2+u3)**12*(w-u1+u2-u3)**12", "too large"),
     ("w" * 401, "characters long"),
     ("-" * 300 + "w", "too long"),
     (None, "no answer yet"),
@@ -61,7 +66,7 @@ def test_hostile_or_malformed_text_gets_a_reason_quickly(text, reason):
     for judge in (reads, lambda v: equals_reference(v, claim("w", W_AND_U)), equals_target):
         verdict = judge(dict(claim(text, W_AND_U), target="w"))
         assert reason in verdict, (text, verdict)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
 
 
 def test_judges_never_raise_on_malformed_claims():
@@ -93,4 +98,5 @@ def test_the_numeric_line_catches_what_expansion_would_miss(monkeypatch):
     import sympy
     monkeypatch.setattr(sympy, "expand", lambda expression: sympy.Integer(0))
     assert equals_reference(claim("w + 1", ["w"]), claim("w", ["w"])) != "equivalent"
+    assert equals_reference(claim("w**7 - w", ["w"]), claim("0", ["w"])) != "equivalent"  # 0 at w = 0, 1, -1
     assert symbolic.SAMPLE_POINTS >= 3

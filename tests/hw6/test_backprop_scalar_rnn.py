@@ -19,6 +19,14 @@ CELLS = ["test_forward_answers", "test_dy_dw", "test_backward_answer", "test_edg
 INPUTS = [(0.5, 1.0, 2.0, 3.0), (-1.5, 0.4, 2.2, -3.0), (0.0, 1.3, -0.7, 2.1), (2.0, -0.3, 0.9, 1.7)]
 
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    """The notebook's figure cells run with the reference namespace; do not let figures pile up."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
 def test_reference_passes_every_test_cell(reference):
     assert_accepted(NB, CELLS, reference)
 

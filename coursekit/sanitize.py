@@ -55,7 +55,8 @@ GLOBAL_ATTRIBUTES = {"class", "id", "title", "lang", "dir", "style", "align", "v
 TAG_ATTRIBUTES: dict[str, set[str]] = {
     "a": {"href", "name"},  # ``rel`` is set by the cleaner
     "img": {"src", "alt", "width", "height"},
-    "td": {"colspan", "rowspan", "headers", "scope"}, "th": {"colspan", "rowspan", "headers", "scope"},
+    # data-sort: the sort key the similarity report's own script reads (inert without a script)
+    "td": {"colspan", "rowspan", "headers", "scope", "data-sort"}, "th": {"colspan", "rowspan", "headers", "scope"},
     "col": {"span", "width"}, "colgroup": {"span", "width"},
     "ol": {"start", "type", "reversed"}, "li": {"value"}, "details": {"open"},
     "time": {"datetime"}, "font": {"color", "size"}, "table": {"border", "cellpadding", "cellspacing"},

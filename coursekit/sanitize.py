@@ -73,6 +73,8 @@ STYLE_PROPERTIES = {
 URL_SCHEMES = {"http", "https", "mailto", "data"}  # data: is narrowed to images below
 DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 SAFE_URL = re.compile(r"(https?:|mailto:|#)", re.I)
+# inline CSS that could fetch or run something in some browser: url(), expression(), bindings, escapes
+RISKY_STYLE = re.compile(r"url|expression|javascript|behavior|binding|image-set|import|\\|&#|/\*", re.I)
 
 
 def _attribute(element: str, attribute: str, value: str) -> str | None:
@@ -82,6 +84,8 @@ def _attribute(element: str, attribute: str, value: str) -> str | None:
         if element == "img" and attribute == "src" and DATA_IMAGE.match(url):
             return value
         return value if SAFE_URL.match(url) and element in ("a", "img") else None
+    if attribute == "style" and RISKY_STYLE.search(value):
+        return None
     return value
 
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 from html.parser import HTMLParser
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_raw_cell
 
 _SVG_SCRIPT = "<svg xmlns='http://www.w3.org/2000/svg' onload='alert(\"XSS-svg-file\")'><script>alert('XSS-svg-file2')</script></svg>"
 _B64_PAGE = base64.b64encode(b"<script>alert('XSS-b64')</script>").decode()
@@ -152,6 +156,34 @@ def hostile_attachments() -> dict[str, dict[str, str]]:
 
 ATTACHMENT_MARKDOWN = ("![svg](attachment:evil.svg) ![page](attachment:evil.html) "
                        "![n](attachment:x.png\" onerror=\"alert('XSS-attach-name'))")
+
+def _grade_cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def plant_payloads(nb: nbformat.NotebookNode, written_answer: str, after_code: str) -> nbformat.NotebookNode:
+    """``nb`` with the payloads everywhere a student controls: the written answer ``written_answer``
+    (with math and hostile attachments), a raw HTML cell, and, after the code cell ``after_code``, a cell
+    that displays ``hostile_outputs()`` in the grading kernel and carries them as its submitted outputs,
+    and a cell that raises with them."""
+    answer = _grade_cell(nb, written_answer)
+    answer.source = "Because of these:\n\n" + payload_html() + "\n\n" + ATTACHMENT_MARKDOWN
+    answer.attachments = hostile_attachments()
+    outputs = hostile_outputs()
+    shown = new_code_cell("import json\nfrom IPython.display import display\n"
+                          f"for out in json.loads({json.dumps(outputs)!r}):\n"
+                          "    if out['output_type'] == 'display_data':\n        display(out['data'], raw=True)\n"
+                          "    elif out['output_type'] == 'stream':\n        print(out['text'])\n")
+    shown.outputs = [nbformat.from_dict(o) for o in outputs]
+    failing = new_code_cell(f"raise RuntimeError({payload_html()!r})")
+    failing.outputs = [nbformat.from_dict(outputs[-1])]
+    at = nb.cells.index(_grade_cell(nb, after_code)) + 1
+    nb.cells[at:at] = [shown, failing]
+    raw = new_raw_cell(payload_html())
+    raw.metadata["raw_mimetype"] = "text/html"
+    nb.cells.insert(1, raw)
+    return nb
+
 
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "data", "background", "poster",
                   "srcdoc", "codebase", "cite", "longdesc", "dynsrc", "lowsrc", "to", "from", "values"}

@@ -13,14 +13,11 @@ from __future__ import annotations
 import base64
 import codecs
 import html
-import json
 import re
-import shutil
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_raw_cell
+from nbformat.v4 import new_code_cell
 
 from coursekit.course import Course
 from coursekit.feedback import generate_feedback
@@ -28,8 +25,7 @@ from coursekit.grading import autograde
 from coursekit.sanitize import clean_html, clean_page
 from coursekit.samples import fill_answers
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
-from coursekit.testing.xss import (ATTACHMENT_MARKDOWN, PAYLOADS, active_content, hostile_attachments,
-                                   hostile_outputs, payload_html, scripts_of)
+from coursekit.testing.xss import PAYLOADS, active_content, payload_html, plant_payloads, scripts_of
 
 pytestmark = pytest.mark.xdist_group("tiny")
 
@@ -62,25 +58,7 @@ def _after(nb, gid: str, cell) -> None:
 
 
 def xss_adder(course: Course) -> nbformat.NotebookNode:
-    nb = _filled(course, "adder")
-    why = _cell(nb, "why")
-    why.source = "Because of these:\n\n" + payload_html() + "\n\n" + ATTACHMENT_MARKDOWN
-    why.attachments = hostile_attachments()
-    outputs = hostile_outputs()
-    kernel_code = ("import json\nfrom IPython.display import display\n"
-                   f"for out in json.loads({json.dumps(outputs)!r}):\n"
-                   "    if out['output_type'] == 'display_data':\n        display(out['data'], raw=True)\n"
-                   "    elif out['output_type'] == 'stream':\n        print(out['text'])\n")
-    shown = new_code_cell(kernel_code)
-    shown.outputs = [nbformat.from_dict(o) for o in outputs]  # what the student's own run "showed"
-    _after(nb, "add", shown)
-    failing = new_code_cell(f"raise RuntimeError({payload_html()!r})")
-    failing.outputs = [nbformat.from_dict(outputs[-1])]
-    _after(nb, "add", failing)
-    raw = new_raw_cell(payload_html())
-    raw.metadata["raw_mimetype"] = "text/html"
-    nb.cells.insert(1, raw)
-    return nb
+    return plant_payloads(_filled(course, "adder"), written_answer="why", after_code="add")
 
 
 LEAK_CODE = """import base64, codecs

@@ -127,11 +127,19 @@ def markdown2html(context: Any, source: str) -> str:
     return clean_html(MarkdownWithMath(renderer=renderer).render(source))
 
 
-HEAD = re.compile(r"<head\b[^>]*>(.*?)</head\s*>", re.S | re.I)
-BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
 TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.S | re.I)
 STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
 SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script\s*>", re.S | re.I)
+
+
+def _between(page: str, lower: str, start_tag: str, end_tag: str, last: bool = False) -> tuple[str, bool]:
+    """The text between the first ``<start_tag ...>`` and the first (``last``: last) ``</end_tag``."""
+    start = lower.find(f"<{start_tag}")
+    while start >= 0 and lower[start + len(start_tag) + 1:start + len(start_tag) + 2] not in (">", " ", "\t", "\n", "/"):
+        start = lower.find(f"<{start_tag}", start + 1)
+    opened = lower.find(">", start) if start >= 0 else -1
+    end = (lower.rfind if last else lower.find)(f"</{end_tag}", opened + 1) if opened >= 0 else -1
+    return (page[opened + 1:end], True) if opened >= 0 and end >= 0 else ("", False)
 
 
 def clean_page(page: str, scripts: Iterable[str] = ()) -> str:
@@ -141,9 +149,10 @@ def clean_page(page: str, scripts: Iterable[str] = ()) -> str:
     The style sheets are the template's (nbconvert's, nbgrader's, the kit's); student text never reaches
     a page's ``<head>`` except through the title, which is re-escaped.
     """
-    head_match, body_match = HEAD.search(page), BODY.search(page)
-    head = head_match.group(1) if head_match else ""
-    body = body_match.group(1) if body_match else page
+    lower = page.lower()
+    head, _ = _between(page, lower, "head", "head")
+    body, found = _between(page, lower, "body", "body", last=True)
+    body = body if found else page
     title = TITLE.search(head)
     title_text = html.escape(html.unescape(clean_html(title.group(1))) if title else "", quote=False)
     styles = "".join(f"<style>{css}</style>" for css in STYLE.findall(head) if "</" not in css)

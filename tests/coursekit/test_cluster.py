@@ -24,7 +24,8 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from coursekit import grading
-from coursekit.cluster import FINGERPRINT_KEY, EnvironmentMismatch, environment_fingerprint, run_remote
+from coursekit.cluster import (FINGERPRINT_KEY, EnvironmentMismatch, SandboxHasNetwork, environment_fingerprint,
+                               run_remote)
 from coursekit.cluster_tls import generate_certificates, security
 from coursekit.course import Course, CourseError
 from coursekit.grading import autograde, read_scores
@@ -326,6 +327,14 @@ def test_worker_refuses_the_degraded_sandbox_when_kernels_have_network(cluster):
     assert "reached 127.0.0.1:" in log  # the probe kernel, run as a student kernel is, got through
     with cluster.client() as client:
         assert "worker-degraded" not in {w.get("name") for w in client.scheduler_info()["workers"].values()}
+
+
+def test_task_asking_for_unsandboxed_kernels_is_refused_by_the_worker_code():
+    settings = grading.Config({"SandboxedExecute": {"sandboxed": False}})  # `autograde --no-sandbox --scheduler`
+    task = grading.Task("tiny", "s", "adder", "{}", {}, {}, "hw6utils", settings, [], {},
+                        fingerprint=environment_fingerprint())
+    with pytest.raises(SandboxHasNetwork, match="unsandboxed"):
+        run_remote(task)
 
 
 @pytest.mark.slow

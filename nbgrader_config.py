@@ -87,14 +87,19 @@ c.SandboxedExecute.environment = {"HW6_DATA_DIR": data_dir}
 c.JudgeChecks.environment = {"HW6_DATA_DIR": data_dir}  # judges recompute Problem 4's accuracy
 
 # --- what instructors' browsers render: the formgrader and feedback pages ---------------------
-# Student Markdown and outputs are sanitised (no scripts, no event handlers) before they are shown:
-# nbgrader's formgrade and feedback templates render Markdown cells without nbconvert's
-# `sanitize_html`, so Markdown is cleaned by a preprocessor of every HTML export as well.
+# Every page staff and students open carries no active content (coursekit/sanitize.py, an nh3
+# allow-list): the HTML filters of every HTMLExporter (the formgrader's view, feedback) are replaced by
+# the kit's, so each student-derived fragment (Markdown cells, every output) is cleaned as the template
+# inserts it, after every preprocessor; feedback pages are then cleaned whole (SanitizedHTMLExporter).
+# sanitize_html also makes nbconvert drop application/javascript and widget outputs and show SVG as <img>.
 c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.preprocessors = ["nbconvert.preprocessors.sanitize.SanitizeHTML"]
+c.HTMLExporter.filters = {"markdown2html": "coursekit.sanitize.markdown2html",
+                          "clean_html": "coursekit.sanitize.clean_html"}
 
 # --- feedback -------------------------------------------------------------------------------
-# Stock feedback shows hidden tests and their tracebacks; ours removes both.
+# Stock feedback shows hidden tests and their tracebacks, and outputs the grading kernel printed after
+# hidden code ran; ours shows the outputs the student submitted and, for test cells, the grader's verdict.
+c.GenerateFeedback.exporter_class = "coursekit.sanitize.SanitizedHTMLExporter"
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

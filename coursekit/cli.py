@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "grade-log": ("coursekit.commands.grade_log", "grade a student's submission_log.json (Problem 4)"),
     "similarity": ("coursekit.commands.similarity", "rank pairs of submissions that share code or trained weights"),
     "gradescope": ("coursekit.commands.gradescope", "build the Gradescope autograder zip (log or notebooks mode)"),
+    "cluster": ("coursekit.commands.cluster", "the TLS certificates of a grading cluster, and its scheduler"),
     "worker": ("coursekit.commands.worker", "grade notebooks for `autograde --scheduler` on this machine (a Dask worker)"),
 }
 

@@ -41,11 +41,14 @@ TASK_STEPS = ("SandboxedExecute", "JudgeChecks")  # the costly steps: a task run
 class ParallelGrading(LoggingConfigurable):
     """Where notebooks are graded: this machine (``--jobs``) or a Dask cluster."""
 
-    scheduler = Unicode("", help="Address of a Dask scheduler (tcp://HOST:8786) whose `coursekit worker`s "
+    scheduler = Unicode("", help="Address of a Dask scheduler (tls://HOST:8786) whose `coursekit worker`s "
                                  "grade the notebooks; empty: grade on this machine.").tag(config=True)
     allowed_failures = Integer(2, help="Worker deaths a notebook's task may outlive (it is re-run elsewhere); "
                                        "one more and the notebook is not graded. Set on the scheduler when a "
                                        "run starts.").tag(config=True)
+    certificates = Unicode(".coursekit/cluster", help="Folder of the cluster's TLS certificates (`coursekit "
+                                                       "cluster certs`; relative to the course root): this "
+                                                       "side uses ca.pem, client.pem and client.key.").tag(config=True)
 
 
 class Budget(LoggingConfigurable):
@@ -222,7 +225,9 @@ def _runner(config: Config, jobs: int, scheduler: str | None) -> Runner:
     if scheduler:
         from coursekit.cluster import ClusterRunner
 
-        return ClusterRunner(scheduler, ParallelGrading(config=config).allowed_failures)
+        settings = ParallelGrading(config=config)
+        certificates = Path(config.CourseDirectory.root) / settings.certificates  # an absolute setting wins
+        return ClusterRunner(scheduler, settings.allowed_failures, certificates)
     return LocalRunner(jobs)
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursekit.sanitize import clean_page
 from coursekit.similarity.code import CellIndex, CodePair
 from coursekit.similarity.settings import SimilaritySettings
 from coursekit.similarity.weights import WeightGroup
@@ -251,7 +252,7 @@ def write_report(out_dir: Path, assignment: str, indexes: list[CellIndex], cell_
                  settings: SimilaritySettings, reference: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     page = out_dir / "index.html"
-    page.write_text(render_page(assignment, indexes, cell_pairs, groups, students, reasons, settings, reference),
-                    encoding="utf-8")
+    html_page = render_page(assignment, indexes, cell_pairs, groups, students, reasons, settings, reference)
+    page.write_text(clean_page(html_page, scripts=[_SORT_SCRIPT]), encoding="utf-8")  # last: coursekit/sanitize.py
     write_csv(out_dir / "pairs.csv", indexes, cell_pairs, groups, reference)
     return page

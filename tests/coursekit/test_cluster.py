@@ -1,8 +1,10 @@
-"""Grading on a Dask cluster: a real `dask scheduler` and `coursekit worker` processes on 127.0.0.1.
+"""Grading on a Dask cluster: a real `coursekit cluster scheduler` and `coursekit worker` processes on
+127.0.0.1, all speaking mutual TLS with certificates from `coursekit cluster certs`.
 
 Each worker is its own process tree (own session), started in its own temporary folder outside the
 course folder. The tests compare with serial runs, kill workers mid-task (SIGKILL to the whole tree),
-and start a worker from a modified copy of coursekit.
+start a worker from a modified copy of coursekit, connect without the cluster's certificate, and start a
+worker whose sandbox would be the degraded one (kernels with network).
 """
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from coursekit import grading
-from coursekit.cluster import FINGERPRINT_KEY, EnvironmentMismatch, environment_fingerprint, run_remote
-from coursekit.course import Course
+from coursekit.cluster import (FINGERPRINT_KEY, EnvironmentMismatch, SandboxHasNetwork, environment_fingerprint,
+                               run_remote)
+from coursekit.cluster_tls import generate_certificates, security
+from coursekit.course import Course, CourseError
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import fill_answers
 from coursekit.testing.courses import copy_course, home_course
@@ -31,7 +35,6 @@ from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
 REPO_ROOT = home_course().root
 pytestmark = pytest.mark.xdist_group("cluster")
-DASK = Path(sys.executable).with_name("dask")
 
 
 def free_port() -> int:
@@ -41,20 +44,27 @@ def free_port() -> int:
 
 
 class Cluster:
-    """A scheduler and workers, each in its own session; stops them all."""
+    """A TLS scheduler and workers, each in its own session; stops them all."""
 
     def __init__(self, root: Path) -> None:
         self.root, self.processes, self.workers = root, [], {}
+        self.certificates = root / "certs"
+        generate_certificates(self.certificates)
         port = free_port()
-        self.address = f"tcp://127.0.0.1:{port}"
+        self.address = f"tls://127.0.0.1:{port}"
         folder = root / "scheduler"
         folder.mkdir()
-        self.start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                   folder, folder / "log")
+        self.start([sys.executable, "-m", "coursekit", "cluster", "scheduler", str(self.certificates),
+                    "--host", "127.0.0.1", "--port", str(port)], folder, folder / "log")
         deadline = time.monotonic() + 60
         while "Scheduler at" not in (folder / "log").read_text():
             assert time.monotonic() < deadline, (folder / "log").read_text()
             time.sleep(0.2)
+
+    def client(self):
+        from distributed import Client
+
+        return Client(self.address, timeout=30, set_as_default=False, security=security(self.certificates, "client"))
 
     def start(self, command: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
         process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
@@ -62,12 +72,13 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def start_worker(self, name: str, pythonpath: Path = REPO_ROOT) -> subprocess.Popen:
+    def start_worker(self, name: str, pythonpath: Path = REPO_ROOT, env: dict[str, str] | None = None
+                     ) -> subprocess.Popen:
         folder = self.root / name
         folder.mkdir()
-        env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-        process = self.start([sys.executable, "-m", "coursekit", "worker", self.address, "--name", name],
-                             folder, folder / "log", env)
+        env = {**os.environ, "PYTHONPATH": str(pythonpath), **(env or {})}
+        process = self.start([sys.executable, "-m", "coursekit", "worker", self.address, "--name", name,
+                              "--certificates", str(self.certificates)], folder, folder / "log", env)
         self.workers[name] = process
         return process
 
@@ -90,13 +101,6 @@ def grading_line(student: str, notebook: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory) -> Course:
-    course = Course.open(make_course(tmp_path_factory.mktemp("cluster") / "course"))
-    course.generate_release(ASSIGNMENT)
-    return course
-
-
-@pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("machines"))
     try:
@@ -105,6 +109,22 @@ def cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+
+
+def give_certificates(course: Course, cluster: Cluster) -> None:
+    """The instructor's side of the cluster's certificates, where autograde looks (.coursekit/cluster)."""
+    folder = course.root / ".coursekit" / "cluster"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for name in ("ca.pem", "client.pem", "client.key"):
+        shutil.copy2(cluster.certificates / name, folder / name)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory, cluster) -> Course:
+    course = Course.open(make_course(tmp_path_factory.mktemp("cluster") / "course"))
+    course.generate_release(ASSIGNMENT)
+    give_certificates(course, cluster)
+    return course
 
 
 def submit(course: Course, student: str, filled: bool = True, sleep: float = 0.0,
@@ -250,9 +270,7 @@ def test_submission_that_stops_workers_fails_with_a_reason_and_the_run_goes_on(c
 
 
 def test_worker_with_modified_coursekit_is_refused(cluster, tmp_path):
-    from distributed import Client
-
-    with Client(cluster.address, timeout=30, set_as_default=False) as client:
+    with cluster.client() as client:
         client.set_metadata(FINGERPRINT_KEY, environment_fingerprint())  # as a grading run does
         copy = tmp_path / "modified"
         shutil.copytree(REPO_ROOT / "coursekit", copy / "coursekit", ignore=shutil.ignore_patterns("__pycache__"))
@@ -274,12 +292,58 @@ def test_task_from_another_environment_is_refused_by_the_worker_code():
         run_remote(task)
 
 
+def test_clients_without_the_clusters_certificate_are_refused(cluster, course, tmp_path):
+    import ssl
+
+    from distributed import Client
+
+    port = int(cluster.address.rsplit(":", 1)[1])
+    with cluster.client() as client:  # the cluster's own certificate works
+        assert client.scheduler_info()["address"] == cluster.address
+    with pytest.raises((OSError, TimeoutError)):  # plain TCP, as the degraded kernel did on loopback
+        Client(f"tcp://127.0.0.1:{port}", timeout=5, set_as_default=False)
+    other = tmp_path / "attacker"
+    generate_certificates(other)  # a well-formed certificate from another CA
+    with pytest.raises((OSError, TimeoutError)):
+        Client(cluster.address, timeout=5, set_as_default=False, security=security(other, "client"))
+    context = ssl.create_default_context(cafile=str(cluster.certificates / "ca.pem"))
+    context.check_hostname = False  # TLS that trusts the scheduler but shows no certificate of its own
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with context.wrap_socket(raw) as tls:
+                tls.sendall(b"\0" * 64)
+                assert tls.recv(64) == b"", "the scheduler answered a client without a certificate"
+                raise ConnectionError("closed by the scheduler")
+    with pytest.raises(CourseError, match="tls://"):  # the kit never talks to a plain scheduler
+        autograde(course, ASSIGNMENT, ["student_alpha"], scheduler=f"tcp://127.0.0.1:{port}")
+
+
+def test_worker_refuses_the_degraded_sandbox_when_kernels_have_network(cluster):
+    worker = cluster.start_worker("worker-degraded", env={"COURSEKIT_SANDBOX_NO_NAMESPACES": "1",
+                                                          "COURSEKIT_SANDBOX_ALLOW_DEGRADED": "1"})
+    assert worker.wait(timeout=120) == 2
+    log = cluster.log("worker-degraded")
+    assert "coursekit worker: refused: student kernels here could reach the network" in log
+    assert "reached 127.0.0.1:" in log  # the probe kernel, run as a student kernel is, got through
+    with cluster.client() as client:
+        assert "worker-degraded" not in {w.get("name") for w in client.scheduler_info()["workers"].values()}
+
+
+def test_task_asking_for_unsandboxed_kernels_is_refused_by_the_worker_code():
+    settings = grading.Config({"SandboxedExecute": {"sandboxed": False}})  # `autograde --no-sandbox --scheduler`
+    task = grading.Task("tiny", "s", "adder", "{}", {}, {}, "hw6utils", settings, [], {},
+                        fingerprint=environment_fingerprint())
+    with pytest.raises(SandboxHasNetwork, match="unsandboxed"):
+        run_remote(task)
+
+
 @pytest.mark.slow
 def test_hw6_samples_grade_alike_on_the_cluster(cluster, tmp_path):
     from coursekit.samples import build_samples
 
     course = Course.open(copy_course(tmp_path / "hw6"))
     course.generate_release("hw6")
+    give_certificates(course, cluster)
     build_samples(course, "hw6")
     students = ["reference", "untouched"]
     serial = {r.student: (r.status, r.reasons, r.notebooks) for r in autograde(course, "hw6", students)}

@@ -1,0 +1,197 @@
+"""The one allow-list HTML sanitiser for every page staff and students open (feedback, formgrader, reports).
+
+Student text reaches those pages through many transforms (Markdown rendering, math to MathML, nbconvert's
+and nbgrader's templates), and each can turn inert text into active HTML (``[x](javascript:...)`` is a
+link only after Markdown). So cleaning is the LAST step, on HTML:
+
+* ``clean_html`` cleans a fragment with nh3 (ammonia): only the tags and attributes listed here survive;
+  no scripts, event handlers, styles sheets, frames, objects, forms, ``<base>`` or ``<meta>``; URLs only
+  ``http(s)``, ``mailto`` and in-page anchors (``#...``); ``data:`` only as an image's ``src`` in a
+  raster or SVG image type (an SVG shown by ``<img>`` runs no script); MathML without ``href``.
+* ``markdown2html`` is nbconvert's Markdown filter followed by ``clean_html``. nbgrader's formgrade and
+  feedback templates render Markdown cells without nbconvert's ``clean_html``, so nbgrader_config.py
+  replaces both filters of every ``HTMLExporter``: every student-derived fragment the formgrader shows is
+  cleaned as the template inserts it, after every preprocessor.
+* ``clean_page`` cleans a whole page we write to disk (feedback, the similarity report): its ``<body>``
+  as a fragment, its ``<head>`` reduced to the title, charset and style sheets; scripts survive only when
+  their text is one the caller names (the kit's own). ``SanitizedHTMLExporter`` applies it to feedback
+  (instead of cleaning each fragment: the same guarantee, half the work).
+"""
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from typing import Any, Iterable
+
+import nh3
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter
+
+TEXT_TAGS = {
+    "a", "abbr", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd",
+    "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5",
+    "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s",
+    "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
+    "thead", "time", "tr", "u", "ul", "var", "wbr", "section", "article", "header", "footer", "main", "nav",
+    "aside", "center", "font", "strike", "tt", "big",
+}
+# Presentation MathML (what latex2mathml writes); no annotation-xml (it can hold HTML), no href anywhere.
+MATHML_TAGS = {
+    "math", "mi", "mn", "mo", "ms", "mspace", "mtext", "mrow", "mfrac", "msqrt", "mroot", "mstyle", "merror",
+    "mpadded", "mphantom", "mfenced", "menclose", "msub", "msup", "msubsup", "munder", "mover",
+    "munderover", "mmultiscripts", "mprescripts", "none", "mtable", "mtr", "mtd", "mlabeledtr", "semantics",
+    "annotation",
+}
+MATHML_ATTRIBUTES = {
+    "display", "mathvariant", "mathsize", "mathcolor", "mathbackground", "stretchy", "fence", "separator",
+    "separators", "accent", "accentunder", "lspace", "rspace", "width", "height", "depth", "voffset",
+    "columnalign", "rowalign", "columnspacing", "rowspacing", "columnlines", "rowlines", "frame",
+    "framespacing", "notation", "linethickness", "scriptlevel", "displaystyle", "minsize", "maxsize",
+    "movablelimits", "symmetric", "form", "largeop", "encoding", "open", "close", "align", "numalign",
+    "denomalign", "bevelled", "columnspan", "rowspan", "equalrows", "equalcolumns", "xmlns",
+}
+GLOBAL_ATTRIBUTES = {"class", "id", "title", "lang", "dir", "style", "align", "valign", "role",
+                     "aria-label", "aria-hidden"}
+TAG_ATTRIBUTES: dict[str, set[str]] = {
+    "a": {"href", "name"},  # ``rel`` is set by the cleaner
+    "img": {"src", "alt", "width", "height"},
+    # data-sort: the sort key the similarity report's own script reads (inert without a script)
+    "td": {"colspan", "rowspan", "headers", "scope", "data-sort"}, "th": {"colspan", "rowspan", "headers", "scope"},
+    "col": {"span", "width"}, "colgroup": {"span", "width"},
+    "ol": {"start", "type", "reversed"}, "li": {"value"}, "details": {"open"},
+    "time": {"datetime"}, "font": {"color", "size"}, "table": {"border", "cellpadding", "cellspacing"},
+    **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
+}
+STYLE_PROPERTIES = {
+    "color", "background-color", "font-weight", "font-style", "font-size", "font-family", "text-align",
+    "text-decoration", "vertical-align", "white-space", "width", "height", "max-width", "min-width",
+    "padding", "padding-left", "padding-right", "padding-top", "padding-bottom", "margin", "margin-left",
+    "margin-right", "margin-top", "margin-bottom", "border", "border-collapse", "border-spacing",
+    "border-top", "border-bottom", "border-left", "border-right", "border-color", "border-style",
+    "border-width", "display", "line-height", "list-style-type",
+}
+URL_SCHEMES = {"http", "https", "mailto", "data"}  # data: is narrowed to images below
+DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
+SAFE_URL = re.compile(r"(https?:|mailto:|#)", re.I)
+# inline CSS that could fetch or run something in some browser: url(), expression(), bindings, escapes
+RISKY_STYLE = re.compile(r"url|expression|javascript|behavior|binding|image-set|import|\\|&#|/\*", re.I)
+
+
+def _attribute(element: str, attribute: str, value: str) -> str | None:
+    """Narrow what the tag/attribute allow-list lets through: URLs, and no MathML link of any kind."""
+    if attribute in ("href", "src"):
+        url = value.strip()
+        if element == "img" and attribute == "src" and DATA_IMAGE.match(url):
+            return value
+        return value if SAFE_URL.match(url) and element in ("a", "img") else None
+    if attribute == "style" and RISKY_STYLE.search(value):
+        return None
+    return value
+
+
+def _relative_url(url: str) -> str | None:
+    """Relative URLs: only in-page anchors (a path would reach the server that shows the page)."""
+    return url if url.startswith("#") else None
+
+
+_CLEANER = nh3.Cleaner(
+    tags=TEXT_TAGS | MATHML_TAGS,
+    clean_content_tags={"script", "style", "template", "noscript", "iframe", "object", "embed", "title",
+                        "textarea", "xmp", "noembed", "noframes", "plaintext", "select", "svg"},
+    attributes={"*": GLOBAL_ATTRIBUTES, **TAG_ATTRIBUTES},
+    attribute_filter=_attribute,
+    url_schemes=URL_SCHEMES,
+    url_relative=_relative_url,
+    filter_style_properties=STYLE_PROPERTIES,
+    link_rel="noopener noreferrer nofollow",
+    strip_comments=True,
+)
+
+
+def clean_html(fragment: Any) -> str:
+    """``fragment`` (student-derived HTML) reduced to the allow-list: no active content survives."""
+    if isinstance(fragment, bytes):
+        fragment = fragment.decode("utf-8", errors="replace")
+    return _CLEANER.clean(fragment if isinstance(fragment, str) else str(fragment))
+
+
+@pass_context
+def markdown2html(context: Any, source: str) -> str:
+    """nbconvert's Markdown-to-HTML filter (math kept for MathJax, attachments embedded), then cleaned."""
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    cell = context.get("cell", {}) or {}
+    path = context.get("resources", {}).get("metadata", {}).get("path", "")
+    renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}), path=path,
+                               anchor_link_text="¶")
+    return clean_html(MarkdownWithMath(renderer=renderer).render(source))
+
+
+TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.S | re.I)
+STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
+SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script\s*>", re.S | re.I)
+
+
+def _between(page: str, lower: str, start_tag: str, end_tag: str, last: bool = False) -> tuple[str, bool]:
+    """The text between the first ``<start_tag ...>`` and the first (``last``: last) ``</end_tag``."""
+    start = lower.find(f"<{start_tag}")
+    while start >= 0 and lower[start + len(start_tag) + 1:start + len(start_tag) + 2] not in (">", " ", "\t", "\n", "/"):
+        start = lower.find(f"<{start_tag}", start + 1)
+    opened = lower.find(">", start) if start >= 0 else -1
+    end = (lower.rfind if last else lower.find)(f"</{end_tag}", opened + 1) if opened >= 0 else -1
+    return (page[opened + 1:end], True) if opened >= 0 and end >= 0 else ("", False)
+
+
+def clean_page(page: str, scripts: Iterable[str] = ()) -> str:
+    """A whole HTML page we generated, made inert: the body cleaned by ``clean_html`` (scripts whose text
+    is exactly one of ``scripts`` kept, inline), the head reduced to its title and style sheets.
+
+    The style sheets are the template's (nbconvert's, nbgrader's, the kit's); student text never reaches
+    a page's ``<head>`` except through the title, which is re-escaped.
+    """
+    lower = page.lower()
+    head, _ = _between(page, lower, "head", "head")
+    body, found = _between(page, lower, "body", "body", last=True)
+    body = body if found else page
+    title = TITLE.search(head)
+    title_text = html.escape(html.unescape(clean_html(title.group(1))) if title else "", quote=False)
+    styles = "".join(f"<style>{css}</style>" for css in STYLE.findall(head) if "</" not in css)
+    known = {text.strip() for text in scripts}
+    kept: dict[str, str] = {}
+
+    def hold(match: re.Match[str]) -> str:
+        if match.group(1).strip() in known and "</" not in match.group(1):
+            token = f"kept-script-{secrets.token_hex(16)}"
+            kept[token] = f"<script>{match.group(1)}</script>"
+            return token
+        return ""
+
+    body = clean_html(SCRIPT.sub(hold, body) if known else body)
+    for token, script in kept.items():
+        body = body.replace(token, script, 1)
+    return (f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title_text}</title>\n"
+            f"{styles}\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def _as_text(fragment: Any) -> str:
+    return fragment.decode("utf-8", errors="replace") if isinstance(fragment, bytes) else str(fragment)
+
+
+class SanitizedHTMLExporter(HTMLExporter):
+    """nbconvert's HTMLExporter whose whole output page goes through ``clean_page`` (feedback pages).
+
+    The page is cleaned whole at the end, so its fragments are not cleaned one by one first (that would
+    only repeat the work): the filters are nbconvert's own Markdown renderer and a pass-through.
+    """
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.filters["clean_html"] = _as_text
+        environment.filters["markdown2html"] = self.markdown2html
+        return environment
+
+    def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+                           ) -> tuple[str, dict[str, Any]]:
+        output, resources = super().from_notebook_node(nb, resources, **kw)
+        return clean_page(output), resources

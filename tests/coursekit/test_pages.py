@@ -1,0 +1,202 @@
+"""Pages staff and students open: no active content (coursekit/sanitize.py), no hidden test source
+(coursekit/feedback.py), on the tiny course.
+
+Three hostile students are graded once: ``xss`` puts the OWASP-class payloads of
+``coursekit.testing.xss`` in a written answer (with attachments and math), a raw cell, and outputs of
+every MIME type (in the grading kernel, for the formgrader, and in the submitted notebook, for
+feedback); ``leaker`` prints the kernel's input history (base64, hex, reversed, rot13, ``In``, ``_ih``)
+after the hidden tests ran and from inside ``add`` while the test cell runs; ``hooker`` registers a
+``pre_run_cell`` hook that captures every cell's code and prints it later.
+"""
+from __future__ import annotations
+
+import base64
+import codecs
+import html
+import re
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from coursekit.course import Course
+from coursekit.feedback import generate_feedback
+from coursekit.grading import autograde
+from coursekit.sanitize import clean_html, clean_page
+from coursekit.samples import fill_answers
+from coursekit.testing.tiny_course import ASSIGNMENT, make_course
+from coursekit.testing.xss import PAYLOADS, active_content, payload_html, plant_payloads, scripts_of
+
+pytestmark = pytest.mark.xdist_group("tiny")
+
+HIDDEN_LINE = "check('hidden-test-marker', add(-5, 2))"  # the tiny course's hidden test (adder.ipynb)
+OWN_OUTPUT = "my own run printed 42\n"
+
+
+def encodings(secret: str) -> dict[str, str]:
+    """``secret`` as text filters would miss it: each encoding's part that any text containing it shows."""
+    raw = secret.encode()
+    found = {"plain": secret, "html-escaped": html.escape(secret), "hex": raw.hex(), "reversed": secret[::-1],
+             "rot13": codecs.encode(secret, "rot13")}
+    for shift in range(3):  # base64 of a longer text holds one of three alignments of the secret
+        found[f"base64+{shift}"] = base64.b64encode(b"\0" * shift + raw).decode()[4:-4]
+    return found
+
+
+def _cell(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _filled(course: Course, name: str) -> nbformat.NotebookNode:
+    release = nbformat.read(str(course.folder("release", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
+    source = nbformat.read(str(course.folder("source", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
+    return fill_answers(release, source)
+
+
+def _after(nb, gid: str, cell) -> None:
+    nb.cells.insert(nb.cells.index(_cell(nb, gid)) + 1, cell)
+
+
+def xss_adder(course: Course) -> nbformat.NotebookNode:
+    return plant_payloads(_filled(course, "adder"), written_answer="why", after_code="add")
+
+
+LEAK_CODE = """import base64, codecs
+history = "\\n".join(In)
+print(base64.b64encode(history.encode()).decode())
+print(history.encode().hex())
+print(history[::-1])
+print(codecs.encode(history, "rot13"))
+print(_ih)
+print(In)
+"""
+
+
+def leaker_adder(course: Course) -> nbformat.NotebookNode:
+    nb = _filled(course, "adder")
+    _cell(nb, "add").source = ("def add(a, b):\n    print(''.join(In).encode().hex())  # while the test cell runs\n"
+                               "    return a + b")
+    leak = new_code_cell(LEAK_CODE)
+    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=OWN_OUTPUT)]
+    _after(nb, "test_add", leak)
+    return nb
+
+
+def hooker_adder(course: Course) -> nbformat.NotebookNode:
+    nb = _filled(course, "adder")
+    _cell(nb, "add").source += ("\ncaptured = []\n"
+                                "get_ipython().events.register('pre_run_cell', "
+                                "lambda info: captured.append(info.raw_cell))")
+    later = new_code_cell("import base64\ncode = '\\n'.join(captured)\n"
+                          "print(base64.b64encode(code[::-1].encode()).decode())\nprint(code[::-1])\n"
+                          "print(base64.b64encode(code.encode()).decode())")
+    _after(nb, "why", later)
+    return nb
+
+
+STUDENTS = {"xss": xss_adder, "leaker": leaker_adder, "hooker": hooker_adder}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Course:
+    course = Course.open(make_course(tmp_path_factory.mktemp("pages") / "course"))
+    course.generate_release(ASSIGNMENT)
+    for student, build in STUDENTS.items():
+        folder = course.folder("submitted", student, ASSIGNMENT)
+        folder.mkdir(parents=True)
+        nbformat.write(build(course), str(folder / "adder.ipynb"))
+        nbformat.write(_filled(course, "squares"), str(folder / "squares.ipynb"))
+    results = autograde(course, ASSIGNMENT, list(STUDENTS))
+    assert all(r.status == "graded" for r in results), [(r.student, r.reasons) for r in results]
+    assert generate_feedback(course, ASSIGNMENT, list(STUDENTS)) == {s: None for s in STUDENTS}
+    return course
+
+
+def feedback_page(course: Course, student: str) -> str:
+    return (course.folder("feedback", student, ASSIGNMENT) / "adder.html").read_text()
+
+
+def formgrader_page(course: Course, student: str) -> str:
+    """The grading page nbgrader's formgrader serves for a submission (its exporter, config and template)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config import Config
+
+    config = Config(course.config)
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": ASSIGNMENT, "notebook_id": "adder", "submission_id": "s1", "index": 0,
+                 "total": 1, "base_url": "", "student": student, "last_name": "", "first_name": "",
+                 "notebook_path": "/autograded"}
+    page, _ = HTMLExporter(config=config).from_filename(
+        str(course.folder("autograded", student, ASSIGNMENT, "adder.ipynb")), resources=resources)
+    return page
+
+
+# --- the sanitiser alone --------------------------------------------------------------------------------
+
+def test_the_checker_sees_the_raw_payloads():
+    assert len(active_content(payload_html())) >= 60  # so an empty list below means something
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_no_payload_survives_the_sanitiser(payload):
+    assert active_content(clean_html(payload)) == []
+
+
+def test_sanitiser_keeps_text_math_tables_images_and_safe_links():
+    kept = clean_html('<p>hover <b>me</b></p><table><tr><td data-sort="2">2</td></tr></table>'
+                      '<math><mfrac><mi>a</mi><mi>b</mi></mfrac></math>'
+                      '<img src="data:image/png;base64,iVBORw0KGgo=" alt="plot">'
+                      '<a href="https://example.org/">w</a><a href="mailto:t@example.org">m</a><a href="#top">t</a>'
+                      '<span style="color: red">red</span>')
+    for piece in ("hover <b>me</b>", '<td data-sort="2">', "<mfrac>", 'src="data:image/png;base64,',
+                  'href="https://example.org/"', 'href="mailto:t@example.org"', 'href="#top"', "color:red"):
+        assert piece in kept
+    assert "href" not in clean_html('<a href="../../api/contents">up</a><a href="/formgrader">root</a>')
+
+
+def test_clean_page_keeps_only_the_kits_own_script_and_the_head_styles():
+    own = "document.title = 'sorted';"
+    page = (f"<html><head><title>x</title><style>body{{color:red}}</style><script>evil()</script></head><body>"
+            f"<p>hi</p><script>{own}</script><script>alert('XSS')</script><img src=x onerror=alert(1)>"
+            f"<p>&lt;script&gt;{own}&lt;/script&gt;</p></body></html>")
+    cleaned = clean_page(page, scripts=[own])
+    assert cleaned.count("<script>") == 1 and f"<script>{own}</script>" in cleaned
+    assert "body{color:red}" in cleaned and "<p>hi</p>" in cleaned
+    assert "evil()" not in cleaned and "alert" not in cleaned
+    assert active_content(cleaned, allowed_scripts={("<script>", own)}, allowed_elements={"style", "meta"}) == []
+
+
+# --- feedback and the formgrader, built from hostile submissions ---------------------------------------
+
+def test_feedback_pages_carry_no_active_content(graded):
+    page = feedback_page(graded, "xss")
+    assert active_content(page, allowed_elements={"style", "meta"}) == []
+    text = html.unescape(page)
+    for visible in ("hover", "md-link25", "link12", "math37", "XSS-73"):  # the student's words stay, as text
+        assert visible in text, visible
+    assert "<math" in page  # math still renders (MathML), without its href
+
+
+def test_formgrader_view_carries_no_active_content_beyond_its_own_scripts(graded):
+    honest = formgrader_page(graded, "hooker")  # same template, no payloads in it
+    hostile = formgrader_page(graded, "xss")
+    assert "XSS-12" not in honest and "link12" in hostile and "md-link25" in hostile
+    template_own = set(active_content(honest, allowed_scripts=scripts_of(honest)))
+    found = set(active_content(hostile, allowed_scripts=scripts_of(honest))) - template_own
+    assert found == set()
+
+
+def test_feedback_never_shows_hidden_test_source_whatever_the_student_prints(graded):
+    secrets = {**encodings(HIDDEN_LINE), **{f"marker {k}": v for k, v in encodings("hidden-test-marker").items()
+                                              if k != "plain"}}
+    for student in ("leaker", "hooker"):
+        staff = (graded.folder("autograded", student, ASSIGNMENT) / "adder.ipynb").read_text()
+        assert any(value in staff for value in secrets.values()), f"{student}'s attack did not run"
+        page = feedback_page(graded, student)
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        leaked = {name for name, value in secrets.items() if value in page or value in text}
+        assert leaked == set(), f"{student}'s feedback shows the hidden test as {leaked}"
+        assert "All tests in this cell passed" in text  # the verdict comes from the grader
+    assert OWN_OUTPUT.strip() in feedback_page(graded, "leaker")  # the outputs the student submitted

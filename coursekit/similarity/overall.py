@@ -1,0 +1,84 @@
+"""How much of each student's answered code a pair of students shares: the page's headline per pair.
+
+A student's written code is the fingerprints of every answer they wrote that was compared (long enough
+after removing the release's skeleton), common code included. A pair's shared code is, over every
+answer cell, the fingerprints the two have in common (all of an answer that is identical after
+normalising). Each student's share is shared / written, so a verbatim copy of three answers by a student
+who wrote nothing else reads 100 % for that student, not 3/21 of a mean over every cell. The pair's
+score is the larger of the two shares. An answer is "shared" when its cell lists the pair (its
+similarity is at least ``min_code_score``).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from coursekit.similarity.code import CellIndex, CodePair
+
+
+@dataclass
+class StudentPair:
+    first: str
+    second: str
+    shared: int                   # fingerprints the two share, over every answer cell
+    written_first: int            # fingerprints of first's answers
+    written_second: int
+    answers_first: int            # answers first wrote (compared)
+    answers_second: int
+    cells: list[tuple[str, float]] = field(default_factory=list)  # listed cells, most similar first
+
+    @property
+    def share_first(self) -> float:
+        return self.shared / self.written_first if self.written_first else 0.0
+
+    @property
+    def share_second(self) -> float:
+        return self.shared / self.written_second if self.written_second else 0.0
+
+    @property
+    def score(self) -> float:
+        return max(self.share_first, self.share_second)
+
+    @property
+    def answers_shared(self) -> int:
+        return len(self.cells)
+
+    @property
+    def largest(self) -> tuple[str, float] | None:
+        return self.cells[0] if self.cells else None
+
+
+class PairTotals:
+    """Sums each pair's shared fingerprints cell by cell (``add`` right after ``CellIndex.pairs``, so that
+    only one cell's pair counts are held at a time)."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, int] = defaultdict(int)
+        self.answers: dict[str, int] = defaultdict(int)
+        self.shared: dict[tuple[str, str], int] = defaultdict(int)
+        self.cells: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+
+    def add(self, index: CellIndex, listed: list[CodePair]) -> None:
+        for answer in index.answers:
+            self.written[answer.owner] += answer.size
+            self.answers[answer.owner] += 1
+        for (a, b), count in index.shared.items():
+            self.shared[(a, b) if a <= b else (b, a)] += count
+        for pair in listed:
+            a, b = sorted((pair.first.owner, pair.second.owner))
+            self.cells[(a, b)].append((index.cell.label, pair.score))
+
+    def pairs(self) -> list[StudentPair]:
+        """Every pair that shares anything, highest score first."""
+        found = [StudentPair(a, b, count, self.written[a], self.written[b], self.answers[a], self.answers[b],
+                             sorted(self.cells.get((a, b), []), key=lambda c: -c[1]))
+                 for (a, b), count in self.shared.items()]
+        return sorted(found, key=lambda p: (-p.score, -p.answers_shared, p.first, p.second))
+
+
+def student_pairs(indexes: list[CellIndex], cell_pairs: dict[str, list[CodePair]]) -> list[StudentPair]:
+    """Pairs over every cell of indexes whose ``pairs()`` have run (cell_pairs: label -> listed pairs)."""
+    totals = PairTotals()
+    for index in indexes:
+        totals.add(index, cell_pairs.get(index.cell.label, []))
+    return totals.pairs()

@@ -200,7 +200,8 @@ class Answer:
     source: str
     hashes: frozenset[int]   # fingerprints that can count (not skeleton, and after pairs(): not common)
     size: int = 0            # fingerprints of the answer's own code, common ones included
-    digest: str = ""         # of the normalised tokens: equal digests are answers identical after normalising
+    digest: str = ""         # of the normalised statements, in any order: equal digests are answers identical
+                             # after normalising (the same statements, perhaps reordered)
 
     def __post_init__(self) -> None:
         self.size = self.size or len(self.hashes)
@@ -219,11 +220,11 @@ class CodePair:
 
     @property
     def share_first(self) -> float:
-        return self.shared / self.first.size
+        return 1.0 if self.identical else self.shared / self.first.size
 
     @property
     def share_second(self) -> float:
-        return self.shared / self.second.size
+        return 1.0 if self.identical else self.shared / self.second.size
 
     @property
     def score(self) -> float:
@@ -240,7 +241,8 @@ class CellIndex:
         self.answers: list[Answer] = []
         self.skipped_short = 0
         self.ignored: set[int] = set(cell.boilerplate)
-        self.shared: dict[tuple[str, str], int] = {}  # after pairs(): every pair sharing anything -> how much
+        # after pairs(): every pair sharing anything -> how much of each of the two answers is shared
+        self.shared: dict[tuple[str, str], tuple[int, int]] = {}
 
     def add(self, owner: str, source: str) -> None:
         tokens = self.cell.answer_tokens(source)
@@ -249,7 +251,9 @@ class CellIndex:
             return
         hashes = frozenset(fingerprints(tokens, self.settings)) - self.cell.boilerplate
         if hashes:
-            digest = hashlib.blake2b("\0".join(t.text for t in tokens).encode(), digest_size=16).hexdigest()
+            # the same statements in any order are the same answer
+            lines = sorted(" ".join(t.text for t in tokens[a:b]) for a, b in statements(tokens))
+            digest = hashlib.blake2b("\0".join(lines).encode(), digest_size=16).hexdigest()
             self.answers.append(Answer(owner, source, hashes, digest=digest))
 
     def pairs(self) -> list[CodePair]:
@@ -274,7 +278,8 @@ class CellIndex:
             if first.hashes and second.hashes:
                 # identical after normalising: all of it is shared, common code included
                 pair = CodePair(self.cell, first, second, first.size if first.digest == second.digest else count)
-                self.shared[(first.owner, second.owner)] = pair.shared
+                self.shared[(first.owner, second.owner)] = ((first.size, second.size) if pair.identical
+                                                            else (count, count))
                 if pair.score >= self.settings.min_code_score:
                     found.append(pair)
         return sorted(found, key=lambda p: (-p.score, p.first.owner, p.second.owner))

@@ -20,7 +20,8 @@ from coursekit.similarity.code import CellIndex, CodePair
 class StudentPair:
     first: str
     second: str
-    shared: int                   # fingerprints the two share, over every answer cell
+    shared_first: int             # fingerprints of first's answers that second's hold too, every cell
+    shared_second: int
     written_first: int            # fingerprints of first's answers
     written_second: int
     answers_first: int            # answers first wrote (compared)
@@ -29,11 +30,11 @@ class StudentPair:
 
     @property
     def share_first(self) -> float:
-        return self.shared / self.written_first if self.written_first else 0.0
+        return self.shared_first / self.written_first if self.written_first else 0.0
 
     @property
     def share_second(self) -> float:
-        return self.shared / self.written_second if self.written_second else 0.0
+        return self.shared_second / self.written_second if self.written_second else 0.0
 
     @property
     def score(self) -> float:
@@ -55,22 +56,24 @@ class PairTotals:
     def __init__(self) -> None:
         self.written: dict[str, int] = defaultdict(int)
         self.answers: dict[str, int] = defaultdict(int)
-        self.shared: dict[tuple[str, str], int] = defaultdict(int)
+        self.shared: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         self.cells: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
 
     def add(self, index: CellIndex, listed: list[CodePair]) -> None:
         for answer in index.answers:
             self.written[answer.owner] += answer.size
             self.answers[answer.owner] += 1
-        for (a, b), count in index.shared.items():
-            self.shared[(a, b) if a <= b else (b, a)] += count
+        for (a, b), (of_a, of_b) in index.shared.items():
+            key, counts = ((a, b), (of_a, of_b)) if a <= b else ((b, a), (of_b, of_a))
+            self.shared[key][0] += counts[0]
+            self.shared[key][1] += counts[1]
         for pair in listed:
             a, b = sorted((pair.first.owner, pair.second.owner))
             self.cells[(a, b)].append((index.cell.label, pair.score))
 
     def pairs(self) -> list[StudentPair]:
         """Every pair that shares anything, highest score first."""
-        found = [StudentPair(a, b, count, self.written[a], self.written[b], self.answers[a], self.answers[b],
+        found = [StudentPair(a, b, count[0], count[1], self.written[a], self.written[b], self.answers[a], self.answers[b],
                              sorted(self.cells.get((a, b), []), key=lambda c: -c[1]))
                  for (a, b), count in self.shared.items()]
         return sorted(found, key=lambda p: (-p.score, -p.answers_shared, p.first, p.second))

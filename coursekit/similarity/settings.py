@@ -9,7 +9,7 @@ class SimilaritySettings:
     # --- code (token k-grams, winnowed as MOSS does) ---
     kgram_tokens: int = 10          # a fingerprint covers this many normalised tokens (noise threshold)
     window: int = 4                 # winnowing window: any shared run of kgram_tokens + window - 1 tokens is found
-    per_statement: bool = True      # k-grams stay inside one statement (reordering statements or changing the
+    per_statement: bool = False     # k-grams stay inside one statement (reordering statements or changing the
                                     # loop around them keeps them); False: k-grams run across statements
     min_statement_tokens: int = 6   # a statement shorter than kgram_tokens but this long is one fingerprint
     min_tokens: int = 25            # answers shorter than this (after removing skeleton code) are not compared

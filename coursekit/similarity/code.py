@@ -3,9 +3,9 @@
 An answer is the student's cell minus the release's skeleton lines. Its tokens are normalised so that
 comments, whitespace, strings and the names of local variables do not matter (builtins, attributes and
 imported names stay: they say what the code does). Fingerprints are hashes of token k-grams selected by
-winnowing (copydetect's implementation of Schleimer, Wilkerson and Aiken's algorithm, as MOSS uses),
-taken inside each statement (a statement shorter than k tokens is hashed whole), so that reordering
-statements or rewriting the loop around them leaves the fingerprints of the statements themselves.
+winnowing (copydetect's implementation of Schleimer, Wilkerson and Aiken's algorithm, as MOSS uses);
+with the ``per_statement`` setting, inside each statement only. Two answers made of the same statements,
+in any order, are identical after normalising: all of each is shared.
 Fingerprints of the release cell and fingerprints too common in the class never count. Only pairs that
 share a fingerprint are ever looked at.
 """
@@ -252,7 +252,8 @@ class CellIndex:
         hashes = frozenset(fingerprints(tokens, self.settings)) - self.cell.boilerplate
         if hashes:
             # the same statements in any order are the same answer
-            lines = sorted(" ".join(t.text for t in tokens[a:b]) for a, b in statements(tokens))
+            lines = [" ".join(t.text for t in tokens[a:b]) for a, b in statements(tokens)]
+            lines = sorted(lines) if self.settings.any_order else lines
             digest = hashlib.blake2b("\0".join(lines).encode(), digest_size=16).hexdigest()
             self.answers.append(Answer(owner, source, hashes, digest=digest))
 

@@ -65,6 +65,7 @@ class StudentSummary:
     due: datetime | None
     seconds_late: float
     problems: list[ProblemSummary]
+    deadline: str | None = None   # the deadline, extension and penalty rule in words (coursekit/late.py)
 
     @property
     def score(self) -> float:
@@ -130,16 +131,29 @@ def student_summary(course: Course, assignment: str, student: str) -> StudentSum
             problem = ProblemSummary(notebook.name, title, float(notebook.score or 0), float(notebook.max_score or 0),
                                      float(notebook.late_submission_penalty or 0))
             problem.has_page = course.folder("feedback", student, assignment, f"{notebook.name}.html").is_file()
-            for grade in sorted(notebook.grades, key=lambda g: list(sections).index(g.name)
-                                if g.name in sections else len(sections)):
+            order = {grade_id: number for number, grade_id in enumerate(sections)}  # as in the notebook
+            for grade in sorted(notebook.grades, key=lambda g: order.get(g.name, len(order))):
                 score, top = float(grade.score or 0), float(grade.max_score or 0)
                 if score >= top and not grade.needs_manual_grade:
                     continue
-                problem.cells.append(CellResult(grade.name, kinds.get(grade.name, "answer"), score, top, bool(grade.needs_manual_grade),
-                                                reasons.get(grade.name, []), sections.get(grade.name, "")))
+                problem.cells.append(CellResult(grade.name, kinds.get(grade.name, "answer"), score, top,
+                                                bool(grade.needs_manual_grade), reasons.get(grade.name, []),
+                                                sections.get(grade.name, "")))
             problems.append(problem)
-        return StudentSummary(student, assignment, submission.timestamp, submission.duedate,
-                              float(submission.total_seconds_late), problems)
+        summary = StudentSummary(student, assignment, submission.timestamp, submission.duedate,
+                                 float(submission.total_seconds_late), problems)
+    summary.deadline = _deadline_in_words(course, assignment, student)
+    return summary
+
+
+def _deadline_in_words(course: Course, assignment: str, student: str) -> str | None:
+    """The deadlines module's explanation (due date, extension and its reason, penalty), if the kit has it."""
+    try:
+        from coursekit import late
+    except ImportError:
+        return None
+    found = late.lateness(course, assignment, student)
+    return found.explanation if found is not None else None
 
 
 # --- the page ---------------------------------------------------------------------------------------
@@ -184,7 +198,8 @@ def summary_html(summary: StudentSummary, *, fragment: bool = False) -> str:
                f"{e(_points(max(0.0, summary.score - summary.late_penalty)))} after the penalty"
                if summary.late_penalty else "late penalty 0")
             + f" ({e(_lateness(summary))}). Written answers marked as waiting count once a grader has "
-            "graded them.</p>")
+            "graded them.</p>"
+            + (f"<p>Deadline: {e(summary.deadline)}.</p>" if summary.deadline else ""))
     table = ("<table border='1' cellpadding='4'><thead><tr><th>problem (notebook page)</th><th>points</th>"
              "<th>late penalty</th><th>what lost points</th><th>what to review</th></tr></thead><tbody>"
              + "".join(rows) + "</tbody></table>")

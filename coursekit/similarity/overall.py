@@ -73,7 +73,8 @@ class PairTotals:
 
     def pairs(self) -> list[StudentPair]:
         """Every pair that shares anything, highest score first."""
-        found = [StudentPair(a, b, count[0], count[1], self.written[a], self.written[b], self.answers[a], self.answers[b],
+        found = [StudentPair(a, b, count[0], count[1], self.written[a], self.written[b], self.answers[a],
+                             self.answers[b],
                              sorted(self.cells.get((a, b), []), key=lambda c: -c[1]))
                  for (a, b), count in self.shared.items()]
         return sorted(found, key=lambda p: (-p.score, -p.answers_shared, p.first, p.second))

@@ -148,7 +148,8 @@ def _style(task: Task, rng: random.Random) -> Style:
     rng.shuffle(order)
     return Style([rng.randrange(len(s)) for s in steps], order, rng.choice(["for", "while"]),
                  {key: rng.choice(values) for key, values in NAMES.items()}, rng.choice(COMMENTS),
-                 [e.replace("{n}", str(rng.randrange(100))) for e in rng.sample(EXTRAS, rng.randrange(3))], [n for n in range(len(TWEAKS)) if rng.random() < 0.5],
+                 [e.replace("{n}", str(rng.randrange(100))) for e in rng.sample(EXTRAS, rng.randrange(3))],
+                 [n for n in range(len(TWEAKS)) if rng.random() < 0.5],
                  [rng.randrange(len(SUFFIXES)) if rng.random() < 0.4 else -1 for _ in steps])
 
 
@@ -204,7 +205,8 @@ def write_answer(task: Task, style: Style) -> str:
 def disguise(style: Style, level: str, rng: random.Random) -> Style:
     """A copy of ``style`` hidden at ``level`` (every level past verbatim also renames)."""
     copied = Style(list(style.choices), list(style.order), style.loop, dict(style.names),
-                   rng.choice([c for c in COMMENTS if c != style.comment]), list(style.extras), list(style.tweaks), list(style.suffixes))
+                   rng.choice([c for c in COMMENTS if c != style.comment]), list(style.extras), list(style.tweaks),
+                   list(style.suffixes))
     if level == "verbatim":
         return copied
     copied.names = {key: rng.choice([v for v in values if v != style.names[key]]) for key, values in NAMES.items()}

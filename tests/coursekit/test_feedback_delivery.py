@@ -104,7 +104,7 @@ def nbgrader_as(account: StudentAccount, exchange: Path, course: Course, *args: 
 
 
 @pytest.mark.slow
-def test_feedback_released_through_the_exchange_is_fetched_by_the_student(tmp_path, student, exchange):
+def test_feedback_released_through_the_exchange_is_fetched_by_the_student(tmp_path, student, exchange, capsys):
     course = Course.open(make_course(tmp_path / "course"))
     with (course.root / "nbgrader_config.py").open("a") as config:
         config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
@@ -125,10 +125,18 @@ def test_feedback_released_through_the_exchange_is_fetched_by_the_student(tmp_pa
     # the instructor collects, grades and releases
     assert course.api.collect(ASSIGNMENT)["success"]
     assert course.folder("submitted", student.name, ASSIGNMENT, "adder.ipynb").is_file()
-    autograde(course, ASSIGNMENT, [student.name])
+    by_hand = course.folder("submitted", "handed-in-by-email", ASSIGNMENT)  # not through the exchange
+    by_hand.mkdir(parents=True)
+    for name in ("adder.ipynb", "squares.ipynb"):
+        shutil.copy(course.folder("submitted", student.name, ASSIGNMENT, name), by_hand / name)
+    autograde(course, ASSIGNMENT, [student.name, "handed-in-by-email"])
     zips = tmp_path / "zips"
     assert coursekit_main(["--course-dir", str(course.root), "feedback", ASSIGNMENT, "--student", student.name,
-                           "--release", "--zip", str(zips)]) == 0
+                           "--student", "handed-in-by-email", "--release", "--zip", str(zips)]) == 0
+    printed = capsys.readouterr().out
+    assert ("handed-in-by-email: not released (not submitted through nbgrader's exchange, nothing to release "
+            "there (use --zip))") in printed
+    assert "released through nbgrader's exchange for 1 students" in printed and "2 archives" in printed
 
     # the student fetches the pages with nbgrader's own command
     nbgrader_as(student, exchange, course, "fetch_feedback", ASSIGNMENT)
@@ -143,8 +151,9 @@ def test_feedback_released_through_the_exchange_is_fetched_by_the_student(tmp_pa
     assert "href='squares.html'" in fetched["adder.html"] and "href='adder.html#test_add'" in fetched["adder.html"]
     assert "<a name=\"test_add\">" in fetched["adder.html"]  # the link's target exists on the page
 
-    [archive] = zips.iterdir()
-    assert archive.name == f"{student.name.replace('-', '')}_feedback-{ASSIGNMENT}.zip"
+    assert sorted(p.name for p in zips.iterdir()) == sorted(
+        [f"{student.name.replace('-', '')}_feedback-{ASSIGNMENT}.zip", f"handedinbyemail_feedback-{ASSIGNMENT}.zip"])
+    archive = zips / f"{student.name.replace('-', '')}_feedback-{ASSIGNMENT}.zip"
     with zipfile.ZipFile(archive) as opened:
         assert sorted(opened.namelist()) == [f"{ASSIGNMENT}-feedback/{n}.html" for n in ("adder", "squares", "summary")]
         summary = opened.read(f"{ASSIGNMENT}-feedback/summary.html").decode()

@@ -416,8 +416,9 @@ def test_every_planted_copy_ranks_above_every_honest_pair(seed):
     synthetic = build_synthetic_class(seed)
     _, _, pairs = ranked_pairs(synthetic)
     copies = {frozenset(pair): level for level, pair in synthetic.copies.items()}
-    scores = {copies[frozenset((p.first, p.second))]: p.score for p in pairs if frozenset((p.first, p.second)) in copies}
-    best_honest = max(p.score for p in pairs if frozenset((p.first, p.second)) not in copies)
+    key = lambda p: frozenset((p.first, p.second))
+    scores = {copies[key(p)]: p.score for p in pairs if key(p) in copies}
+    best_honest = max(p.score for p in pairs if key(p) not in copies)
     assert set(scores) == set(LEVELS)
     assert min(scores.values()) > best_honest, (scores, best_honest)
     assert scores["reordered"] >= 2 * best_honest, (scores, best_honest)

@@ -236,7 +236,8 @@ def render_page(assignment: str, indexes: list[CellIndex], cell_pairs: dict[str,
              f"<p class='notice' id='notice'>{html.escape(NOTICE)}</p>",
              f"<p>{len(students)} submissions, {len(indexes)} answer cells; the {html.escape(reference)} takes "
              "part as if it were a student. Skeleton code from the release, comments, layout, strings and "
-             "local names do not count, nor does the order of statements; code that more than "
+             "local names do not count (two answers of the same statements in another order are identical); code "
+             "that more than "
              f"{_pct(settings.common_share)} of the class (and more than {settings.common_min} submissions) "
              "share is treated as common and does not count either. Similarity of an answer pair is the mean "
              "of the share of each answer's fingerprints found in the other.</p>"]

@@ -3,7 +3,8 @@
 Four answer cells (an RNN forward pass, a softmax loss, a beam-search step, a moving average). Each
 answer is built from steps; every step has several independent ways of writing it, and every honest
 student picks their own way for each step, their own loop style (``for`` or ``while``), their own
-order of the independent set-up statements, their own names, comments and extra checks. Six copiers
+order of the independent set-up statements, their own names, comments, extra checks and habits (``.t()``
+or ``.T``, ``torch.`` or ``th.``, a trailing ``.float()`` on a value ...). Six copiers
 each take two answers of one honest student and hide the copy at one level:
 
 * ``verbatim``: the same answer, other comments;

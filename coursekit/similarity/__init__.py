@@ -24,7 +24,7 @@ __all__ = ["SimilarityResult", "StudentPair", "similarity_report", "SimilaritySe
 class SimilarityResult:
     page: Path
     cell_pairs: dict[str, list[CodePair]]   # cell label -> pairs, most similar first
-    pairs: list[StudentPair]                # over every answer cell, most similar first
+    pairs: list[StudentPair]                # over every answer cell, most similar first (student_pairs_kept)
     weight_groups: list[WeightGroup]
     reasons: list[str]
     students: list[str]
@@ -42,7 +42,7 @@ def similarity_report(course: Course, assignment: str, settings: SimilaritySetti
         cell_pairs[index.cell.label] = index.pairs()
         totals.add(index, cell_pairs[index.cell.label])
         index.shared = {}  # summed into totals: one cell's pair counts at a time
-    pairs = totals.pairs()
+    pairs = totals.pairs(settings.student_pairs_kept)
     groups = weight_groups(found.models, settings)
     out_dir = out_dir or course.root / "reports" / "similarity"
     page = write_report(out_dir, assignment, found.indexes, cell_pairs, pairs, groups, found.students,

@@ -10,6 +10,7 @@ similarity is at least ``min_code_score``).
 """
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -71,12 +72,17 @@ class PairTotals:
             a, b = sorted((pair.first.owner, pair.second.owner))
             self.cells[(a, b)].append((index.cell.label, pair.score))
 
-    def pairs(self) -> list[StudentPair]:
-        """Every pair that shares anything, highest score first."""
+    def pairs(self, limit: int | None = None) -> list[StudentPair]:
+        """The pairs that share anything (the ``limit`` highest), highest score first."""
+        def score(item) -> float:
+            (a, b), (of_a, of_b) = item
+            return max(of_a / self.written[a] if self.written[a] else 0.0,
+                       of_b / self.written[b] if self.written[b] else 0.0)
+
+        items = self.shared.items() if limit is None else heapq.nlargest(limit, self.shared.items(), key=score)
         found = [StudentPair(a, b, count[0], count[1], self.written[a], self.written[b], self.answers[a],
-                             self.answers[b],
-                             sorted(self.cells.get((a, b), []), key=lambda c: -c[1]))
-                 for (a, b), count in self.shared.items()]
+                             self.answers[b], sorted(self.cells.get((a, b), []), key=lambda c: -c[1]))
+                 for (a, b), count in items]
         return sorted(found, key=lambda p: (-p.score, -p.answers_shared, p.first, p.second))
 
 

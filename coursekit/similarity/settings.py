@@ -19,6 +19,7 @@ class SimilaritySettings:
     common_min: int = 10            # ... and in more than this many is common code and never counts
     min_code_score: float = 0.3     # pairs below this code similarity are not listed
     pairs_per_cell: int = 25        # most similar pairs shown per cell on the page (the CSV has all)
+    student_pairs_kept: int = 5000  # most similar pairs of students kept for the page's table and heat map
     # --- trained weights ---
     near_distance: float = 0.05     # |a - b| / max(|a|, |b|) at most this: near-duplicate weights
     max_notebook_bytes: int = 64 * 2**20  # larger notebooks and logs are skipped with a reason

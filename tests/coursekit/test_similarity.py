@@ -28,6 +28,7 @@ from coursekit.similarity import REFERENCE, DEFAULTS, similarity_report
 from coursekit.similarity.code import CellIndex, Cell, normalise
 from coursekit.similarity.weights import WeightFormats, models_from_records, read_submission_log
 from coursekit.testing.courses import copy_course
+from coursekit.similarity.overall import PairTotals
 from coursekit.testing.similarity_class import LEVELS, ranked_pairs
 from coursekit.testing.similarity_class import build_class as build_synthetic_class
 
@@ -449,3 +450,13 @@ def test_headline_is_each_students_share_of_their_answered_code():
     assert mine == 1.0 and 0.5 < theirs < 1.0  # the source wrote a fourth answer of their own
     assert pair.answers_shared == 3 and {pair.answers_first, pair.answers_second} == {3, 4}
     assert pair.largest is not None and pair.largest[1] == 1.0 and pair is pairs[0]
+
+
+def test_kept_pairs_are_the_most_similar_ones():
+    indexes, cell_pairs, every = ranked_pairs(build_synthetic_class(1))
+    totals = PairTotals()
+    for index in indexes:
+        totals.add(index, cell_pairs[index.cell.label])
+    kept = totals.pairs(limit=10)
+    assert len(every) > 100
+    assert [(p.first, p.second, p.score) for p in kept] == [(p.first, p.second, p.score) for p in every[:10]]

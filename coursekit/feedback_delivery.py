@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 
@@ -176,18 +177,21 @@ def summary_html(summary: StudentSummary, *, fragment: bool = False) -> str:
     rows = []
     for p in summary.problems:
         name = f"{p.notebook}: {p.title}" if p.title else p.notebook
-        link = (f"<a href='{e(p.notebook)}.html'>{e(name)}</a>" if p.has_page else e(name))
+        page = quote(p.notebook, safe="") + ".html"  # a relative path, never a scheme such as javascript:
+        link = (f"<a href='{page}'>{e(name)}</a>" if p.has_page else e(name))
         failed, review = [], []
         for c in p.cells:
-            where = (f"<a href='{e(p.notebook)}.html#{e(c.grade_id)}'>{e(c.grade_id)}</a>" if p.has_page
+            where = (f"<a href='{page}#{quote(c.grade_id, safe='')}'>{e(c.grade_id)}</a>" if p.has_page
                      else e(c.grade_id))
             state = "waits for a grader" if c.pending else f"{_points(c.score)} / {_points(c.max_score)}"
             why = f": {e('; '.join(c.reasons))}" if c.reasons and not c.pending else ""
             failed.append(f"<li>{where} ({e(c.kind)}, {e(state)}){why}</li>")
             if c.section and c.section not in review:
                 review.append(c.section)
-        penalty = f"-{_points(p.late_penalty)}" if p.late_penalty else "0 (on time)" \
-            if summary.seconds_late <= 0 else "0"
+        if p.late_penalty:
+            penalty = f"-{_points(p.late_penalty)}"
+        else:
+            penalty = "0 (on time)" if summary.seconds_late <= 0 else "0"
         rows.append("<tr>" + f"<td>{link}</td>"
                     + f"<td>{e(_points(p.score))} / {e(_points(p.max_score))}</td><td>{e(penalty)}</td>"
                     + f"<td>{'<ul>' + ''.join(failed) + '</ul>' if failed else 'nothing'}</td>"

@@ -134,9 +134,9 @@ def statements(tokens: list[Token]) -> list[tuple[int, int]]:
 
 
 def _candidates(tokens: list[Token], settings: SimilaritySettings) -> list[tuple[np.ndarray, int, int]]:
-    """Runs of candidate hashes to winnow, each with its first token and its k-gram length. Per statement
-    (the default): each statement's own k-grams, or one hash of a short statement as a whole, so that
-    moving statements, or the loop around them, keeps them. Otherwise one run across the whole answer."""
+    """Runs of candidate hashes to winnow, each with its first token and its k-gram length: one run across
+    the whole answer (the default), or with ``per_statement`` each statement's own k-grams (a short
+    statement hashed whole), which survive moving statements or rewriting the loop around them."""
     k = settings.kgram_tokens
     if not settings.per_statement:
         return [(kgram_hashes(tokens, k), 0, k)]

@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("coursekit.commands.release", "generate the student release of an assignment from source/"),
     "collect": ("coursekit.commands.collect", "copy student submissions (folders, zips or a Gradescope export) into submitted/"),
     "autograde": ("coursekit.commands.autograde", "autograde submissions into the gradebook"),
-    "feedback": ("coursekit.commands.feedback", "write feedback HTML for autograded submissions"),
+    "feedback": ("coursekit.commands.feedback", "write feedback pages and a summary per student; --release, --zip"),
     "export": ("coursekit.commands.export", "export grades from the gradebook to CSV"),
     "report": ("coursekit.commands.report", "print the score table and plot the score distribution"),
     "samples": ("coursekit.commands.samples", "write the bundled sample submissions into submitted/"),

@@ -74,6 +74,7 @@ STYLE_PROPERTIES = {
 URL_SCHEMES = {"http", "https", "mailto", "data"}  # data: is narrowed to images below
 DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]*\Z", re.I)
 SAFE_URL = re.compile(r"(https?:|mailto:|#)", re.I)
+SIBLING_PAGE = re.compile(r"[A-Za-z0-9_.%-]+\.html(#[A-Za-z0-9_.%-]*)?\Z")  # a feedback page beside this one
 # inline CSS that could fetch or run something in some browser: url(), expression(), bindings, escapes
 RISKY_STYLE = re.compile(r"url|expression|javascript|behavior|binding|image-set|import|\\|&#|/\*", re.I)
 
@@ -84,6 +85,8 @@ def _attribute(element: str, attribute: str, value: str) -> str | None:
         url = value.strip()
         if element == "img" and attribute == "src" and DATA_IMAGE.match(url):
             return value
+        if element == "a" and attribute == "href" and SIBLING_PAGE.match(url):
+            return value
         return value if SAFE_URL.match(url) and element in ("a", "img") else None
     if attribute == "style" and RISKY_STYLE.search(value):
         return None
@@ -91,8 +94,9 @@ def _attribute(element: str, attribute: str, value: str) -> str | None:
 
 
 def _relative_url(url: str) -> str | None:
-    """Relative URLs: only in-page anchors (a path would reach the server that shows the page)."""
-    return url if url.startswith("#") else None
+    """Relative URLs: in-page anchors, and a page beside this one (``name.html#anchor``, as the feedback
+    summary links its notebook pages); any other path could reach the server that shows the page."""
+    return url if url.startswith("#") or SIBLING_PAGE.match(url) else None
 
 
 _CLEANER = nh3.Cleaner(

@@ -5,6 +5,7 @@ import argparse
 
 from coursekit.commands._common import add_assignment_argument, guarded, open_course
 from coursekit.feedback import generate_feedback
+from coursekit.feedback_delivery import write_summaries
 from coursekit.grading import autograde
 from coursekit.report import export_csv, export_notebook_csv, plot_scores, summary_table
 from coursekit.samples import SAMPLE_STUDENTS, build_samples
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     results = autograde(course, assignment, list(SAMPLE_STUDENTS), jobs=2)
     print("[4/5] feedback")
     generate_feedback(course, assignment, list(SAMPLE_STUDENTS))
+    write_summaries(course, assignment, list(SAMPLE_STUDENTS))  # summary.html per student
     print("[5/5] export")
     reports = course.root / "reports"
     export_csv(course, reports / "grades.csv")

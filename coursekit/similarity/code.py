@@ -3,7 +3,9 @@
 An answer is the student's cell minus the release's skeleton lines. Its tokens are normalised so that
 comments, whitespace, strings and the names of local variables do not matter (builtins, attributes and
 imported names stay: they say what the code does). Fingerprints are hashes of token k-grams selected by
-winnowing (copydetect's implementation of Schleimer, Wilkerson and Aiken's algorithm, as MOSS uses).
+winnowing (copydetect's implementation of Schleimer, Wilkerson and Aiken's algorithm, as MOSS uses);
+with the ``per_statement`` setting, inside each statement only. Two answers made of the same statements,
+in any order, are identical after normalising: all of each is shared.
 Fingerprints of the release cell and fingerprints too common in the class never count. Only pairs that
 share a fingerprint are ever looked at.
 """
@@ -120,16 +122,50 @@ def kgram_hashes(tokens: list[Token], k: int) -> np.ndarray:
     return np.array([hash(tuple(ids[i:i + k])) & _HASH_MASK for i in range(len(ids) - k + 1)], dtype=np.int64)
 
 
-def fingerprints(tokens: list[Token], settings: SimilaritySettings) -> dict[int, list[int]]:
-    """Winnowed fingerprints -> token positions where each k-gram starts."""
-    hashes = kgram_hashes(tokens, settings.kgram_tokens)
-    if len(hashes) == 0:
-        return {}
-    selected, positions = winnow(hashes, settings.window, remove_duplicates=False)
-    found: dict[int, list[int]] = defaultdict(list)
-    for value, position in zip(selected.tolist(), positions.tolist()):
-        if position not in found[value]:
-            found[value].append(position)
+def statements(tokens: list[Token]) -> list[tuple[int, int]]:
+    """Token ranges [start, end) of the logical statements (the ";" that ends each one left out)."""
+    found, start = [], 0
+    for number, token in enumerate(tokens + [Token(";", 0, 0)]):
+        if token.text == ";":
+            if number > start:
+                found.append((start, number))
+            start = number + 1
+    return found
+
+
+def _candidates(tokens: list[Token], settings: SimilaritySettings) -> list[tuple[np.ndarray, int, int]]:
+    """Runs of candidate hashes to winnow, each with its first token and its k-gram length: one run across
+    the whole answer (the default), or with ``per_statement`` each statement's own k-grams (a short
+    statement hashed whole), which survive moving statements or rewriting the loop around them."""
+    k = settings.kgram_tokens
+    if not settings.per_statement:
+        return [(kgram_hashes(tokens, k), 0, k)]
+    runs = []
+    for start, end in statements(tokens):
+        part = tokens[start:end]
+        if len(part) >= k:
+            runs.append((kgram_hashes(part, k), start, k))
+        elif len(part) >= settings.min_statement_tokens:
+            runs.append((kgram_hashes(part, len(part)), start, len(part)))
+    return runs
+
+
+def candidate_hashes(tokens: list[Token], settings: SimilaritySettings) -> set[int]:
+    """Every hash that could be a fingerprint (before winnowing): the release cell's never count."""
+    return {value for hashes, _, _ in _candidates(tokens, settings) for value in hashes.tolist()}
+
+
+def fingerprints(tokens: list[Token], settings: SimilaritySettings) -> dict[int, list[tuple[int, int]]]:
+    """Winnowed fingerprints -> the token ranges [first, last] each one covers."""
+    found: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for hashes, start, length in _candidates(tokens, settings):
+        if len(hashes) == 0:
+            continue
+        selected, positions = winnow(hashes, settings.window, remove_duplicates=False)
+        for value, position in zip(selected.tolist(), positions.tolist()):
+            where = (start + position, start + position + length - 1)
+            if where not in found[value]:
+                found[value].append(where)
     return dict(found)
 
 
@@ -148,7 +184,7 @@ class Cell:
         self.skeleton = frozenset(line.strip() for line in self.release_source.splitlines() if line.strip())
         release_tokens = normalise(self.release_source, known=self.known_names)
         # every k-gram of the release cell, not only the winnowed ones: none of it is the student's
-        self.boilerplate = set(kgram_hashes(release_tokens, self.settings.kgram_tokens).tolist())
+        self.boilerplate = candidate_hashes(release_tokens, self.settings)
 
     @property
     def label(self) -> str:
@@ -164,7 +200,8 @@ class Answer:
     source: str
     hashes: frozenset[int]   # fingerprints that can count (not skeleton, and after pairs(): not common)
     size: int = 0            # fingerprints of the answer's own code, common ones included
-    digest: str = ""         # of the normalised tokens: equal digests are answers identical after normalising
+    digest: str = ""         # of the normalised statements, in any order: equal digests are answers identical
+                             # after normalising (the same statements, perhaps reordered)
 
     def __post_init__(self) -> None:
         self.size = self.size or len(self.hashes)
@@ -183,11 +220,11 @@ class CodePair:
 
     @property
     def share_first(self) -> float:
-        return self.shared / self.first.size
+        return 1.0 if self.identical else self.shared / self.first.size
 
     @property
     def share_second(self) -> float:
-        return self.shared / self.second.size
+        return 1.0 if self.identical else self.shared / self.second.size
 
     @property
     def score(self) -> float:
@@ -204,6 +241,8 @@ class CellIndex:
         self.answers: list[Answer] = []
         self.skipped_short = 0
         self.ignored: set[int] = set(cell.boilerplate)
+        # after pairs(): every pair sharing anything -> how much of each of the two answers is shared
+        self.shared: dict[tuple[str, str], tuple[int, int]] = {}
 
     def add(self, owner: str, source: str) -> None:
         tokens = self.cell.answer_tokens(source)
@@ -212,7 +251,10 @@ class CellIndex:
             return
         hashes = frozenset(fingerprints(tokens, self.settings)) - self.cell.boilerplate
         if hashes:
-            digest = hashlib.blake2b("\0".join(t.text for t in tokens).encode(), digest_size=16).hexdigest()
+            # the same statements in any order are the same answer
+            lines = [" ".join(t.text for t in tokens[a:b]) for a, b in statements(tokens)]
+            lines = sorted(lines) if self.settings.any_order else lines
+            digest = hashlib.blake2b("\0".join(lines).encode(), digest_size=16).hexdigest()
             self.answers.append(Answer(owner, source, hashes, digest=digest))
 
     def pairs(self) -> list[CodePair]:
@@ -231,11 +273,14 @@ class CellIndex:
                 shared[pair] += 1
         self.answers = [Answer(a.owner, a.source, a.hashes - self.ignored, a.size, a.digest) for a in self.answers]
         found = []
+        self.shared = {}
         for (i, j), count in shared.items():
             first, second = self.answers[i], self.answers[j]
             if first.hashes and second.hashes:
                 # identical after normalising: all of it is shared, common code included
                 pair = CodePair(self.cell, first, second, first.size if first.digest == second.digest else count)
+                self.shared[(first.owner, second.owner)] = ((first.size, second.size) if pair.identical
+                                                            else (count, count))
                 if pair.score >= self.settings.min_code_score:
                     found.append(pair)
         return sorted(found, key=lambda p: (-p.score, p.first.owner, p.second.owner))
@@ -256,11 +301,10 @@ class CellIndex:
     def _spans(self, source: str, common: frozenset[int] | None) -> list[tuple[int, int]]:
         """Spans of the fingerprints in ``common`` (None: all of them, skeleton aside)."""
         tokens = self.cell.answer_tokens(source)
-        k = self.settings.kgram_tokens
         spans = []
-        for value, positions in fingerprints(tokens, self.settings).items():
+        for value, ranges in fingerprints(tokens, self.settings).items():
             if common is None and value not in self.cell.boilerplate or common is not None and value in common:
-                spans += [(tokens[p].start, tokens[p + k - 1].end) for p in positions]
+                spans += [(tokens[first].start, tokens[last].end) for first, last in ranges]
         return merge_spans(spans)
 
 

@@ -9,12 +9,11 @@ import base64
 import csv
 import html
 import io
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from coursekit.sanitize import clean_page
 from coursekit.similarity.code import CellIndex, CodePair
+from coursekit.similarity.overall import StudentPair
 from coursekit.similarity.settings import SimilaritySettings
 from coursekit.similarity.weights import WeightGroup
 
@@ -23,27 +22,9 @@ NOTICE = ("This report ranks pairs of submissions for a person to look at. It ac
           "trained weights, the same seed with the same hyperparameters can make honest work look alike.")
 
 
-@dataclass
-class OverallPair:
-    first: str
-    second: str
-    score: float                 # mean code similarity over every compared answer cell
-    cells: list[tuple[str, float]]
-
-
-def overall_pairs(cell_pairs: dict[str, list[CodePair]], n_cells: int) -> list[OverallPair]:
-    by_pair: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
-    for label, pairs in cell_pairs.items():
-        for pair in pairs:
-            key = tuple(sorted((pair.first.owner, pair.second.owner)))
-            by_pair[key].append((label, pair.score))
-    found = [OverallPair(a, b, sum(s for _, s in cells) / max(1, n_cells), sorted(cells, key=lambda c: -c[1]))
-             for (a, b), cells in by_pair.items()]
-    return sorted(found, key=lambda p: (-p.score, p.first, p.second))
-
-
-def heatmap_png(pairs: list[OverallPair], limit: int) -> tuple[bytes | None, list[str]]:
-    """Students x students mean code similarity, for the students of the most similar pairs."""
+def heatmap_png(pairs: list[StudentPair], limit: int) -> tuple[bytes | None, list[str]]:
+    """Students x students pair score (the larger share of answered code shared), for the students of the
+    most similar pairs."""
     students: list[str] = []
     for pair in pairs:
         for owner in (pair.first, pair.second):
@@ -64,10 +45,10 @@ def heatmap_png(pairs: list[OverallPair], limit: int) -> tuple[bytes | None, lis
     np.fill_diagonal(grid, np.nan)
     size = min(14.0, 3.0 + 0.22 * len(students))
     fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=max(0.05, float(np.nanmax(grid))))
+    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
     ax.set_xticks(range(len(students)), students, rotation=90, fontsize=7)
     ax.set_yticks(range(len(students)), students, fontsize=7)
-    ax.set_title("mean code similarity over all answer cells")
+    ax.set_title("share of a student's answered code also in the other's (the larger of the two)")
     fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -103,10 +84,16 @@ def _pct(x: float) -> str:
 
 
 def write_csv(path: Path, indexes: list[CellIndex], cell_pairs: dict[str, list[CodePair]],
-              groups: list[WeightGroup], reference: str) -> None:
+              pairs: list[StudentPair], groups: list[WeightGroup], reference: str) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["kind", "where", "student_a", "student_b", "score", "share_a", "share_b", "note"])
+        for p in pairs:
+            if p.cells:
+                writer.writerow(["students", "all answers", p.first, p.second, f"{p.score:.4f}",
+                                 f"{p.share_first:.4f}", f"{p.share_second:.4f}",
+                                 f"answers shared: {p.answers_shared} of {p.answers_first} (a), "
+                                 f"{p.answers_shared} of {p.answers_second} (b)"])
         for label, pairs in cell_pairs.items():
             for p in pairs:
                 writer.writerow(["code", label, p.first.owner, p.second.owner, f"{p.score:.4f}",
@@ -146,6 +133,10 @@ def _weights_section(groups: list[WeightGroup], reference: str) -> str:
                               "what this suggests"], rows)
 
 
+def _has_something(index: CellIndex, pairs: list[CodePair]) -> bool:
+    return bool(pairs) or any(len(g) >= 3 for g in index.identical_groups())
+
+
 def _cell_section(index: CellIndex, pairs: list[CodePair], number: int, settings: SimilaritySettings) -> str:
     label = index.cell.label
     head = (f"<h3>{html.escape(label)}</h3><p>{len(index.answers)} answers compared, "
@@ -174,65 +165,97 @@ def _cell_section(index: CellIndex, pairs: list[CodePair], number: int, settings
                                             "code"], rows)
 
 
+def _quiet_sections(quiet: list[tuple[CellIndex, int]]) -> str:
+    """Cells with no similar pair and no identical group, folded into one line."""
+    if not quiet:
+        return ""
+    items = "".join(f"<li>{html.escape(index.cell.label)}: {len(index.answers)} answers compared, "
+                    f"{index.skipped_short} too short</li>" for index, _ in quiet)
+    return (f"<details id='quiet-cells'><summary>{len(quiet)} answer cells with no similar pair "
+            f"(nothing to compare, or nothing shared above the threshold)</summary><ul>{items}</ul></details>")
+
+
 def _names(owners: list[str], limit: int = 12) -> str:
     return ", ".join(owners) if len(owners) <= limit else ", ".join(owners[:limit]) + f" and {len(owners) - limit} more"
+
+
+def _pair_rows(pairs: list[StudentPair], limit: int) -> list[str]:
+    rows = []
+    for rank, pair in enumerate(pairs[:limit], 1):
+        largest = pair.largest
+        cells = "; ".join(f"{label} {_pct(score)}" for label, score in pair.cells)
+        rows.append("<tr>" + _td(str(rank), rank) + _td(pair.first) + _td(pair.second)
+                    + _td(_pct(pair.score), pair.score)
+                    + _td(f"{_pct(pair.share_first)} ({pair.answers_shared} of {pair.answers_first} answers)",
+                          pair.share_first)
+                    + _td(f"{_pct(pair.share_second)} ({pair.answers_shared} of {pair.answers_second} answers)",
+                          pair.share_second)
+                    + _td(f"{largest[0]} {_pct(largest[1])}" if largest else "none above the threshold",
+                          largest[1] if largest else 0.0)
+                    + _td(cells or "-") + "</tr>")
+    return rows
 
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em}
 .notice{background:#fff6d6;border:1px solid #e0c060;padding:.8em;font-size:1.05em}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0 1.5em;max-width:100%}
+td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top;overflow-wrap:anywhere}
 th{background:#eee;cursor:pointer}th:after{content:" \\2195";color:#999}
-.sxs{display:grid;grid-template-columns:1fr 1fr;gap:1em}
-pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.85em}
+th[data-dir=desc]:after{content:" \\2193";color:#333}th[data-dir=asc]:after{content:" \\2191";color:#333}
+.sxs{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}
+@media (max-width:1000px){.sxs{grid-template-columns:minmax(0,1fr)}}
+pre{background:#f7f7f7;padding:.5em;font-size:.85em;white-space:pre-wrap;overflow-wrap:anywhere;margin:.2em 0}
+img{max-width:100%;height:auto}
 mark{background:#ffd54f}.reasons{color:#844}
 """
 
 _SORT_SCRIPT = """
 document.querySelectorAll('table.sortable th').forEach(function(th, col){
   th.addEventListener('click', function(){
-    var body = th.closest('table').tBodies[0], up = th.dataset.up !== '1';
+    var body = th.closest('table').tBodies[0], desc = th.dataset.dir !== 'desc';
     var key = function(row){ var c = row.cells[col]; var v = c.dataset.sort;
       return v !== undefined ? parseFloat(v) : c.textContent.toLowerCase(); };
     Array.from(body.rows).sort(function(a, b){ var x = key(a), y = key(b);
-      return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); }).forEach(function(r){ body.appendChild(r); });
-    th.parentNode.querySelectorAll('th').forEach(function(h){ delete h.dataset.up; });
-    th.dataset.up = up ? '1' : '0';
+      return (x < y ? -1 : x > y ? 1 : 0) * (desc ? -1 : 1); }).forEach(function(r){ body.appendChild(r); });
+    th.parentNode.querySelectorAll('th').forEach(function(h){ delete h.dataset.dir; });
+    th.dataset.dir = desc ? 'desc' : 'asc';
   });
 });
 """
 
 
 def render_page(assignment: str, indexes: list[CellIndex], cell_pairs: dict[str, list[CodePair]],
-                groups: list[WeightGroup], students: list[str], reasons: list[str],
+                pairs: list[StudentPair], groups: list[WeightGroup], students: list[str], reasons: list[str],
                 settings: SimilaritySettings, reference: str) -> str:
-    overall = overall_pairs(cell_pairs, len(indexes))
-    png, shown = heatmap_png(overall, settings.heatmap_students)
-    top_rows = []
-    for rank, pair in enumerate(overall[: 4 * settings.pairs_per_cell], 1):
-        cells = "; ".join(f"{label} {_pct(score)}" for label, score in pair.cells)
-        top_rows.append("<tr>" + _td(str(rank), rank) + _td(pair.first) + _td(pair.second)
-                        + _td(_pct(pair.score), pair.score) + _td(str(len(pair.cells)), len(pair.cells))
-                        + _td(cells) + "</tr>")
+    png, shown = heatmap_png(pairs, settings.heatmap_students)
+    top_rows = _pair_rows(pairs, 4 * settings.pairs_per_cell)
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
              f"<title>Similarity report: {html.escape(assignment)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>Similarity report: {html.escape(assignment)}</h1>",
              f"<p class='notice' id='notice'>{html.escape(NOTICE)}</p>",
              f"<p>{len(students)} submissions, {len(indexes)} answer cells; the {html.escape(reference)} takes "
              "part as if it were a student. Skeleton code from the release, comments, layout, strings and "
-             "local names do not count; code that more than "
+             "local names do not count (two answers of the same statements in another order are identical); code "
+             "that more than "
              f"{_pct(settings.common_share)} of the class (and more than {settings.common_min} submissions) "
              "share is treated as common and does not count either. Similarity of an answer pair is the mean "
              "of the share of each answer's fingerprints found in the other.</p>"]
     if reasons:
         parts.append("<details class='reasons'><summary>" + f"files skipped: {len(reasons)}</summary><ul>"
                      + "".join(f"<li>{html.escape(r)}</li>" for r in reasons) + "</ul></details>")
-    parts.append("<h2>Most similar pairs over all answer cells</h2>")
-    parts.append(_table("top-pairs", ["rank", "student A", "student B", "mean similarity", "cells",
-                                      "similar cells"], top_rows) if top_rows else "<p>No similar pairs.</p>")
+    parts.append("<h2>Most similar pairs of students</h2><p>For each student of a pair: the share of all the "
+                 "code they wrote in their answers that the other student's answers hold too, and how many of "
+                 f"their answers are shared (similarity at or above {_pct(settings.min_code_score)}). A copy of "
+                 "a few answers by someone who wrote little else reads high for that student. Score: the "
+                 "larger of the two shares. Click a column to sort (first click: highest first).</p>")
+    parts.append(_table("top-pairs", ["rank", "student A", "student B", "score", "A's code shared",
+                                      "B's code shared", "largest shared answer", "shared answers"], top_rows)
+                 if top_rows else "<p>No similar pairs.</p>")
     if png is not None:
         parts.append(f"<h2>Heat map</h2><p>The {len(shown)} students of the most similar pairs.</p>"
-                     f"<img id='heatmap' alt='heat map of mean code similarity' "
+                     f"<img id='heatmap' alt='heat map of the share of answered code shared' "
                      f"src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>")
     parts.append("<h2>Trained weights</h2><p>Groups of submissions whose trained models of one kind are equal "
                  f"or within a relative distance of {settings.near_distance:g} (|a - b| / max(|a|, |b|)); "
@@ -241,18 +264,23 @@ def render_page(assignment: str, indexes: list[CellIndex], cell_pairs: dict[str,
                  "course's seed and recipe is expected to give the reference's weights.</p>")
     parts.append(_weights_section(groups, reference))
     parts.append("<h2>Per answer cell</h2>")
+    quiet = []
     for number, index in enumerate(indexes, 1):
-        parts.append(_cell_section(index, cell_pairs[index.cell.label], number, settings))
+        if _has_something(index, cell_pairs[index.cell.label]):
+            parts.append(_cell_section(index, cell_pairs[index.cell.label], number, settings))
+        else:
+            quiet.append((index, number))
+    parts.append(_quiet_sections(quiet))
     parts.append(f"<script>{_SORT_SCRIPT}</script></body></html>")
     return "\n".join(parts)
 
 
 def write_report(out_dir: Path, assignment: str, indexes: list[CellIndex], cell_pairs: dict[str, list[CodePair]],
-                 groups: list[WeightGroup], students: list[str], reasons: list[str],
+                 pairs: list[StudentPair], groups: list[WeightGroup], students: list[str], reasons: list[str],
                  settings: SimilaritySettings, reference: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     page = out_dir / "index.html"
-    html_page = render_page(assignment, indexes, cell_pairs, groups, students, reasons, settings, reference)
+    html_page = render_page(assignment, indexes, cell_pairs, pairs, groups, students, reasons, settings, reference)
     page.write_text(clean_page(html_page, scripts=[_SORT_SCRIPT]), encoding="utf-8")  # last: coursekit/sanitize.py
-    write_csv(out_dir / "pairs.csv", indexes, cell_pairs, groups, reference)
+    write_csv(out_dir / "pairs.csv", indexes, cell_pairs, pairs, groups, reference)
     return page

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import json
 import shutil
 from pathlib import Path
@@ -27,6 +28,9 @@ from coursekit.similarity import REFERENCE, DEFAULTS, similarity_report
 from coursekit.similarity.code import CellIndex, Cell, normalise
 from coursekit.similarity.weights import WeightFormats, models_from_records, read_submission_log
 from coursekit.testing.courses import copy_course
+from coursekit.similarity.overall import PairTotals
+from coursekit.testing.similarity_class import LEVELS, ranked_pairs
+from coursekit.testing.similarity_class import build_class as build_synthetic_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "hw6"
@@ -353,6 +357,11 @@ def test_page_and_csv(report):
     assert '&lt;script&gt;alert("bob")&lt;/script&gt;' in page  # text, as the sanitiser writes it
     assert '<script>alert("bob")' not in page
     assert "<mark>" in page
+    # cells with nothing similar are folded into one line, not a section each
+    quiet = [label for label, pairs in result.cell_pairs.items() if not pairs]
+    assert quiet and page.count("<details id='quiet-cells'>") == 1
+    assert f"{len(quiet)} answer cells with no similar pair" in page
+    assert not any(f"<h3>{html.escape(label)}</h3>" in page for label in quiet)
     rows = list(csv.DictReader((result.page.parent / "pairs.csv").open()))
     code = [r for r in rows if r["kind"] == "code" and r["where"] == RNN_CELL]
     assert {code[0]["student_a"], code[0]["student_b"]} == {"alice", "bob"}
@@ -400,3 +409,54 @@ def test_command_line(report, capsys):
     missing = course.root / "nope.json"
     assert coursekit_main(["--course-dir", str(course.root), "similarity", "--reference-log", str(missing)]) == 2
     assert capsys.readouterr().err.strip() == f"coursekit: error: {missing}: no such file (--reference-log)"
+
+
+# --- the synthetic class of independent styles with planted copies (coursekit/testing/similarity_class.py) --
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_planted_copy_ranks_above_every_honest_pair(seed):
+    synthetic = build_synthetic_class(seed)
+    _, _, pairs = ranked_pairs(synthetic)
+    copies = {frozenset(pair): level for level, pair in synthetic.copies.items()}
+    key = lambda p: frozenset((p.first, p.second))
+    scores = {copies[key(p)]: p.score for p in pairs if key(p) in copies}
+    best_honest = max(p.score for p in pairs if key(p) not in copies)
+    assert set(scores) == set(LEVELS)
+    assert min(scores.values()) > best_honest, (scores, best_honest)
+    assert scores["reordered"] >= 2 * best_honest, (scores, best_honest)
+    assert scores["verbatim"] > 0.5
+
+
+def test_reordered_copy_is_identical_after_normalising():
+    synthetic = build_synthetic_class(0)
+    copier, source = synthetic.copies["reordered"]
+    indexes, cell_pairs, _ = ranked_pairs(synthetic)
+    copied = [p for pairs in cell_pairs.values() for p in pairs if _owners(p) == {copier, source}]
+    assert len(copied) >= 3 and all(p.identical and p.score == 1.0 for p in copied[:3])
+
+
+def test_headline_is_each_students_share_of_their_answered_code():
+    synthetic = build_synthetic_class(0)
+    copier, source = synthetic.copies["verbatim"]
+    indexes, cell_pairs, _ = ranked_pairs(synthetic)
+    copied = {p.cell.grade_id for pairs in cell_pairs.values() for p in pairs
+              if _owners(p) == {copier, source} and p.identical}
+    assert len(copied) == 3
+    # the copier hands in the three copied answers only: all of the copier's code is shared
+    synthetic.answers[copier] = {gid: text for gid, text in synthetic.answers[copier].items() if gid in copied}
+    _, _, pairs = ranked_pairs(synthetic)
+    [pair] = [p for p in pairs if {p.first, p.second} == {copier, source}]
+    mine, theirs = ((pair.share_first, pair.share_second) if pair.first == copier
+                    else (pair.share_second, pair.share_first))
+    assert mine == 1.0 and 0.5 < theirs < 1.0  # the source wrote a fourth answer of their own
+    assert pair.answers_shared == 3 and {pair.answers_first, pair.answers_second} == {3, 4}
+    assert pair.largest is not None and pair.largest[1] == 1.0 and pair is pairs[0]
+
+
+def test_kept_pairs_are_the_most_similar_ones():
+    indexes, cell_pairs, every = ranked_pairs(build_synthetic_class(1))
+    totals = PairTotals()
+    for index in indexes:
+        totals.add(index, cell_pairs[index.cell.label])
+    kept = totals.pairs(limit=10)
+    assert len(every) > 100
+    assert [(p.first, p.second, p.score) for p in kept] == [(p.first, p.second, p.score) for p in every[:10]]

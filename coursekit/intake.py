@@ -324,7 +324,7 @@ def _guarded_init_assignment(original: Callable[..., None]) -> Callable[..., Non
         if ready and self.notebooks:
             return original(self, assignment_id, student_id)
         if not ready:  # (with nothing gradable the pre-convert hook has recorded the zeros already)
-            zero_ungradable(self.config, assignment_id, student_id, None)
+            zero_ungradable(self.coursedir, assignment_id, student_id, None)
             self.log.warning("intake: %s", why)
         self.notebooks = []
         return None
@@ -343,12 +343,12 @@ def guard_nbgrader() -> None:
 
 def zero_ungradable(config: Any, assignment: str, student: str, notebooks: list[str] | None) -> None:
     """Record 0 for the autograder tests of notebooks that could not be graded (manual grades stay);
-    ``None``: every notebook of the submission."""
+    ``None``: every notebook of the submission. ``config``: the course's, or nbgrader's CourseDirectory."""
     from nbgrader.api import Gradebook
     from nbgrader.coursedir import CourseDirectory
 
-    coursedir = CourseDirectory(config=config)
-    if not notebooks:
+    coursedir = config if isinstance(config, CourseDirectory) else CourseDirectory(config=config)
+    if notebooks is not None and not notebooks:
         return
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         gb.update_or_create_student(student)

@@ -37,7 +37,8 @@ class Inbound:
 
     path: Path
     student: str
-    timestamp: datetime
+    timestamp: datetime  # naive UTC, as nbgrader parses it
+    stamp: str  # as written in the name (feedback is matched to it)
 
 
 def exchange_root(course: Course) -> Path:
@@ -59,7 +60,7 @@ def _parse(path: Path, assignment: str) -> Inbound:
         timestamp = parse_utc(parts[2])
     except (ValueError, OverflowError):
         raise Refused(f"unreadable timestamp {parts[2][:40]!r}") from None
-    return Inbound(path, parts[0], timestamp)
+    return Inbound(path, parts[0], timestamp, parts[2])
 
 
 def newest_submissions(course: Course, assignment: str) -> tuple[list[Inbound], list[str]]:
@@ -127,13 +128,13 @@ def collect_exchange(course: Course, assignment: str, limits: IntakeLimits = Int
             if problem:
                 raise Refused(problem)
             changed_at = datetime.fromtimestamp(_newest_change(item.path), timezone.utc)
-            when = max(item.timestamp, changed_at) if changed_at - item.timestamp > _SLACK else item.timestamp
-            stamp = when.strftime(TIMESTAMP_FORMAT)
+            late = changed_at.replace(tzinfo=None) - item.timestamp > _SLACK
+            stamp = changed_at.strftime(TIMESTAMP_FORMAT) if late else item.stamp
             if _existing_stamp(course, item.student, assignment) == stamp:
                 lines.append(f"{item.student}: already collected ({stamp})")
                 continue
             line = _collect_one(course, assignment, item.path, item.student, limits, stamp=stamp)
-            if when != item.timestamp:
+            if late:
                 line += f"; dated {stamp} (its files changed after the time in its name)"
             lines.append(line)
         except Refused as why:

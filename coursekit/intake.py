@@ -285,7 +285,7 @@ def _folder_key(folder: Path) -> tuple[int, int]:
 
 
 _FINISHED: set[tuple[int, int]] = set()  # submission folders intake finished for, until nbgrader copies them
-_FAILED: dict[str, str] = {}  # submission folder -> why intake could not finish (said once, by the guard)
+_REASONS: dict[str, tuple[str, list[str]]] = {}  # submission folder -> (why intake failed, reason lines)
 
 
 def prepare(folder: Path, expected: list[ExpectedNotebook], course_root: Path, student: str,
@@ -314,19 +314,21 @@ def _guarded_init_assignment(original: Callable[..., None]) -> Callable[..., Non
     @functools.wraps(original)
     def init_assignment(self: Any, assignment_id: str, student_id: str) -> None:
         folder = Path(self._format_source(assignment_id, student_id))
-        why = _FAILED.pop(str(folder), "intake did not finish: not graded, every notebook scores 0")
+        failed, reasons = _REASONS.pop(str(folder), ("", []))
         try:
             key = _folder_key(folder)
             ready = key in _FINISHED and not _odd_entries(folder)
             _FINISHED.discard(key)
         except OSError:
             ready = False
+        if not ready:
+            zero_ungradable(self.coursedir, assignment_id, student_id, None)
+            reasons = [failed or "intake did not finish: not graded, every notebook scores 0"]
+        for line in reasons:  # in nbgrader's log: the terminal, or the formgrader's message
+            self.log.warning("intake: %s", line)
         if ready and self.notebooks:
             return original(self, assignment_id, student_id)
-        if not ready:  # (with nothing gradable the pre-convert hook has recorded the zeros already)
-            zero_ungradable(self.coursedir, assignment_id, student_id, None)
-            self.log.warning("intake: %s", why)
-        self.notebooks = []
+        self.notebooks = []  # (with nothing gradable the pre-convert hook has recorded the zeros already)
         return None
 
     init_assignment.coursekit_guard = True  # type: ignore[attr-defined]
@@ -374,14 +376,6 @@ def _where(notebooks: list[str]) -> tuple[Any, Path, str, str] | None:
     return Course.open(find_course_dir(folder)).config, folder, folder.parent.name, folder.name
 
 
-def _log(lines: list[str]) -> None:
-    from traitlets.config import Application
-
-    log = Application.instance().log if Application.initialized() else None
-    for line in lines:
-        log.warning("intake: %s", line) if log else print(f"intake: {line}")
-
-
 _PLANS: dict[Path, list[str]] = {}  # submission folder -> notebooks to zero after nbgrader's run
 
 
@@ -395,8 +389,8 @@ def before_autograde(notebooks: list[str], **_: Any) -> None:
     _FINISHED.discard(_folder_key(folder))  # only this run's intake lets the submission through
     expected = expected_notebooks(config, assignment)
     intake = prepare(folder, expected, Path(config.CourseDirectory.root), student, assignment)
-    if intake.failed:  # the guard refuses the submission (and says why)
-        _FAILED[str(folder)] = intake.failed
+    _REASONS[str(folder)] = (intake.failed, intake.reasons)  # the guard logs them, in nbgrader's log
+    if intake.failed:  # the guard refuses the submission
         notebooks[:] = []
         return
     asked = {Path(n).name for n in notebooks}
@@ -408,7 +402,6 @@ def before_autograde(notebooks: list[str], **_: Any) -> None:
     _PLANS[folder] = [name for name in intake.ungradable if everything or f"{name}.ipynb" in asked]
     if not notebooks:
         zero_ungradable(config, assignment, student, _PLANS.pop(folder))
-    _log(intake.reasons)
 
 
 def after_autograde(notebooks: list[str], **_: Any) -> None:

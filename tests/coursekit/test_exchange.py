@@ -91,8 +91,9 @@ def _fetch_fill_submit(course: Course, student: str, exchange: Path) -> Path:
         os.chown(path, pwd.getpwnam(student).pw_uid, pwd.getpwnam(student).pw_gid)
     nbgrader_as(student, "submit", ASSIGNMENT, *flags)
     cache = home / ".local/share/jupyter/nbgrader_cache" / course.course_id
-    [submitted] = [p.name for p in cache.iterdir()]
-    return inbound_folder(course) / submitted
+    [submitted] = [p.name for p in cache.iterdir()]  # the inbound copy's name, without nbgrader's random tail
+    [inbound] = inbound_folder(course).glob(f"{submitted}*")
+    return inbound
 
 
 def _can_read(student: str, paths: list[Path]) -> dict[str, str]:
@@ -114,7 +115,8 @@ def test_the_exchange_end_to_end(site, capsys, monkeypatch):
 
     alice = _fetch_fill_submit(course, ALICE, exchange)
     bob = _fetch_fill_submit(course, BOB, exchange)
-    assert _can_read(BOB, [alice]) == {str(alice): "PermissionError"}  # inbound is write-only for students
+    # inbound/ is write-only for students: Bob cannot list it to learn Alice's (unguessable) folder name
+    assert _can_read(BOB, [alice.parent]) == {str(alice.parent): "PermissionError"}
 
     # Bob, as himself, swaps his own inbound files: links to the instructor's notebooks, a FIFO
     source = course.root / "source" / ASSIGNMENT

@@ -119,7 +119,7 @@ def collect_exchange(course: Course, assignment: str, limits: IntakeLimits = Int
     """Collect every student's newest inbound submission into submitted/; one line per student."""
     changed = secure_course(course)
     found, lines = newest_submissions(course, assignment)
-    lines = [*changed, *lines]
+    lines = [*changed, *(f"warning: {problem}" for problem in mode_problems(course)), *lines]
     for item in found:
         if students and item.student not in students:
             continue
@@ -165,6 +165,12 @@ def mode_problems(course: Course) -> list[str]:
     if database and database.exists() and database.stat().st_mode & 0o077:
         problems.append(f"{database}: mode {database.stat().st_mode & 0o777:o}, other accounts can read it")
     exchange = exchange_root(course).resolve()
+    for folder in (exchange, exchange / course.course_id):  # a student who owns these owns the course's exchange
+        if folder.is_dir():
+            info = folder.stat()
+            if info.st_mode & 0o022 or info.st_uid != os.geteuid():
+                problems.append(f"{folder}: mode {info.st_mode & 0o777:o}, owner uid {info.st_uid}: only the "
+                                "instructor may write it (nbgrader creates a missing exchange root 777)")
     if exchange == course.root.resolve() or course.root.resolve() in exchange.parents:
         problems.append(f"the exchange ({exchange}) is inside the course folder: every student account "
                         "needs to enter it; set c.Exchange.root in nbgrader_config.py to a folder outside it")

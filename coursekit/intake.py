@@ -335,12 +335,39 @@ def _guarded_init_assignment(original: Callable[..., None]) -> Callable[..., Non
     return init_assignment
 
 
+def _guarded_init_destination(original: Callable[..., bool]) -> Callable[..., bool]:
+    """nbgrader's ``init_destination`` runs before any hook and, without ``--force``, reads the
+    submission's timestamp.txt: a link or FIFO there is never opened; the submission is skipped."""
+
+    @functools.wraps(original)
+    def init_destination(self: Any, assignment_id: str, student_id: str) -> bool:
+        stamp = Path(self._format_source(assignment_id, student_id), "timestamp.txt")
+        try:
+            info = os.stat(stamp, follow_symlinks=False)
+        except FileNotFoundError:
+            info = None
+        except OSError:
+            return False
+        if info is not None and _is_odd(info.st_mode, info.st_nlink):
+            if not self.force and os.path.lexists(self._format_dest(assignment_id, student_id)):
+                self.log.warning("intake: %s: timestamp.txt is a %s, not read: skipped (grade with --force)",
+                                 student_id, _is_odd(info.st_mode, info.st_nlink))
+                return False
+        return original(self, assignment_id, student_id)
+
+    init_destination.coursekit_guard = True  # type: ignore[attr-defined]
+    return init_destination
+
+
 def guard_nbgrader() -> None:
-    """Put the guard in front of nbgrader's copy step (once; every door imports this module)."""
+    """Put the guards in front of nbgrader's steps that read or copy submission files before or
+    without intake (once; every door imports this module)."""
     from nbgrader.converters import Autograde
 
     if not getattr(Autograde.init_assignment, "coursekit_guard", False):
         Autograde.init_assignment = _guarded_init_assignment(Autograde.init_assignment)
+    if not getattr(Autograde.init_destination, "coursekit_guard", False):
+        Autograde.init_destination = _guarded_init_destination(Autograde.init_destination)
 
 
 def zero_ungradable(config: Any, assignment: str, student: str, notebooks: list[str] | None) -> None:

@@ -83,3 +83,20 @@ def test_a_list_grade_id_does_not_stop_inspection(tmp_path):
     found = intake.inspect(tmp_path, EXPECTED)
     assert found.ungradable == ["adder"]
     assert any("malformed metadata (cell 3: nbgrader grade_id is a list)" in r for r in found.reasons)
+
+
+def test_nbgraders_timestamp_read_before_the_hook_never_opens_a_fifo(tmp_path):
+    """Without --force, nbgrader reads timestamp.txt before any hook runs: a FIFO would block it forever."""
+    import logging
+    from types import SimpleNamespace
+
+    from nbgrader.converters import Autograde
+
+    source, dest = tmp_path / "submitted" / "s" / "tiny", tmp_path / "autograded" / "s" / "tiny"
+    source.mkdir(parents=True)
+    dest.mkdir(parents=True)
+    os.mkfifo(source / "timestamp.txt")
+    converter = SimpleNamespace(force=False, log=logging.getLogger("test"), _format_source=lambda a, s: str(source),
+                                _format_dest=lambda a, s: str(dest))
+    assert getattr(Autograde.init_destination, "coursekit_guard", False)
+    assert Autograde.init_destination(converter, "tiny", "s") is False  # returns at once, the FIFO unopened

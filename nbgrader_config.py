@@ -15,8 +15,10 @@ c.CourseDirectory.root = course_root
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course_root, "gradebook.db")
 # nbgrader's exchange (release_assignment / fetch / submit / release_feedback on one multi-user host):
 # OUTSIDE the course folder, which no student account may enter. The one setting for its place (README,
-# "nbgrader's exchange"); collect with `coursekit collect --exchange`, never `nbgrader collect`.
+# "nbgrader's exchange"); collecting refuses links, FIFOs and oversize files per student.
 c.Exchange.root = "/srv/nbgrader/exchange"
+# `nbgrader collect` and the formgrader's Collect button run the kit's collect (coursekit/exchange.py).
+c.ExchangeFactory.collect = "coursekit.exchange.KitCollect"
 # Files that never travel with an assignment.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache",
                             "submission_log.json"]

@@ -13,6 +13,9 @@ modes (0777); ``coursekit collect --exchange`` does instead, per student:
 * record as its time the later of the name's timestamp and the newest change time of its files (the
   kernel sets change times: a student cannot backdate a late submission by renaming it).
 
+``KitCollect`` puts this behind nbgrader's own door too (``c.ExchangeFactory.collect`` in
+nbgrader_config.py): ``nbgrader collect`` and the formgrader's *Collect* button run it.
+
 ``secure_course`` makes what students must never read owner-only: ``source/``, ``submitted/``,
 ``autograded/``, ``feedback/``, ``.coursekit/`` (0700) and the SQLite gradebook (0600).
 """
@@ -24,6 +27,8 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from nbgrader.exchange.abc import ExchangeCollect
 
 from coursekit.collect import STUDENT_ID, TIMESTAMP_FORMAT, IntakeLimits, Refused, _collect_one
 from coursekit.course import Course, CourseError
@@ -146,6 +151,24 @@ def collect_exchange(course: Course, assignment: str, limits: IntakeLimits = Int
 
 
 _SLACK = timedelta(seconds=60)  # clock skew between the student's machine and this one
+
+
+class KitCollect(ExchangeCollect):
+    """nbgrader's collect plugin, done by ``collect_exchange`` (``nbgrader collect``, the formgrader)."""
+
+    def init_src(self) -> None:
+        pass
+
+    def init_dest(self) -> None:
+        pass
+
+    def copy_files(self) -> None:
+        course = Course.open(self.coursedir.root)
+        student = self.coursedir.student_id
+        for line in collect_exchange(course, self.coursedir.assignment_id,
+                                     students=None if student in ("", "*") else [student]):
+            problem = "refused (" in line or "failed (" in line or line.startswith("warning")
+            (self.log.warning if problem else self.log.info)("collect: %s", line)
 
 
 # --- who may read the course --------------------------------------------------------------------------

@@ -139,6 +139,14 @@ def test_the_exchange_end_to_end(site, capsys, monkeypatch):
     assert "refused (" in refusal and ("link" in refusal or "special file" in refusal), refusal
     assert not course.folder("submitted", BOB, ASSIGNMENT).exists()
 
+    # nbgrader's own door (and the formgrader's Collect button) runs the same collect
+    again = subprocess.run([nbgrader, "collect", ASSIGNMENT], cwd=course.root, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"collect: {ALICE}: already collected" in again.stderr, again.stderr[-2000:]
+    assert "refused (" in next(line for line in again.stderr.splitlines() if BOB in line)
+    assert not course.folder("submitted", BOB, ASSIGNMENT).exists()
+
     collected = course.folder("submitted", ALICE, ASSIGNMENT)
     for path in [collected, *collected.rglob("*")]:
         info = path.lstat()

@@ -17,7 +17,9 @@ modes (0777); ``coursekit collect --exchange`` does instead, per student:
 nbgrader_config.py): ``nbgrader collect`` and the formgrader's *Collect* button run it.
 
 ``secure_course`` makes what students must never read owner-only: ``source/``, ``submitted/``,
-``autograded/``, ``feedback/``, ``.coursekit/`` (0700) and the SQLite gradebook (0600).
+``autograded/``, ``feedback/``, ``.coursekit/`` (0700) and the SQLite gradebook (0600), and gives the
+exchange root the sticky bit (nbgrader's release makes it 0777, which lets any account rename the
+course's exchange folder and put its own in place).
 """
 from __future__ import annotations
 
@@ -188,12 +190,19 @@ def mode_problems(course: Course) -> list[str]:
     if database and database.exists() and database.stat().st_mode & 0o077:
         problems.append(f"{database}: mode {database.stat().st_mode & 0o777:o}, other accounts can read it")
     exchange = exchange_root(course).resolve()
-    for folder in (exchange, exchange / course.course_id):  # a student who owns these owns the course's exchange
-        if folder.is_dir():
-            info = folder.stat()
-            if info.st_mode & 0o022 or info.st_uid != os.geteuid():
-                problems.append(f"{folder}: mode {info.st_mode & 0o777:o}, owner uid {info.st_uid}: only the "
-                                "instructor may write it (nbgrader creates a missing exchange root 777)")
+    if exchange.is_dir():  # nbgrader's release_assignment makes it 777; without the sticky bit any account
+        info = exchange.stat()  # could rename the course's folder in it and put its own in place
+        if info.st_mode & 0o002 and not info.st_mode & stat.S_ISVTX:
+            problems.append(f"{exchange}: mode {info.st_mode & 0o777:o} without the sticky bit: any account can "
+                            "rename the course's exchange folder (chmod 1777)")
+        if info.st_uid not in (0, os.geteuid()):
+            problems.append(f"{exchange}: owned by uid {info.st_uid}, not by the instructor")
+    course_exchange = exchange / course.course_id
+    if course_exchange.is_dir():
+        info = course_exchange.stat()
+        if info.st_mode & 0o022 or info.st_uid != os.geteuid():
+            problems.append(f"{course_exchange}: mode {info.st_mode & 0o777:o}, owner uid {info.st_uid}: only "
+                            "the instructor may write it")
     if exchange == course.root.resolve() or course.root.resolve() in exchange.parents:
         problems.append(f"the exchange ({exchange}) is inside the course folder: every student account "
                         "needs to enter it; set c.Exchange.root in nbgrader_config.py to a folder outside it")
@@ -212,4 +221,11 @@ def secure_course(course: Course) -> list[str]:
     if database and database.is_file() and database.stat().st_mode & 0o077:
         lines.append(f"{database}: mode {database.stat().st_mode & 0o777:o} -> 600")
         os.chmod(database, 0o600)
+    exchange = exchange_root(course)
+    if exchange.is_dir() and not exchange.is_symlink():
+        info = exchange.stat()
+        if info.st_uid == os.geteuid() and info.st_mode & 0o002 and not info.st_mode & stat.S_ISVTX:
+            lines.append(f"{exchange}: mode {info.st_mode & 0o777:o} -> 1777 (sticky: nobody renames "
+                         "another's folder; nbgrader accepts it)")
+            os.chmod(exchange, (info.st_mode & 0o7777) | stat.S_ISVTX)
     return lines

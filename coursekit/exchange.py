@@ -165,10 +165,13 @@ class KitCollect(ExchangeCollect):
         pass
 
     def copy_files(self) -> None:
-        course = Course.open(self.coursedir.root)
         student = self.coursedir.student_id
-        for line in collect_exchange(course, self.coursedir.assignment_id,
-                                     students=None if student in ("", "*") else [student]):
+        try:
+            lines = collect_exchange(Course.open(self.coursedir.root), self.coursedir.assignment_id,
+                                     students=None if student in ("", "*") else [student])
+        except CourseError as err:
+            self.fail(str(err))  # nbgrader's way to stop with one clear line
+        for line in lines:
             problem = "refused (" in line or "failed (" in line or line.startswith("warning")
             (self.log.warning if problem else self.log.info)("collect: %s", line)
 

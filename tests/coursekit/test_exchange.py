@@ -158,6 +158,11 @@ def test_the_exchange_end_to_end(site, capsys, monkeypatch):
                course.root / "gradebook.db", course.root / ".coursekit"]
     assert set(_can_read(BOB, private).values()) == {"PermissionError"}, _can_read(BOB, private)
 
+    # ...nor rename the course's exchange folder to put his own in place (the root is sticky now)
+    moved = as_student(BOB, "-c", f"import os; os.rename({str(exchange / course.course_id)!r}, "
+                                  f"{str(exchange / 'moved')!r})")
+    assert "PermissionError" in moved.stderr and (exchange / course.course_id).is_dir()
+
     [result] = autograde(course, ASSIGNMENT, [ALICE], jobs=2)
     assert (result.code_score, result.max_code_score) == (3.0, 3.0), result.reasons
     assert course.api.generate_feedback(ASSIGNMENT, ALICE)["success"]

@@ -13,9 +13,12 @@ c.CourseDirectory.course_id = "hw6-rnn"
 c.CourseDirectory.root = course_root
 # The SQLite gradebook lives next to this file (never committed).
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course_root, "gradebook.db")
-# nbgrader's exchange (release/fetch/submit on one multi-user server). On a shared JupyterHub,
-# point this at the shared exchange folder instead.
-c.Exchange.root = os.path.join(course_root, "exchange")
+# nbgrader's exchange (release_assignment / fetch / submit / release_feedback on one multi-user host):
+# OUTSIDE the course folder, which no student account may enter. The one setting for its place (README,
+# "nbgrader's exchange"); collecting refuses links, FIFOs and oversize files per student.
+c.Exchange.root = "/srv/nbgrader/exchange"
+# `nbgrader collect` and the formgrader's Collect button run the kit's collect (coursekit/exchange.py).
+c.ExchangeFactory.collect = "coursekit.exchange.KitCollect"
 # Files that never travel with an assignment.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache",
                             "submission_log.json"]
@@ -46,7 +49,9 @@ c.GenerateAssignment.preprocessors = [
 # --- autograding: nbgrader's own pipeline, with the kit's steps ------------------------------
 # `nbgrader autograde`, the formgrader's Autograde button and `coursekit autograde` all run this.
 # Intake (coursekit/intake.py): reason lines, renamed notebooks graded under their real name, links
-# moved out of the submission, 0 for notebooks that cannot be read.
+# moved out of the submission, 0 for notebooks that cannot be read or whose metadata has the wrong JSON
+# types. It fails closed: loading the hook guards nbgrader's copy step, so a student for whom intake
+# did not finish is not graded (0, one reason line) at every door.
 c.Autograde.pre_convert_hook = "coursekit.intake.before_autograde"
 c.Autograde.post_convert_hook = "coursekit.intake.after_autograde"
 c.Autograde.sanitize_preprocessors = [

@@ -1,13 +1,15 @@
 """Bring student work into submitted/<student>/<assignment>/ without losing anything.
 
 Accepts, per student, a folder or a .zip named after the student id. An upload is checked whole
-before anything of it is kept: absolute paths, ``..``, links and special files, names longer than
+before anything of it is kept: absolute paths, ``..``, links, hard links and special files, names longer than
 255 bytes, paths longer than ``max_path_bytes`` or deeper than ``max_depth``, more than ``max_files``
 files or more than ``max_bytes`` uncompressed refuse it, with one reason line. A zip is judged from
 its headers before extracting, and the bytes actually extracted are counted too (headers can lie).
 The upload is unpacked into a staging folder beside the target and only then swapped in, so a
 refused student keeps the previous submission; an accepted one replaces it, which is kept as
 ``<assignment>.previous-N``. Whatever goes wrong with one student, the others are collected.
+Collected folders are owner-only (0700, files 0600). Folders are read by file descriptor and never
+through a link (``coursekit/exchange.py`` collects nbgrader's exchange the same way).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from coursekit.course import Course
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MiB = 1024 * 1024
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # of timestamp.txt, as nbgrader writes it
 
 
 @dataclass(frozen=True)
@@ -113,38 +116,78 @@ def _extract_zip(archive: Path, target: Path, limits: IntakeLimits) -> None:
                 _copy_counted(src, dest, budget, declared=info.file_size)
 
 
+def _raise(err: OSError) -> None:
+    raise err
+
+
 def _copy_folder(folder: Path, target: Path, limits: IntakeLimits) -> None:
-    entries = []
-    total = 0
-    for top, dirs, files in os.walk(folder):  # never follows links
+    """Copy a folder by file descriptor, never following a link: links, hard links and special files
+    refuse it (checked on every name before copying, and on the opened file again while copying, so a
+    file swapped for a link or a FIFO in between is refused too and never blocks)."""
+    if os.path.islink(folder):
+        raise Refused("the folder is a link")
+    entries, total = [], 0
+    for top, dirs, files, topfd in os.fwalk(folder, onerror=_raise, follow_symlinks=False):
         for name in [*dirs, *files]:
-            path = Path(top, name)
-            relative = path.relative_to(folder).as_posix()
+            relative = os.path.relpath(os.path.join(top, name), folder).replace(os.sep, "/")
             _check_name(relative, limits)
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                raise Refused(f"link {relative[:80]!r}")
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise Refused(f"special file {relative[:80]!r}")
-            if stat.S_ISREG(mode):
+            info = os.stat(name, dir_fd=topfd, follow_symlinks=False)
+            _check_kind(relative, info)
+            if stat.S_ISREG(info.st_mode):
                 entries.append(relative)
-                total += path.lstat().st_size
+                total += info.st_size
                 if len(entries) > limits.max_files:
                     raise Refused(f"more than {limits.max_files} files")
-            else:
-                (target / relative).mkdir(parents=True, exist_ok=True)
     if total > limits.max_bytes:
         raise Refused(f"{total / MiB:.1f} MiB, more than {limits.max_bytes / MiB:.0f} MiB")
     budget = [limits.max_bytes]
-    for relative in entries:
-        with (folder / relative).open("rb") as src:
-            _copy_counted(src, target / relative, budget)
+    for top, dirs, files, topfd in os.fwalk(folder, onerror=_raise, follow_symlinks=False):
+        here = target / os.path.relpath(top, folder)
+        here.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for name in files:
+            relative = os.path.relpath(os.path.join(top, name), folder).replace(os.sep, "/")
+            if relative not in entries:  # appeared after the check
+                raise Refused(f"{relative[:80]!r} appeared while it was copied")
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=topfd)
+            except OSError as err:  # ELOOP: swapped for a link
+                raise Refused(f"{relative[:80]!r} cannot be opened without following a link ({err.strerror})") from None
+            with os.fdopen(fd, "rb") as src:
+                _check_kind(relative, os.fstat(fd))
+                _copy_counted(src, here / name, budget)
 
 
-def _collect_one(course: Course, assignment: str, path: Path, student: str, limits: IntakeLimits) -> str:
+def _check_kind(relative: str, info: os.stat_result) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise Refused(f"link {relative[:80]!r}")
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        raise Refused(f"hard link {relative[:80]!r}")
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        raise Refused(f"special file {relative[:80]!r}")
+
+
+def lock_down(folder: Path) -> None:
+    """Owner-only modes (folders 0700, files 0600) on a tree the kit wrote: no other account reads or
+    changes a collected submission, whatever modes it arrived with (the exchange's inbound is 0777)."""
+    for top, dirs, files, topfd in os.fwalk(folder, onerror=_raise, follow_symlinks=False):
+        for name in files:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=topfd)
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        os.fchmod(topfd, 0o700)
+
+
+def _collect_one(course: Course, assignment: str, path: Path, student: str, limits: IntakeLimits,
+                 stamp: str | None = None) -> str:
+    """Check and copy one upload into submitted/<student>/<assignment> (``stamp``: its timestamp.txt,
+    default now), owner-only."""
     target = course.folder("submitted", student, assignment)
     new_student = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (target.parent.parent, target.parent):
+        os.chmod(folder, 0o700)
     staging = Path(tempfile.mkdtemp(prefix=f".{assignment}.incoming-", dir=target.parent))
     backup = None
     try:
@@ -159,8 +202,9 @@ def _collect_one(course: Course, assignment: str, path: Path, student: str, limi
             _copy_folder(path, staging, limits)
         else:
             raise Refused("expected a folder or a .zip")
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+        stamp = stamp or datetime.now(timezone.utc).strftime(TIMESTAMP_FORMAT)
         (staging / "timestamp.txt").write_text(stamp)
+        lock_down(staging)
         backup = _keep_previous(target)
         try:
             staging.rename(target)

@@ -31,7 +31,7 @@ from traitlets.config import Config, LoggingConfigurable
 from traitlets.utils.importstring import import_item
 
 from coursekit.course import Course, CourseError, assignment_source
-from coursekit.intake import ExpectedNotebook, expected_notebooks, inspect, make_gradable, zero_ungradable
+from coursekit.intake import ExpectedNotebook, expected_notebooks, prepare, zero_ungradable
 from coursekit.task import Outcome, Task, grade_notebook, pack, resources, run_steps, worker_settings
 
 GRADEBOOK_STEPS = ("SaveAutoGrades", "AssignLatePenalties")  # pipeline steps that write the gradebook
@@ -198,6 +198,8 @@ def _open_submission(course: Course, config: Config, assignment: str, student: s
     shutil.rmtree(course.folder("autograded", student, assignment), ignore_errors=True)
     converter.notebooks = [str(p) for p in notebooks]
     converter.init_assignment(assignment, student)
+    if not converter.notebooks:  # the intake guard refused the submission (coursekit.intake)
+        raise CourseError("intake did not finish for this submission: not graded")
 
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
@@ -243,9 +245,8 @@ def _autograde(course: Course, config: Config, assignment: str, students: list[s
     for student in tqdm(students, desc="intake", unit="student", disable=len(students) < 10):
         result = results[student] = StudentResult(student=student)
         folder = course.folder("submitted", student, assignment)
-        intake = inspect(folder, expected)
+        intake = prepare(folder, expected, course.root, student, assignment)  # never raises; fails closed
         try:
-            make_gradable(intake, course.root, student, assignment)
             gradable = {name: path for name, path in intake.notebooks.items() if name not in unavailable}
             result.reasons.extend(intake.reasons)
             result.reasons.extend(f"{name}.ipynb: not graded: {why}" for name, why in unavailable.items())

@@ -9,11 +9,21 @@ Runs as nbgrader's ``Autograde.pre_convert_hook`` / ``post_convert_hook`` (see n
 * a renamed notebook (``rnn_gradients (1).ipynb``) is copied next to it under its real name and graded;
 * links and special files are moved out of the submission into ``.coursekit/quarantine`` (nbgrader would
   otherwise copy what a link points at, as the instructor);
-* unreadable notebooks are taken out of the list nbgrader grades, and every notebook that could not be
-  graded gets 0 for its autograder tests after the run (written answers stay for manual grading).
+* unreadable notebooks, and notebooks whose metadata holds the wrong JSON types
+  (``coursekit.notebook.metadata_problem``), are taken out of the list nbgrader grades, and every notebook
+  that could not be graded gets 0 for its autograder tests after the run (written answers stay for
+  manual grading).
+
+Fail closed: nbgrader ignores a pre-convert hook that fails and then copies the submission's files,
+following links, as the instructor. So intake either finishes for a submission (``prepare``) or the
+student is not graded at all: importing this module (nbgrader does, to load the hook) puts a guard in
+front of nbgrader's ``Autograde.init_assignment``, the step that copies files, which lets a submission
+through only right after intake finished for it and a fresh look finds no link or special file. Every
+door (``coursekit autograde``, ``nbgrader autograde``, the formgrader) goes through that step.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -23,12 +33,12 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 from nbgrader.utils import compute_checksum
 
-from coursekit.notebook import grade_id, is_test_cell, nbgrader_meta
+from coursekit.notebook import grade_id, is_test_cell, metadata_problem, nbgrader_meta
 
 QUARANTINE = Path(".coursekit") / "quarantine"
 
@@ -52,6 +62,7 @@ class Intake:
     reasons: list[str] = field(default_factory=list)
     renamed: dict[Path, str] = field(default_factory=dict)  # student's file -> expected name
     quarantine: list[Path] = field(default_factory=list)  # links and special files to move out
+    failed: str = ""  # why intake could not finish (then nothing of the submission is graded)
 
 
 def expected_notebooks(config: Any, assignment: str) -> list[ExpectedNotebook]:
@@ -98,6 +109,9 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
     except Exception as err:  # nbformat raises several types for malformed notebooks
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
         return None, f"{path.name}: valid JSON but not a valid notebook ({first_line[:120]})"
+    problem = metadata_problem(nb)
+    if problem:
+        return None, f"{path.name}: malformed metadata ({problem[:160]})"
     return nb, None
 
 
@@ -109,7 +123,7 @@ def _test_cell_reasons(name: str, nb: nbformat.NotebookNode, exp: ExpectedNotebo
     """What nbgrader's sanitising steps will repair in this notebook, said once."""
     reasons, seen, repeated = [], set(), set()
     for cell in nb.cells:
-        gid = nbgrader_meta(cell).get("grade_id")
+        gid = grade_id(cell)
         if gid in seen:
             repeated.add(gid)
         elif gid:
@@ -127,16 +141,31 @@ def _test_cell_reasons(name: str, nb: nbformat.NotebookNode, exp: ExpectedNotebo
     return reasons
 
 
-def _odd_entries(folder: Path) -> list[Path]:
-    """Symbolic links and special files anywhere in the submission (never followed)."""
+def _raise(err: OSError) -> None:
+    raise err
+
+
+def _is_odd(mode: int, links: int) -> str | None:
+    """What kind of entry may not be used: a link, a hard link, a special file (None for the rest)."""
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISREG(mode):
+        return "hard link" if links > 1 else None
+    return None if stat.S_ISDIR(mode) else "special file"
+
+
+def _odd_entries(folder: Path) -> list[tuple[Path, str]]:
+    """(path, kind) of every link, hard link and special file anywhere in the submission, never
+    followed. Walks by file descriptor (any depth, any path length); any error is raised, never skipped."""
+    if os.path.islink(folder) or os.path.islink(folder.parent):
+        raise OSError(f"{folder} is reached through a link")
     odd = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files, rootfd in os.fwalk(folder, onerror=_raise, follow_symlinks=False):
         for name in [*dirs, *files]:
-            path = Path(root, name)
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                odd.append(path)
-        dirs[:] = [d for d in dirs if not Path(root, d).is_symlink()]
+            info = os.stat(name, dir_fd=rootfd, follow_symlinks=False)
+            kind = _is_odd(info.st_mode, info.st_nlink)
+            if kind:
+                odd.append((Path(root, name), kind))
     return odd
 
 
@@ -163,10 +192,11 @@ def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
         intake.ungradable = sorted(by_name)
         intake.reasons.append("no submission folder: every notebook scores 0")
         return intake
-    for path in _odd_entries(folder):
+    for path, kind in _odd_entries(folder):
         intake.quarantine.append(path)
-        kind = "symbolic link" if path.is_symlink() else "special file"
-        intake.reasons.append(f"{path.relative_to(folder)}: {kind} moved out of the submission, not used")
+        shown = str(path.relative_to(folder))
+        shown = shown if len(shown) <= 120 else f"{shown[:60]}...{shown[-40:]}"
+        intake.reasons.append(f"{shown}: {kind} moved out of the submission, not used")
 
     for path in shadowing_entries(folder):
         intake.reasons.append(f"{path.name}: would shadow the installed module {path.stem!r}, not used")
@@ -208,35 +238,152 @@ def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
     return intake
 
 
+def _open_folder(folder: Path, relative: Path) -> int:
+    """A descriptor of ``folder/relative``, opened one name at a time without following any link."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    for part in relative.parts:
+        try:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = child
+    return fd
+
+
 def make_gradable(intake: Intake, course_root: Path, student: str, assignment: str) -> None:
     """Apply an inspection: renamed notebooks copied under their real name, links and special files
-    moved to the quarantine folder. The student's own files are never changed or deleted."""
+    moved (renamed, by descriptor: any depth) into the quarantine folder under numbered names. The
+    student's own files are never changed or deleted."""
     for path, name in intake.renamed.items():
         target = intake.folder / f"{name}.ipynb"
         if not target.exists():
-            shutil.copyfile(path, target)
-    if intake.quarantine:
-        keep = course_root / QUARANTINE / student / assignment
-        keep.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copyfile(path, target, follow_symlinks=False)
+    if not intake.quarantine:
+        return
+    keep = course_root / QUARANTINE / student / assignment
+    keep.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keep_fd = os.open(keep, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        taken = set(os.listdir(keep_fd))
         for path in sorted(intake.quarantine, key=lambda p: len(p.parts), reverse=True):
-            if os.path.lexists(path):
-                dest = keep / str(path.relative_to(intake.folder)).replace(os.sep, "__")
-                os.replace(path, dest) if not dest.exists() else os.unlink(path)
+            parent = _open_folder(intake.folder, path.parent.relative_to(intake.folder))
+            try:
+                number = len(taken)
+                while (dest := f"{number:05d}-{path.name[:200]}") in taken:
+                    number += 1
+                os.rename(path.name, dest, src_dir_fd=parent, dst_dir_fd=keep_fd)
+                taken.add(dest)
+            finally:
+                os.close(parent)
+    finally:
+        os.close(keep_fd)
 
 
-def zero_ungradable(config: Any, assignment: str, student: str, notebooks: list[str]) -> None:
-    """Record 0 for the autograder tests of notebooks that could not be graded (manual grades stay)."""
+def _folder_key(folder: Path) -> tuple[int, int]:
+    info = os.stat(folder, follow_symlinks=False)
+    return info.st_dev, info.st_ino
+
+
+_FINISHED: set[tuple[int, int]] = set()  # submission folders intake finished for, until nbgrader copies them
+_REASONS: dict[str, tuple[str, list[str]]] = {}  # submission folder -> (why intake failed, reason lines)
+
+
+def prepare(folder: Path, expected: list[ExpectedNotebook], course_root: Path, student: str,
+            assignment: str) -> Intake:
+    """Inspect and make gradable, or fail closed: on any error ``failed`` says why in one line and no
+    notebook is gradable. Never raises: one student's files never stop the others."""
+    try:
+        intake = inspect(folder, expected)
+        make_gradable(intake, course_root, student, assignment)
+        left = _odd_entries(folder) if folder.is_dir() else []
+        if left:
+            raise OSError(f"{len(left)} link(s) or special file(s) could not be moved out")
+        if folder.is_dir():
+            _FINISHED.add(_folder_key(folder))
+        return intake
+    except Exception as err:  # noqa: BLE001 - whatever it is, the student is not graded on what is left
+        why = f"intake could not finish ({err.__class__.__name__}: {str(err)[:160]}): not graded, every notebook scores 0"
+        return Intake(folder=folder, ungradable=[exp.name for exp in expected], reasons=[why], failed=why)
+
+
+def _guarded_init_assignment(original: Callable[..., None]) -> Callable[..., None]:
+    """nbgrader's ``Autograde.init_assignment`` (which copies the submission's files), let through only for
+    a folder intake just finished, with no link or special file in it now; otherwise the student's
+    notebooks score 0, one reason line is logged, and nbgrader grades nothing of that submission."""
+
+    @functools.wraps(original)
+    def init_assignment(self: Any, assignment_id: str, student_id: str) -> None:
+        folder = Path(self._format_source(assignment_id, student_id))
+        failed, reasons = _REASONS.pop(str(folder), ("", []))
+        try:
+            key = _folder_key(folder)
+            ready = key in _FINISHED and not _odd_entries(folder)
+            _FINISHED.discard(key)
+        except OSError:
+            ready = False
+        if not ready:
+            zero_ungradable(self.coursedir, assignment_id, student_id, None)
+            reasons = [failed or "intake did not finish: not graded, every notebook scores 0"]
+        for line in reasons:  # in nbgrader's log: the terminal, or the formgrader's message
+            self.log.warning("intake: %s", line)
+        if ready and self.notebooks:
+            return original(self, assignment_id, student_id)
+        self.notebooks = []  # (with nothing gradable the pre-convert hook has recorded the zeros already)
+        return None
+
+    init_assignment.coursekit_guard = True  # type: ignore[attr-defined]
+    return init_assignment
+
+
+def _guarded_init_destination(original: Callable[..., bool]) -> Callable[..., bool]:
+    """nbgrader's ``init_destination`` runs before any hook and, without ``--force``, reads the
+    submission's timestamp.txt: a link or FIFO there is never opened; the submission is skipped."""
+
+    @functools.wraps(original)
+    def init_destination(self: Any, assignment_id: str, student_id: str) -> bool:
+        stamp = Path(self._format_source(assignment_id, student_id), "timestamp.txt")
+        try:
+            info = os.stat(stamp, follow_symlinks=False)
+        except FileNotFoundError:
+            info = None
+        except OSError:
+            return False
+        if info is not None and _is_odd(info.st_mode, info.st_nlink):
+            if not self.force and os.path.lexists(self._format_dest(assignment_id, student_id)):
+                self.log.warning("intake: %s: timestamp.txt is a %s, not read: skipped (grade with --force)",
+                                 student_id, _is_odd(info.st_mode, info.st_nlink))
+                return False
+        return original(self, assignment_id, student_id)
+
+    init_destination.coursekit_guard = True  # type: ignore[attr-defined]
+    return init_destination
+
+
+def guard_nbgrader() -> None:
+    """Put the guards in front of nbgrader's steps that read or copy submission files before or
+    without intake (once; every door imports this module)."""
+    from nbgrader.converters import Autograde
+
+    if not getattr(Autograde.init_assignment, "coursekit_guard", False):
+        Autograde.init_assignment = _guarded_init_assignment(Autograde.init_assignment)
+    if not getattr(Autograde.init_destination, "coursekit_guard", False):
+        Autograde.init_destination = _guarded_init_destination(Autograde.init_destination)
+
+
+def zero_ungradable(config: Any, assignment: str, student: str, notebooks: list[str] | None) -> None:
+    """Record 0 for the autograder tests of notebooks that could not be graded (manual grades stay);
+    ``None``: every notebook of the submission. ``config``: the course's, or nbgrader's CourseDirectory."""
     from nbgrader.api import Gradebook
     from nbgrader.coursedir import CourseDirectory
 
-    coursedir = CourseDirectory(config=config)
-    if not notebooks:
+    coursedir = config if isinstance(config, CourseDirectory) else CourseDirectory(config=config)
+    if notebooks is not None and not notebooks:
         return
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         gb.update_or_create_student(student)
         submission = gb.update_or_create_submission(assignment, student)
         for nb in submission.notebooks:
-            if nb.name in notebooks:
+            if notebooks is None or nb.name in notebooks:
                 for grade in nb.grades:
                     if grade.cell.cell_type == "code":
                         grade.auto_score = 0.0
@@ -252,16 +399,8 @@ def _where(notebooks: list[str]) -> tuple[Any, Path, str, str] | None:
 
     if not notebooks:
         return None
-    folder = Path(notebooks[0]).resolve().parent
+    folder = Path(os.path.abspath(notebooks[0])).parent  # never resolved: the notebook may be a link
     return Course.open(find_course_dir(folder)).config, folder, folder.parent.name, folder.name
-
-
-def _log(lines: list[str]) -> None:
-    from traitlets.config import Application
-
-    log = Application.instance().log if Application.initialized() else None
-    for line in lines:
-        log.warning("intake: %s", line) if log else print(f"intake: {line}")
 
 
 _PLANS: dict[Path, list[str]] = {}  # submission folder -> notebooks to zero after nbgrader's run
@@ -274,9 +413,13 @@ def before_autograde(notebooks: list[str], **_: Any) -> None:
     if where is None:
         return
     config, folder, student, assignment = where
+    _FINISHED.discard(_folder_key(folder))  # only this run's intake lets the submission through
     expected = expected_notebooks(config, assignment)
-    intake = inspect(folder, expected)
-    make_gradable(intake, Path(config.CourseDirectory.root), student, assignment)
+    intake = prepare(folder, expected, Path(config.CourseDirectory.root), student, assignment)
+    _REASONS[str(folder)] = (intake.failed, intake.reasons)  # the guard logs them, in nbgrader's log
+    if intake.failed:  # the guard refuses the submission
+        notebooks[:] = []
+        return
     asked = {Path(n).name for n in notebooks}
     everything = asked >= {p.name for p in folder.glob("*.ipynb")}
     wanted = {name for name, path in intake.notebooks.items()
@@ -286,7 +429,6 @@ def before_autograde(notebooks: list[str], **_: Any) -> None:
     _PLANS[folder] = [name for name in intake.ungradable if everything or f"{name}.ipynb" in asked]
     if not notebooks:
         zero_ungradable(config, assignment, student, _PLANS.pop(folder))
-    _log(intake.reasons)
 
 
 def after_autograde(notebooks: list[str], **_: Any) -> None:
@@ -296,3 +438,6 @@ def after_autograde(notebooks: list[str], **_: Any) -> None:
         return
     config, folder, student, assignment = where
     zero_ungradable(config, assignment, student, _PLANS.pop(folder, []))
+
+
+guard_nbgrader()

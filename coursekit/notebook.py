@@ -43,3 +43,67 @@ def grade_id(cell: NotebookNode) -> str:
 
 def points(cell: NotebookNode) -> float:
     return float(nbgrader_meta(cell).get("points", 0) or 0)
+
+
+# --- what nbgrader's steps may be handed -------------------------------------------------------------
+
+SCHEMA_VERSION = 3  # nbgrader's cell metadata schema; any other makes nbgrader stop the whole run
+MAX_POINTS = 1e6
+NBGRADER_FIELDS: dict[str, tuple[type, ...]] = {  # field of a cell's ``nbgrader`` metadata -> its JSON types
+    "grade": (bool,), "solution": (bool,), "locked": (bool,), "task": (bool,), "grade_id": (str,),
+    "points": (int, float), "schema_version": (int,), "checksum": (str,), "cell_type": (str,),
+}
+KIT_FIELDS: dict[str, tuple[type, ...]] = {"optional": (bool,), "reference_answer": (str,)}  # ``coursekit``
+NOTEBOOK_FIELDS = {"kernelspec": ("name", "display_name", "language"), "language_info": ("name", "version")}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _field_problem(field: str, value: Any, types: tuple[type, ...]) -> str | None:
+    if type(value) not in types:  # exact types: True is not a number here, 1 is not a boolean
+        return f"{field} is {_kind(value)}"
+    if field == "points" and not 0 <= value <= MAX_POINTS:  # also NaN and infinities; huge ints never overflow
+        return f"points is {str(value)[:20]}, not between 0 and {MAX_POINTS:g}"
+    if field == "schema_version" and value != SCHEMA_VERSION:
+        return f"schema_version is {str(value)[:20]}, not {SCHEMA_VERSION}"
+    return None
+
+
+def metadata_problem(nb: NotebookNode) -> str | None:
+    """Why this notebook's metadata cannot be handed to nbgrader's steps (None when it can).
+
+    nbgrader reads its cell fields and the notebook's kernelspec and language_info trusting their types,
+    and some of its errors (an unknown ``schema_version``) stop a whole run; the kit reads ``coursekit``
+    cell metadata. A notebook whose fields hold other JSON types is refused here, before any of them runs,
+    so it harms at most itself. Values of the right type are left to nbgrader's sanitising steps, which
+    restore the released metadata of the cells they know."""
+    for key, fields in NOTEBOOK_FIELDS.items():
+        value = nb.get("metadata", {}).get(key)
+        if value is None and key not in nb.get("metadata", {}):
+            continue
+        if not isinstance(value, dict):
+            return f"notebook metadata {key} is {_kind(value)}, not an object"
+        bad = next((f for f in fields if f in value and not isinstance(value[f], str)), None)
+        if bad:
+            return f"notebook metadata {key}.{bad} is {_kind(value[bad])}, not a string"
+    for number, cell in enumerate(nb.get("cells", []), start=1):
+        meta = cell.get("metadata")
+        if not isinstance(meta, dict):
+            return f"cell {number}: metadata is {_kind(meta)}, not an object"
+        for key, fields in (("nbgrader", NBGRADER_FIELDS), ("coursekit", KIT_FIELDS)):
+            if key not in meta:
+                continue
+            if not isinstance(meta[key], dict):
+                return f"cell {number}: {key} metadata is {_kind(meta[key])}, not an object"
+            if key == "nbgrader" and "schema_version" not in meta[key]:
+                return f"cell {number}: nbgrader metadata without schema_version"
+            for field, types in fields.items():
+                if field in meta[key]:
+                    problem = _field_problem(field, meta[key][field], types)
+                    if problem:
+                        return f"cell {number}: nbgrader {problem}" if key == "nbgrader" else \
+                            f"cell {number}: coursekit {problem}"
+    return None

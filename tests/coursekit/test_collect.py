@@ -141,3 +141,48 @@ def test_cli_flags_set_the_caps(course, tmp_path, capsys):
     assert code == 0
     assert "three.zip: refused (3 files, more than 2)" in out
     assert "honest: collected" in out
+
+
+def test_hard_links_fifos_and_swapped_files_are_refused_and_collected_folders_are_owner_only(course, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    hard = tmp_path / "hard"
+    hard.mkdir()
+    os.link(secret, hard / "adder.ipynb")
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "pipe")  # opening it for reading would block: collect never opens it
+    fine = tmp_path / "fine"
+    (fine / "sub").mkdir(parents=True)
+    (fine / "adder.ipynb").write_text("fine")
+    (fine / "sub" / "notes.txt").write_text("notes")
+    os.chmod(fine / "sub", 0o777)
+    os.chmod(fine / "adder.ipynb", 0o666)
+    lines = collect(course, ASSIGNMENT, [hard, fifo, fine])
+    assert "refused (hard link 'adder.ipynb')" in lines[0]
+    assert "refused (special file 'pipe')" in lines[1]
+    assert lines[2].startswith("fine: collected")
+    folder = submitted(course, "fine")
+    for path in [folder.parent, folder, *folder.rglob("*")]:
+        assert path.stat().st_mode & 0o077 == 0, (path, oct(path.stat().st_mode))
+
+
+def test_a_file_swapped_for_a_link_while_it_is_copied_is_refused(course, tmp_path, monkeypatch):
+    from coursekit import collect as collect_module
+
+    upload = tmp_path / "racer"
+    upload.mkdir()
+    (upload / "adder.ipynb").write_text("{}")
+    checked = collect_module._check_name
+
+    def swap_after_the_check(name, limits):  # the student swaps the file once the names were checked
+        parts = checked(name, limits)
+        if name == "adder.ipynb" and not (upload / "adder.ipynb").is_symlink():
+            (upload / "adder.ipynb").unlink()
+            (upload / "adder.ipynb").symlink_to("/etc/shadow")
+        return parts
+
+    monkeypatch.setattr(collect_module, "_check_name", swap_after_the_check)
+    [line] = collect(course, ASSIGNMENT, [upload])
+    assert "refused" in line and "adder.ipynb" in line, line
+    assert not submitted(course, "racer").exists()

@@ -310,7 +310,9 @@ def test_missing_course_data_is_named_and_the_other_notebooks_are_graded(tmp_pat
 def test_course_state_is_owner_only_and_the_exchange_exists(course):
     assert (course.root / ".coursekit").stat().st_mode & 0o777 == 0o700
     assert (course.root / "gradebook.db").stat().st_mode & 0o777 == 0o600
-    assert (course.root / "exchange").is_dir()  # the formgrader's Release and Collect need it
+    exchange = Path(course.config.Exchange.root)
+    assert exchange.is_dir()  # the formgrader's Release and Collect need it
+    assert course.root.resolve() not in exchange.resolve().parents  # no student account enters the course
 
 
 def test_a_student_who_sleeps_hits_the_submission_budget(tmp_path):

@@ -234,6 +234,7 @@ class Lateness:
     student: str
     submitted: datetime | None  # naive UTC
     due: datetime | None  # with the extension, naive UTC
+    original_due: datetime | None  # without it
     seconds_late: float
     penalty: float  # points, summed over notebooks
     percent: float
@@ -259,11 +260,11 @@ def lateness(course: Course, assignment: str, student: str) -> Lateness | None:
             submission = gb.find_submission(assignment, student)
         except MissingEntry:
             return None
-        submitted, due = submission.timestamp, submission.duedate
+        submitted, due, original_due = submission.timestamp, submission.duedate, submission.assignment.duedate
         seconds = float(submission.total_seconds_late or 0.0)
         penalty = float(submission.late_submission_penalty or 0.0)
     extension = read_extensions(extensions_path(course.root, late_policy)).get((assignment, student))
-    return Lateness(student, submitted, due, seconds, penalty, late_policy.percent(seconds), extension,
+    return Lateness(student, submitted, due, original_due, seconds, penalty, late_policy.percent(seconds), extension,
                     late_policy.grace_minutes * 60)
 
 
@@ -292,7 +293,7 @@ def explain(course: Course, assignment: str, student: str) -> str:
     if state.submitted is None:
         return f"due {_utc(state.due)}; no submission time recorded (treated as on time)"
     granted = (f"; extension to {_utc(state.due)}: {state.extension.reason}" if state.extension else "")
-    times = f"submitted {_utc(state.submitted)}, due {_utc(state.due)}"
+    times = f"submitted {_utc(state.submitted)}, due {_utc(state.original_due or state.due)}"
     if state.status == "on time":
         return f"on time ({times}{granted})"
     if state.status == "on time (grace)":

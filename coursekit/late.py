@@ -249,6 +249,22 @@ class Lateness:
 
     grace_seconds: float = 0.0
 
+    @property
+    def explanation(self) -> str:
+        """The line :func:`explain` returns."""
+        if self.due is None:
+            return "no due date set"
+        if self.submitted is None:
+            return f"due {_utc(self.due)}; no submission time recorded (treated as on time)"
+        granted = f"; extension to {_utc(self.due)}: {self.extension.reason}" if self.extension else ""
+        times = f"submitted {_utc(self.submitted)}, due {_utc(self.original_due or self.due)}"
+        if self.status == "on time":
+            return f"on time ({times}{granted})"
+        if self.status == "on time (grace)":
+            return f"on time, within the grace period ({times}{granted})"
+        return (f"late by {_duration(self.seconds_late)} ({times}{granted}): "
+                f"-{self.percent:g} % of the points, {self.penalty:g} points taken off")
+
 
 def lateness(course: Course, assignment: str, student: str) -> Lateness | None:
     """The submission's times and penalty as stored in nbgrader's gradebook (None if not graded)."""
@@ -266,6 +282,24 @@ def lateness(course: Course, assignment: str, student: str) -> Lateness | None:
     extension = read_extensions(extensions_path(course.root, late_policy)).get((assignment, student))
     return Lateness(student, submitted, due, original_due, seconds, penalty, late_policy.percent(seconds), extension,
                     late_policy.grace_minutes * 60)
+
+
+def lateness_of(course: Course, assignment: str, students: list[str]) -> dict[str, Lateness]:
+    """student -> Lateness, for the graded ones among ``students`` (the grade table's late columns)."""
+    found = {student: lateness(course, assignment, student) for student in students}
+    return {student: state for student, state in found.items() if state is not None}
+
+
+def notebook_penalties(course: Course, assignment: str, student: str) -> dict[str, float]:
+    """notebook -> late penalty in points, as nbgrader stores it (SubmittedNotebook.late_submission_penalty)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(course.db_url, course.course_id) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {nb.name: float(nb.late_submission_penalty or 0.0) for nb in submission.notebooks}
 
 
 def _utc(when: datetime) -> str:
@@ -286,17 +320,4 @@ def explain(course: Course, assignment: str, student: str) -> str:
     points, 0.8 points taken off". Extensions are named with their reason.
     """
     state = lateness(course, assignment, student)
-    if state is None:
-        return "not graded yet"
-    if state.due is None:
-        return "no due date set"
-    if state.submitted is None:
-        return f"due {_utc(state.due)}; no submission time recorded (treated as on time)"
-    granted = (f"; extension to {_utc(state.due)}: {state.extension.reason}" if state.extension else "")
-    times = f"submitted {_utc(state.submitted)}, due {_utc(state.original_due or state.due)}"
-    if state.status == "on time":
-        return f"on time ({times}{granted})"
-    if state.status == "on time (grace)":
-        return f"on time, within the grace period ({times}{granted})"
-    return (f"late by {_duration(state.seconds_late)} ({times}{granted}): "
-            f"-{state.percent:g} % of the points, {state.penalty:g} points taken off")
+    return "not graded yet" if state is None else state.explanation

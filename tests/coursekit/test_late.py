@@ -17,25 +17,9 @@ import pytest
 
 from coursekit.cli import main as coursekit
 from coursekit.course import Course, CourseError
-from coursekit.grading import autograde
 from coursekit.late import LatePolicy, explain, read_extensions, recompute
-from coursekit.samples import fill_answers
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
-
-POLICY = f"""
-c.LatePolicy.due_dates = {{"{ASSIGNMENT}": "2026-01-10T13:00:00+01:00"}}
-c.LatePolicy.percent_per_day = 10.0
-c.LatePolicy.max_percent = 50.0
-c.LatePolicy.grace_minutes = 15.0
-"""
-# due 12:00 UTC; submission times as collection writes them (nbgrader's timestamp.txt)
-SUBMITTED = {"early": "2026-01-10 11:00:00.000000 UTC",
-             "grace": "2026-01-10 12:10:00.000000 UTC",
-             "late": "2026-01-11 13:00:00.000000 UTC",  # 1 d 1 h late: two started days, 20 %
-             "extended": "2026-01-11 13:00:00.000000 UTC"}  # as late, with a 2-day extension
-EXTENSIONS = f'[{ASSIGNMENT}]\nextended = {{ days = 2, reason = "medical certificate" }}\n'
-AUTOGRADED_POINTS = 3.0  # adder 2 + squares 1 (the written answer waits for a grader)
-
+from tests.coursekit.late_course import EXTENSIONS, PENALTIES as EXPECTED, SUBMITTED, fresh_course, penalties
 
 # --- the rule and the file (no grading) ----------------------------------------------------------
 
@@ -83,42 +67,9 @@ def test_extensions_by_days_hours_or_new_date(tmp_path):
 
 # --- through the pipeline ------------------------------------------------------------------------
 
-def fresh_course(root: Path) -> Course:
-    make_course(root)
-    with (root / "nbgrader_config.py").open("a") as config:
-        config.write(POLICY)
-    (root / "extensions.toml").write_text(EXTENSIONS)
-    course = Course.open(root)
-    course.generate_release(ASSIGNMENT)
-    for student, stamp in SUBMITTED.items():
-        folder = course.folder("submitted", student, ASSIGNMENT)
-        folder.mkdir(parents=True)
-        for name in course.source_notebooks(ASSIGNMENT):
-            release = nbformat.read(str(course.folder("release", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
-            source = nbformat.read(str(course.folder("source", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
-            nbformat.write(fill_answers(release, source), str(folder / f"{name}.ipynb"))
-        (folder / "timestamp.txt").write_text(stamp)
-    return course
-
-
-def penalties(course: Course) -> dict[str, dict[str, float]]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(course.db_url, course.course_id) as gb:
-        return {s: {nb.name: round(nb.late_submission_penalty or 0.0, 6)
-                    for nb in gb.find_submission(ASSIGNMENT, s).notebooks} for s in SUBMITTED}
-
-
-EXPECTED = {"early": {"adder": 0.0, "squares": 0.0}, "grace": {"adder": 0.0, "squares": 0.0},
-            "late": {"adder": 0.4, "squares": 0.2}, "extended": {"adder": 0.0, "squares": 0.0}}
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = fresh_course(tmp_path_factory.mktemp("late") / "course")
-    results = {r.student: r for r in autograde(course, ASSIGNMENT, jobs=2)}
-    assert all(r.code_score == AUTOGRADED_POINTS for r in results.values()), results
-    return course
+@pytest.fixture
+def graded(late_course):
+    return late_course
 
 
 @pytest.mark.slow
@@ -203,3 +154,27 @@ def test_a_broken_extensions_file_stops_recompute_with_its_name(tmp_path, capsys
     assert coursekit(["--course-dir", str(tmp_path / "course"), "late", ASSIGNMENT, "--recompute"]) == 2
     err = capsys.readouterr().err
     assert "extensions.toml: [tiny] bob: every extension needs a reason" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("late")
+def test_grade_table_and_csv_show_on_time_late_and_why(graded, capsys, tmp_path):
+    import csv
+
+    from coursekit.report import export_notebook_csv
+
+    assert coursekit(["--course-dir", str(graded.root), "report", ASSIGNMENT]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header[-4:] == ["late", "penalty", "submitted", "status"]
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if not line.startswith(" ")}
+    assert rows["late"][-3:] == ["-0.6", "late", "graded"] and rows["early"][-4:] == ["0", "on", "time", "graded"]
+    assert "  late: late by 1 d 1 h (submitted 2026-01-11 13:00 UTC" in out
+    assert "  extended: on time (" in out and "medical certificate" in out
+    assert "  early:" not in out  # nothing to say about an on-time submission without extension
+    path = export_notebook_csv(graded, ASSIGNMENT, sorted(SUBMITTED), tmp_path / "by-notebook.csv")
+    by_notebook = {(r["student_id"], r["notebook"]): r for r in csv.DictReader(path.open())}
+    assert by_notebook[("late", "adder")]["late_penalty"] == "0.4"
+    assert by_notebook[("late", "squares")]["timeliness"] == "late"
+    assert by_notebook[("grace", "adder")]["timeliness"] == "on time (grace)"
+    assert "medical certificate" in by_notebook[("extended", "adder")]["late_reason"]

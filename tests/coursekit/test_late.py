@@ -17,6 +17,7 @@ import pytest
 
 from coursekit.cli import main as coursekit
 from coursekit.course import Course, CourseError
+from coursekit.grading import autograde
 from coursekit.late import LatePolicy, explain, read_extensions, recompute
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 from tests.coursekit.late_course import EXTENSIONS, PENALTIES as EXPECTED, SUBMITTED, fresh_course, penalties
@@ -112,6 +113,34 @@ def test_every_door_stores_the_same_penalties(graded, tmp_path, door):
             outcome = course.api.autograde(ASSIGNMENT, student)
             assert outcome["success"], outcome.get("log", "")[-2000:]
     assert penalties(course) == penalties(graded) == EXPECTED
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("late")
+def test_the_gradescope_export_door_gives_the_same_penalties(graded, tmp_path):
+    """Gradescope's "Export Submissions" zip: `coursekit collect` stamps each student with the export's
+    submission time (timestamp.txt), and grading it stores the same penalties as every other door."""
+    import shutil
+    import zipfile
+
+    from coursekit.gradescope.export import collect_export
+
+    course = fresh_course(tmp_path / "course")
+    archive, metadata = tmp_path / "export.zip", []
+    with zipfile.ZipFile(archive, "w") as zf:
+        for n, (student, stamp) in enumerate(SUBMITTED.items()):
+            folder = course.folder("submitted", student, ASSIGNMENT)
+            for path in folder.glob("*.ipynb"):
+                zf.write(path, f"assignment_1_export/submission_{n}/{path.name}")
+            created = stamp.replace(" UTC", " +00:00")
+            metadata.append(f"submission_{n}:\n  :submitters:\n  - :name: {student}\n    :sid: {student}\n"
+                            f"  :created_at: {created}\n")
+        zf.writestr("assignment_1_export/submission_metadata.yml", "".join(metadata))
+    shutil.rmtree(course.folder("submitted"))
+    lines = collect_export(course, ASSIGNMENT, archive)
+    assert all("submitted 20" in line for line in lines), lines
+    autograde(course, ASSIGNMENT, jobs=2)
+    assert penalties(course) == EXPECTED
 
 
 @pytest.mark.slow

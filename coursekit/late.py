@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nbgrader.plugins import LateSubmissionPlugin
-from traitlets import Dict, Float, Unicode, default
+from traitlets import Dict, Float, Unicode
 
 from coursekit.course import Course, CourseError
 
@@ -59,9 +59,7 @@ class LatePolicy(LateSubmissionPlugin):
         "extensions.toml", help="Per-student extensions with their reasons, relative to the course folder.",
     ).tag(config=True)
 
-    @default("penalty_method")
-    def _method(self) -> str:
-        return "none"  # nbgrader's own methods are not used: this class computes the penalty itself
+    penalty_method = Unicode("none", help="Not used: the penalty follows percent_per_day and max_percent.")
 
     def percent(self, seconds_late: float) -> float:
         """Percent of the points lost for a submission ``seconds_late`` after its (extended) due date."""

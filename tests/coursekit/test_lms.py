@@ -18,7 +18,7 @@ from coursekit.roster import read_lms_csv
 from coursekit.testing.tiny_course import ASSIGNMENT
 from tests.coursekit.late_course import MAX_POINTS
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("late")]
+pytestmark = pytest.mark.xdist_group("late")
 
 # Canvas's gradebook export: a BOM, the "Points Possible" row, the test student, read-only columns
 CANVAS_EXPORT = ("\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,tiny (4321),Quiz 1 (999),Current Score,"
@@ -51,6 +51,7 @@ def canvas_roster(late_course, tmp_path, capsys):
     return capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_roster_import_fills_nbgraders_student_table_and_lists_who_is_missing(late_course, canvas_roster):
     from nbgrader.api import Gradebook
 
@@ -63,6 +64,13 @@ def test_roster_import_fills_nbgraders_student_table_and_lists_who_is_missing(la
         assert (lee.first_name, lee.last_name, lee.email, lee.lms_user_id) == ("Lee", "Late", "late@uni.example", "103")
         assert gb.find_student("newcomer").lms_user_id == "105"
     assert oct((late_course.root / ".coursekit" / "roster.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.slow
+def test_roster_check_lists_the_same_students_later(late_course, canvas_roster, capsys):
+    assert cli(late_course, "roster", "check") == 0
+    out = capsys.readouterr().out
+    assert all(line in out for line in MISSING)
 
 
 def canvas_rules(text: str) -> list[list[str]]:
@@ -78,6 +86,7 @@ def canvas_rules(text: str) -> list[list[str]]:
     return rows
 
 
+@pytest.mark.slow
 def test_canvas_export_follows_canvas_rules_and_reads_back(late_course, canvas_roster, capsys):
     from nbgrader.api import Gradebook
 
@@ -110,6 +119,7 @@ def test_canvas_export_follows_canvas_rules_and_reads_back(late_course, canvas_r
         assert line in out and line in report
 
 
+@pytest.mark.slow
 def test_moodle_export_by_email_rescaled_with_the_penalty_as_feedback(late_course, tmp_path, capsys):
     export = tmp_path / "moodle-export.csv"
     export.write_text(MOODLE_EXPORT)

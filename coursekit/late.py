@@ -237,6 +237,7 @@ class Lateness:
     penalty: float  # points, summed over notebooks
     percent: float
     extension: Extension | None
+    grace_seconds: float = 0.0
 
     @property
     def status(self) -> str:
@@ -244,8 +245,6 @@ class Lateness:
         if self.submitted is None or self.due is None or self.seconds_late <= 0:
             return "on time"
         return "late" if self.percent > 0 or self.seconds_late > self.grace_seconds else "on time (grace)"
-
-    grace_seconds: float = 0.0
 
     @property
     def explanation(self) -> str:

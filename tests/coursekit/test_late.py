@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from coursekit.cli import main as coursekit
-from coursekit.course import Course, CourseError
+from coursekit.course import CourseError
 from coursekit.grading import autograde
 from coursekit.late import LatePolicy, explain, read_extensions, recompute
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course

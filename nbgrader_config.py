@@ -33,6 +33,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.GenerateAssignment.preprocessors = [
     "coursekit.optional.ApplyOptionalParts",
     "nbgrader.preprocessors.IncludeHeaderFooter",
+    "coursekit.preprocessors.ShowDueDate",  # "Due: ..." and the late rule, when c.LatePolicy.due_dates has one
     "nbgrader.preprocessors.InstantiateTests",
     "nbgrader.preprocessors.LockCells",
     "nbgrader.preprocessors.ClearSolutions",
@@ -70,6 +71,7 @@ c.Autograde.autograde_preprocessors = [
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "coursekit.preprocessors.ApplyDeadlines",  # due date and extensions.toml into the gradebook
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
@@ -90,6 +92,16 @@ data_dir = os.path.join(course_root, "data", "names")  # Problem 4's data set
 c.SandboxedExecute.read_only = [data_dir]
 c.SandboxedExecute.environment = {"HW6_DATA_DIR": data_dir}
 c.JudgeChecks.environment = {"HW6_DATA_DIR": data_dir}  # judges recompute Problem 4's accuracy
+
+# --- deadlines and late penalties (coursekit/late.py) ---------------------------------------------
+# nbgrader's late-penalty step asks the kit's policy; per-student extensions (with their reasons) are in
+# extensions.toml beside this file. After changing anything here or there: `coursekit late --recompute`.
+# Defaults and help: `coursekit late --help-policy`.
+c.AssignLatePenalties.plugin_class = "coursekit.late.LatePolicy"
+# c.LatePolicy.due_dates = {"hw6": "2026-12-10T23:59:00+01:00"}
+# c.LatePolicy.percent_per_day = 10.0
+# c.LatePolicy.max_percent = 50.0
+# c.LatePolicy.grace_minutes = 15.0
 
 # --- what instructors' browsers render: the formgrader and feedback pages ---------------------
 # Every page staff and students open carries no active content (coursekit/sanitize.py, an nh3

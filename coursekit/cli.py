@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "autograde": ("coursekit.commands.autograde", "autograde submissions into the gradebook"),
     "feedback": ("coursekit.commands.feedback", "write feedback pages and a summary per student; --release, --zip"),
     "export": ("coursekit.commands.export", "export grades from the gradebook to CSV"),
+    "late": ("coursekit.commands.late", "due dates, extensions and late penalties; --recompute re-applies them"),
+    "roster": ("coursekit.commands.roster", "import the LMS's class list (Canvas or Moodle CSV) into the gradebook"),
     "report": ("coursekit.commands.report", "print the score table and plot the score distribution"),
     "samples": ("coursekit.commands.samples", "write the bundled sample submissions into submitted/"),
     "points": ("coursekit.commands.points", "print the points per notebook (from the cell metadata)"),

@@ -34,7 +34,7 @@ from coursekit.course import Course, CourseError, assignment_source
 from coursekit.intake import ExpectedNotebook, expected_notebooks, prepare, zero_ungradable
 from coursekit.task import Outcome, Task, grade_notebook, pack, resources, run_steps, worker_settings
 
-GRADEBOOK_STEPS = ("SaveAutoGrades", "AssignLatePenalties")  # pipeline steps that write the gradebook
+GRADEBOOK_STEPS = ("SaveAutoGrades", "ApplyDeadlines", "AssignLatePenalties")  # pipeline steps that write the gradebook
 TASK_STEPS = ("SandboxedExecute", "JudgeChecks")  # the costly steps: a task runs them (and what lies between)
 
 

@@ -5,6 +5,7 @@ import argparse
 
 from coursekit.commands._common import add_assignment_argument, guarded, open_course
 from coursekit.grading import autograde
+from coursekit.late import lateness_of
 from coursekit.report import summary_table
 
 
@@ -24,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     course, assignment = open_course(args)
     results = autograde(course, assignment, args.student, jobs=args.jobs,
                         sandboxed=False if args.no_sandbox else None, scheduler=args.scheduler)
-    print(summary_table(results))
+    print(summary_table(results, lateness_of(course, assignment, [r.student for r in results])))
     return 0

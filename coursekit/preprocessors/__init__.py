@@ -4,12 +4,17 @@
 ``JudgeChecks`` decides every test cell outside that kernel, against the reference solution's records;
 ``ClearEmptyMetadata`` keeps one duplicated cell from stopping a whole notebook;
 ``ShowReferenceAnswers`` shows graders the reference answer under each written answer;
+``ApplyDeadlines`` writes the course's due date and extensions where nbgrader's late-penalty step reads them;
+``ShowDueDate`` (release) puts the due date and the late rule at the top of each notebook;
 ``MathToMathML`` (feedback) makes math render without a CDN.
 """
+from coursekit.preprocessors.apply_deadlines import ApplyDeadlines
 from coursekit.preprocessors.clear_empty_metadata import ClearEmptyMetadata
 from coursekit.preprocessors.judge_checks import JudgeChecks
 from coursekit.preprocessors.math_to_mathml import MathToMathML
 from coursekit.preprocessors.sandboxed_execute import SandboxedExecute
+from coursekit.preprocessors.show_due_date import ShowDueDate
 from coursekit.preprocessors.show_reference_answers import ShowReferenceAnswers
 
-__all__ = ["ClearEmptyMetadata", "JudgeChecks", "MathToMathML", "SandboxedExecute", "ShowReferenceAnswers"]
+__all__ = ["ApplyDeadlines", "ClearEmptyMetadata", "JudgeChecks", "MathToMathML", "SandboxedExecute", "ShowDueDate",
+           "ShowReferenceAnswers"]

@@ -76,9 +76,10 @@ def gradebook_grades(course: Course, student: str, notebook: str | None = None) 
                 for g in nb.grades if notebook in (None, nb.name)}
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = Course.open(copy_course(tmp_path_factory.mktemp("hw6") / "course"))
+def grade_samples(root):
+    """A copy of the course with the sample students released, autograded and given feedback (the
+    session's `graded_hw6` fixture in conftest.py builds it once)."""
+    course = Course.open(copy_course(root))
     course.generate_release("hw6")
     build_samples(course, "hw6")
     write_cheater(course)
@@ -86,6 +87,11 @@ def graded(tmp_path_factory):
     results = {r.student: r for r in autograde(course, "hw6", STUDENTS, jobs=2)}
     feedback_errors = generate_feedback(course, "hw6", STUDENTS)
     return course, results, feedback_errors
+
+
+@pytest.fixture(scope="module")
+def graded(graded_hw6):
+    return graded_hw6
 
 
 def score(results, student: str, notebook: str) -> tuple[float, float]:

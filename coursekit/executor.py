@@ -94,9 +94,18 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         kw["env"] = self._prepared.env
         kw["preexec_fn"] = self._prepared.preexec_fn
-        kw["stdin"] = kw["stdout"] = kw["stderr"] = subprocess.DEVNULL  # the kernel's raw fds go nowhere
+        kw["stdin"] = kw["stdout"] = subprocess.DEVNULL  # the kernel's raw stdout goes nowhere
+        kw["stderr"] = subprocess.PIPE  # its first lines say why a kernel (or the sandbox) gave up
         kw["cwd"] = str(self.workdir)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = getattr(self.provisioner, "process", None)
+        if process is not None and process.stderr is not None:
+            self.stderr = StderrHead(process.stderr)
+
+    def last_words(self) -> str:
+        """The first lines the kernel (or its sandbox) wrote to stderr, as one short printable line."""
+        stderr = getattr(self, "stderr", None)
+        return stderr.text() if stderr is not None else ""
 
     def warden_pid(self) -> int | None:
         """The pid of the kernel's warden while it runs (never a reaped pid, which could be reused)."""
@@ -109,6 +118,29 @@ class SandboxedKernelManager(AsyncKernelManager):
         if pid is not None:
             await asyncio.get_running_loop().run_in_executor(None, sandbox.stop, pid, 3.0)
         await super()._async_kill_kernel(restart=restart)
+
+
+class StderrHead:
+    """Keeps the first ``keep`` bytes of a kernel's stderr pipe and drains the rest (so the kernel never
+    blocks on a full pipe, and the grader never holds more than ``keep`` bytes of it)."""
+
+    def __init__(self, pipe: Any, keep: int = 4096) -> None:
+        self.head = bytearray()
+        self.keep = keep
+        self.thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, pipe: Any) -> None:
+        with pipe:
+            while chunk := pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536):
+                self.head += chunk[:max(self.keep - len(self.head), 0)]
+
+    def text(self, lines: int = 3, width: int = 160) -> str:
+        self.thread.join(timeout=1.0)  # the kernel has exited: what it wrote is in the pipe
+        noise = ("NOTE: When using the `ipython kernel` entry point",)  # ipykernel's start-up chatter
+        said = [line for line in sandbox.printable(bytes(self.head)).splitlines()
+                if line.strip() and not line.startswith(noise)]
+        return " | ".join(line.strip()[:width] for line in said[:lines])
 
 
 class CappedNotebookClient(NotebookClient):
@@ -177,6 +209,10 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
         limit = "reached the submission's time budget" if by_deadline else "reached the notebook's time limit"
         return f"{limit} at cell {index}; later cells did not run"
 
+    def died_at(index: int) -> str:
+        said = km.last_words()
+        return f"the kernel died at cell {index}; later cells did not run" + (f" (it said: {said})" if said else "")
+
     watchdog = threading.Timer(budget, stop_kernel)
     watchdog.daemon = True
     index = code_cells[0] if code_cells else 0
@@ -189,8 +225,7 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                     client.execute_cell(nb.cells[index], index, store_history=True)
                     report.executed_cells += 1
                 except DeadKernelError:
-                    report.problems.append(stopped_at(index) if expired.is_set()
-                                           else f"the kernel died at cell {index}; later cells did not run")
+                    report.problems.append(stopped_at(index) if expired.is_set() else died_at(index))
                     break
                 except CellTimeoutError:
                     report.problems.append(stopped_at(index) if expired.is_set() else
@@ -200,8 +235,10 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                     report.problems.append(stopped_at(index))
                     break
     except Exception as err:  # kernel could not start, or the connection broke: grade what ran
+        said = km.last_words()
         report.problems.append(stopped_at(index) if expired.is_set() else
-                               f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})")
+                               f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})"
+                               + (f"; it said: {said}" if said else ""))
     finally:
         watchdog.cancel()
         pid = km.warden_pid()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from coursekit.commands._common import add_assignment_argument, guarded, open_course
 from coursekit.grading import autograde
@@ -25,4 +26,6 @@ def run(args: argparse.Namespace) -> int:
     results = autograde(course, assignment, args.student, jobs=args.jobs,
                         sandboxed=False if args.no_sandbox else None, scheduler=args.scheduler)
     print(summary_table(results))
-    return 0
+    for notebook, why in results.unavailable.items():  # nobody was graded on it: the instructor must act
+        print(f"coursekit autograde: {notebook}.ipynb was graded for nobody: {why}", file=sys.stderr)
+    return 1 if results.unavailable else 0

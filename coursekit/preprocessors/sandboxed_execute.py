@@ -60,6 +60,8 @@ class SandboxedExecute(Execute):
                                 max_output_bytes=1 << 20)
         if self.sandboxed and self.uid is None:
             self.uid = sandbox.claim_uid()
+        if self.sandboxed:  # every door: a layout the sandbox cannot use stops here, with its reason (once)
+            sandbox.check_layout(self.read_only, allow_degraded=self.allow_degraded)
         return ExecutionSettings(
             sandboxed=self.sandboxed, cell_timeout=self.timeout, notebook_timeout=self.notebook_timeout,
             startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -25,11 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
+from traitlets import default
+from zmq.utils.monitor import recv_monitor_message
 
 from coursekit import sandbox
 
@@ -45,6 +51,7 @@ class ExecutionSettings:
     startup_timeout: int
     kernel_arguments: tuple[str, ...]
     max_output_bytes: int  # per notebook, as received from the kernel
+    max_message_bytes: int  # per message: a larger one is refused before it is read, and the kernel stopped
     max_record_bytes: int  # check records kept per notebook (trained weights are large)
     limits: sandbox.Limits
     allow_degraded: bool | None  # sandbox without namespaces allowed (None: the environment decides)
@@ -62,11 +69,61 @@ class ExecutionReport:
     sandbox_mode: str = ""  # how the kernel was confined (sandbox.mode()), for reports
 
 
+class CappedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse any message larger than ``max_message_bytes`` before reading
+    it (ZeroMQ's MAXMSGSIZE: the kernel is disconnected instead), so the grader's memory does not grow
+    with what a kernel sends. Its manager watches the disconnections and stops the kernel, saying why."""
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, self.parent.settings.max_message_bytes)
+        return context
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> zmq.Socket:
+        socket = super()._create_connected_socket(channel, identity)
+        if channel in ("iopub", "shell", "stdin", "control"):
+            self.parent.watch(socket)
+        return socket
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """Starts ``python -m ipykernel_launcher`` through the sandbox, talking over IPC sockets."""
 
     settings: ExecutionSettings
     workdir: Path
+    cut_off = ""  # why the grader stopped the kernel itself (a message over the limit)
+
+    def watch(self, socket: zmq.Socket) -> None:
+        """Stop the kernel when ``socket`` loses it while it runs: ZeroMQ dropped an oversize message."""
+        address = f"inproc://coursekit-monitor-{id(self)}-{id(socket)}"
+        socket.monitor(address, zmq.EVENT_DISCONNECTED)
+        monitor = zmq.Context.shadow(socket.context.underlying).socket(zmq.PAIR)
+        monitor.connect(address)
+        threading.Thread(target=self._watch, args=(monitor,), daemon=True).start()
+
+    def _watch(self, monitor: zmq.Socket, grace: float = 3.0) -> None:
+        """A refused message disconnects the kernel for good (the channel is dead, the notebook would hang).
+        A kernel that dies disconnects too, but then its warden ends within ``grace`` seconds."""
+        try:
+            while not getattr(self, "finished", False):
+                if not monitor.poll(200):
+                    continue
+                if recv_monitor_message(monitor)["event"] != zmq.EVENT_DISCONNECTED:
+                    return  # the monitor stopped: the socket was closed
+                end = time.monotonic() + grace
+                while self.warden_pid() is not None and time.monotonic() < end:
+                    time.sleep(0.05)
+                pid = self.warden_pid()
+                if pid is not None and not getattr(self, "finished", False):
+                    limit = self.settings.max_message_bytes / 2 ** 20
+                    self.cut_off = (f"the kernel sent a message larger than the grader's limit of {limit:g} MiB "
+                                    "(one huge output?); it was stopped")
+                    sandbox.stop(pid)
+                return
+        finally:
+            monitor.close(linger=0)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         # parent_handle=0: inside the PID namespace the kernel's parent is PID 1, which ipykernel's
@@ -106,6 +163,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         """The first lines the kernel (or its sandbox) wrote to stderr, as one short printable line."""
         stderr = getattr(self, "stderr", None)
         return stderr.text() if stderr is not None else ""
+
+    def exit_code(self) -> int | None:
+        """The kernel's (its warden's) exit status once it has ended: 128 + N for a death by signal N."""
+        process = getattr(self.provisioner, "process", None)
+        return process.poll() if process is not None else None
 
     def warden_pid(self) -> int | None:
         """The pid of the kernel's warden while it runs (never a reaped pid, which could be reused)."""
@@ -154,6 +216,15 @@ class CappedNotebookClient(NotebookClient):
         self.record_mime = record_mime
         self._received = self._record_bytes = 0
         self._truncated_cells: set[int] = set()
+        self.timed_out: dict[int, bool] = {}  # cells interrupted at their time limit
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> Any:
+        # nbclient interrupts the cell and carries on: remember it, so the student is told why it stopped
+        if cell is not None:
+            index = next((i for i, c in enumerate(self.nb.cells) if c is cell), None)
+            if index is not None:
+                self.timed_out[index] = True
+        return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
         content = msg.get("content", {})
@@ -191,6 +262,8 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
     km = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / ".k"),
                                 connection_file=str(workdir / ".kernel.json"))
     km.settings, km.workdir = settings, workdir
+    km.client_factory = CappedKernelClient
+    km.context.setsockopt(zmq.MAXMSGSIZE, settings.max_message_bytes)  # its own socket: control
     client = CappedNotebookClient(nb, km=km, timeout=settings.cell_timeout, interrupt_on_timeout=True,
                                   allow_errors=True, record_timing=False, startup_timeout=settings.startup_timeout,
                                   extra_arguments=list(settings.kernel_arguments),
@@ -210,7 +283,16 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
         return f"{limit} at cell {index}; later cells did not run"
 
     def died_at(index: int) -> str:
-        said = km.last_words()
+        if km.cut_off:
+            return f"{km.cut_off} at cell {index}; later cells did not run"
+        said, code = km.last_words(), km.exit_code()
+        signum = code - 128 if code is not None and 128 < code < 128 + 65 else None
+        if any(sign in said for sign in OUT_OF_MEMORY) or signum == signal.SIGKILL:
+            return (f"the kernel ran out of memory at cell {index} (it may use {memory_text(settings)}); "
+                    "later cells did not run" + (f" (it said: {said})" if said else ""))
+        if signum == signal.SIGXCPU:
+            return (f"the kernel used up its {settings.limits.cpu_seconds} CPU seconds at cell {index}; "
+                    "later cells did not run")
         return f"the kernel died at cell {index}; later cells did not run" + (f" (it said: {said})" if said else "")
 
     watchdog = threading.Timer(budget, stop_kernel)
@@ -224,6 +306,7 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                 try:
                     client.execute_cell(nb.cells[index], index, store_history=True)
                     report.executed_cells += 1
+                    report.problems += cell_problems(nb.cells[index], index, client, settings)
                 except DeadKernelError:
                     report.problems.append(stopped_at(index) if expired.is_set() else died_at(index))
                     break
@@ -234,12 +317,14 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                 if expired.is_set():
                     report.problems.append(stopped_at(index))
                     break
+            km.finished = True  # from here on the kernel is shut down: its disconnections are expected
     except Exception as err:  # kernel could not start, or the connection broke: grade what ran
         said = km.last_words()
         report.problems.append(stopped_at(index) if expired.is_set() else
                                f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})"
                                + (f"; it said: {said}" if said else ""))
     finally:
+        km.finished = True
         watchdog.cancel()
         pid = km.warden_pid()
         if pid is not None:
@@ -249,7 +334,30 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
     return report
 
 
-def scratch_copy(folder: Path) -> Path:
+OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "can't allocate memory")
+
+
+def memory_text(settings: ExecutionSettings) -> str:
+    return f"{sandbox.memory_limit(settings.limits) / 2 ** 30:.1f} GiB"
+
+
+def cell_problems(cell: NotebookNode, index: int, client: "CappedNotebookClient",
+                  settings: ExecutionSettings) -> list[str]:
+    """One line per thing that stopped a cell that the student should read about (a cell over its time
+    limit, out of memory), also written into the cell's outputs for the feedback."""
+    lines = []
+    if client.timed_out.pop(index, False):
+        lines.append(f"cell {index} ran longer than its limit of {settings.cell_timeout} s and was interrupted")
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if any(o.get("ename") == "MemoryError" or any(sign in str(o.get("evalue", "")) for sign in OUT_OF_MEMORY)
+           for o in errors):
+        lines.append(f"cell {index} ran out of memory (the kernel may use {memory_text(settings)})")
+    for line in lines:
+        cell.outputs.append(new_output("stream", name="stderr", text=f"[grader] {line}\n"))
+    return lines
+
+
+def scratch_copy(folder: Path, writable_bytes: int | None = None) -> Path:
     """A private copy of ``folder`` for the kernel to run in (its writes never reach the autograded folder).
 
     Only folders and regular files are copied, never through a link: a link in a submission must not
@@ -257,7 +365,9 @@ def scratch_copy(folder: Path) -> Path:
     """
     if sandbox.SCRATCH_ROOT:
         os.makedirs(sandbox.SCRATCH_ROOT, mode=0o755, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT))
+    scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT)).resolve()
+    if writable_bytes:  # a file system of that size: all the kernel can write there (where mounts work)
+        sandbox.cap_folder(scratch, writable_bytes)
     for top, dirs, files in os.walk(folder):  # os.walk does not descend into linked folders
         relative = Path(top).relative_to(folder)
         dirs[:] = [d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d))]
@@ -269,3 +379,9 @@ def scratch_copy(folder: Path) -> Path:
                 continue
             shutil.copy2(source, scratch / relative / name, follow_symlinks=False)
     return scratch
+
+
+def remove_scratch(scratch: Path) -> None:
+    """Remove a folder made by ``scratch_copy`` (and its size-capped file system, if it has one)."""
+    sandbox.uncap_folder(scratch)
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -376,6 +376,7 @@ def warden(spec: dict) -> int:
             _end_tree(spec, main)
             import shutil
 
+            _libc().umount2(os.fsencode(spec["workdir"]), MNT_DETACH)  # a size-capped working folder
             shutil.rmtree(spec["workdir"], ignore_errors=True)
             return code
     except OSError as err:
@@ -442,13 +443,14 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits of one sandboxed run."""
     cpu_seconds: int = 60
-    memory_bytes: int = 4096 * MiB          # address space; importing torch maps ~1.5 GiB
+    memory_bytes: int = 4096 * MiB          # address space (never more than the machine has); torch maps ~0.8 GiB
     max_processes: int = 64                 # threads count too (RLIMIT_NPROC is per user)
     max_file_bytes: int = 64 * MiB
     open_files: int = 256
     wall_seconds: float = 120.0
     max_output_bytes: int = 1 * MiB         # per stream
     tmpfs_bytes: int = 256 * MiB            # everything written outside the working folder (/tmp, /dev/shm)
+    workdir_bytes: int | None = None        # the working folder's own file system (made by the caller), if any
 
 
 @dataclass
@@ -635,18 +637,97 @@ def mode(uid: int | None = None, allow_degraded: bool | None = None) -> str:
 def _limit_resources(limits: Limits | None):
     """The pre-exec step of the warden: it dies with the thread that started it, within limits."""
     libc = _libc()  # loaded before fork: the child only calls it
+    memory = memory_limit(limits) if limits is not None else 0
 
     def apply() -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(GRADER_GONE), 0, 0, 0)
         if limits is None:
             return
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
+
+
+def memory_limit(limits: Limits) -> int:
+    """The address space a command gets: its limit, but never more than this machine or container has."""
+    return min(limits.memory_bytes, machine_memory_bytes())
+
+
+_machine_memory: list[int] = []
+
+
+def machine_memory_bytes() -> int:
+    """The memory this process may use: MemTotal, or less where a memory cgroup (v2 or v1) limits it."""
+    if not _machine_memory:
+        found = []
+        try:
+            with open("/proc/meminfo") as handle:
+                found += [int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:")]
+        except OSError:
+            pass
+        found += _cgroup_memory_limits()
+        _machine_memory.append(min(found) if found else 1 << 62)
+    return _machine_memory[0]
+
+
+def _cgroup_memory_limits() -> list[int]:
+    """The memory limits of this process's cgroups and their ancestors (v2 memory.max, v1 limit_in_bytes)."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            groups = [line.rstrip("\n").split(":", 2) for line in handle if line.count(":") >= 2]
+        with open("/proc/self/mountinfo") as handle:
+            mounts = [line.split() for line in handle]
+    except OSError:
+        return []
+    limits = []
+    for hierarchy, controllers, path in groups:
+        v2 = hierarchy == "0" and controllers == ""
+        if not v2 and "memory" not in controllers.split(","):
+            continue
+        for fields in mounts:
+            dash = fields.index("-") if "-" in fields else -1
+            if dash < 0 or fields[dash + 1] != ("cgroup2" if v2 else "cgroup"):
+                continue
+            if not v2 and "memory" not in fields[-1].split(","):
+                continue
+            root, point = fields[3], fields[4]
+            relative = path[len(root):] if path.startswith(root) and root != "/" else path
+            folder = Path(point + "/" + relative.lstrip("/"))
+            name = "memory.max" if v2 else "memory.limit_in_bytes"
+            while True:
+                try:
+                    value = (folder / name).read_text().strip()
+                    if value.isdigit():
+                        limits.append(int(value))
+                except OSError:
+                    pass
+                if folder == Path(point) or Path(point) not in folder.parents:
+                    break
+                folder = folder.parent
+    return limits
+
+
+def cap_folder(folder: Path, size_bytes: int) -> bool:
+    """Mount a tmpfs of ``size_bytes`` on the (empty) ``folder``, so that whatever is written there is
+    capped; False where mounts are not allowed (e.g. a container: the folder stays as it is)."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        _mount(_libc(), "coursekit-scratch", str(folder), "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={int(size_bytes)},nr_inodes=65536,mode=700")
+        return True
+    except OSError:
+        return False
+
+
+def uncap_folder(folder: Path) -> None:
+    """Undo ``cap_folder`` (nothing happens if the folder has no file system of its own)."""
+    if os.path.ismount(folder):
+        _libc().umount2(os.fsencode(str(folder)), MNT_DETACH)
 
 
 @dataclass

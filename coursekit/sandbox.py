@@ -550,7 +550,8 @@ def check_layout(read_only: Sequence[Path | str] = (), allow_degraded: bool | No
 
     Any folder works in the full mode (under /tmp, /run, /dev/shm, behind links, read-only, with spaces),
     as long as the sandbox's user may read it: the folders are bound at their real paths into a new root.
-    The degraded mode sees the host's tree, so there every folder above them must be open to others too.
+    The degraded mode sees the host's tree, so there every folder above the data must be open to others
+    too (for the Python installation, the probe that starts it decides).
     """
     kind = check_available(allow_degraded)
     folders = [*python_paths(), *(Path(p).resolve() for p in read_only if Path(p).exists())]
@@ -563,7 +564,7 @@ def check_layout(read_only: Sequence[Path | str] = (), allow_degraded: bool | No
 
 def _layout_problem(folders: list[Path], kind: str, allow_degraded: bool | None) -> str:
     for folder in folders:
-        closed = _closed_to_others(folder, ancestors=kind == "degraded")
+        closed = _closed_to_others(folder, ancestors=kind == "degraded" and folder not in python_paths())
         if closed is not None:
             return (f"{closed} is not readable by other users, so the sandbox's user cannot use {folder}: "
                     f"run `chmod o+rX` on it (or `chmod -R o+rX {folder}`), or move {folder} to a readable folder")

@@ -94,6 +94,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     settings: ExecutionSettings
     workdir: Path
     cut_off = ""  # why the grader stopped the kernel itself (a message over the limit)
+    cell = 0  # the cell being run
 
     def watch(self, socket: zmq.Socket) -> None:
         """Stop the kernel when ``socket`` loses it while it runs: ZeroMQ dropped an oversize message."""
@@ -112,6 +113,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                     continue
                 if recv_monitor_message(monitor)["event"] != zmq.EVENT_DISCONNECTED:
                     return  # the monitor stopped: the socket was closed
+                cell = self.cell
                 end = time.monotonic() + grace
                 while self.warden_pid() is not None and time.monotonic() < end:
                     time.sleep(0.05)
@@ -119,7 +121,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 if pid is not None and not getattr(self, "finished", False):
                     limit = self.settings.max_message_bytes / 2 ** 20
                     self.cut_off = (f"the kernel sent a message larger than the grader's limit of {limit:g} MiB "
-                                    "(one huge output?); it was stopped")
+                                    f"(one huge output?) at cell {cell}; it was stopped and later cells did not run")
                     sandbox.stop(pid)
                 return
         finally:
@@ -128,8 +130,11 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         # parent_handle=0: inside the PID namespace the kernel's parent is PID 1, which ipykernel's
         # parent poller would take for "the grader exited".
+        # capture_fd_output=False: what C code writes to stderr (a crash's last words) comes straight to the
+        # grader's pipe, not through a thread of the kernel that dies with it
         command = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
-                   "--IPKernelApp.parent_handle=0", *(extra_arguments or [])]
+                   "--IPKernelApp.parent_handle=0", "--IPKernelApp.capture_fd_output=False",
+                   *(extra_arguments or [])]
         self._prepared = sandbox.prepare(command, workdir=self.workdir, limits=self.settings.limits,
                                          expose_ro=self.settings.read_only, env=self._kernel_env(),
                                          uid=self.settings.uid, isolated=self.settings.sandboxed,
@@ -183,26 +188,35 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class StderrHead:
-    """Keeps the first ``keep`` bytes of a kernel's stderr pipe and drains the rest (so the kernel never
-    blocks on a full pipe, and the grader never holds more than ``keep`` bytes of it)."""
+    """Keeps the first and the last ``keep`` bytes of a kernel's stderr pipe and drains the rest (so the
+    kernel never blocks on a full pipe, and the grader never holds more than that of it)."""
 
     def __init__(self, pipe: Any, keep: int = 4096) -> None:
-        self.head = bytearray()
-        self.keep = keep
+        self.head, self.tail, self.keep, self.more = bytearray(), bytearray(), keep, False
         self.thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
         self.thread.start()
 
     def _drain(self, pipe: Any) -> None:
         with pipe:
             while chunk := pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536):
-                self.head += chunk[:max(self.keep - len(self.head), 0)]
+                room = max(self.keep - len(self.head), 0)
+                self.head += chunk[:room]
+                if len(chunk) > room:
+                    self.more = True
+                    self.tail = (self.tail + chunk[room:])[-self.keep:]
 
     def text(self, lines: int = 3, width: int = 160) -> str:
+        """What it said, in one line: its first lines, and its last ones when it said more."""
         self.thread.join(timeout=1.0)  # the kernel has exited: what it wrote is in the pipe
         noise = ("NOTE: When using the `ipython kernel` entry point",)  # ipykernel's start-up chatter
-        said = [line for line in sandbox.printable(bytes(self.head)).splitlines()
-                if line.strip() and not line.startswith(noise)]
-        return " | ".join(line.strip()[:width] for line in said[:lines])
+
+        def said(raw: bytes) -> list[str]:
+            return [line.strip()[:width] for line in sandbox.printable(raw).splitlines()
+                    if line.strip() and not line.startswith(noise)]
+
+        first, last = said(bytes(self.head)), said(bytes(self.tail))
+        kept = first[:lines] + (["..."] + last[-2:] if self.more and last else [])
+        return " | ".join(kept)
 
 
 class CappedNotebookClient(NotebookClient):
@@ -284,7 +298,7 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
 
     def died_at(index: int) -> str:
         if km.cut_off:
-            return f"{km.cut_off} at cell {index}; later cells did not run"
+            return km.cut_off
         said, code = km.last_words(), km.exit_code()
         signum = code - 128 if code is not None and 128 < code < 128 + 65 else None
         if any(sign in said for sign in OUT_OF_MEMORY) or signum == signal.SIGKILL:
@@ -303,6 +317,7 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
             report.sandbox_mode = getattr(getattr(km, "_prepared", None), "mode", "")
             watchdog.start()
             for index in code_cells:
+                km.cell = index
                 try:
                     client.execute_cell(nb.cells[index], index, store_history=True)
                     report.executed_cells += 1
@@ -318,6 +333,8 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                     report.problems.append(stopped_at(index))
                     break
             km.finished = True  # from here on the kernel is shut down: its disconnections are expected
+            if km.cut_off and km.cut_off not in report.problems:  # cut off in the last cell
+                report.problems.append(km.cut_off)
     except Exception as err:  # kernel could not start, or the connection broke: grade what ran
         said = km.last_words()
         report.problems.append(stopped_at(index) if expired.is_set() else

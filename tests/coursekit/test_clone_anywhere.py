@@ -47,6 +47,7 @@ def clone_with_venv(clone: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the whole hw6 demo: minutes of CPU, more on a shared machine
 def test_a_clone_under_tmp_in_a_folder_with_a_space_runs_the_whole_demo():
     mirror = Path(os.environ.get("HW6_DATA_MIRROR") or REPO_ROOT / "data" / "names")
     if not mirror.is_dir():

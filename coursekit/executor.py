@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -25,11 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
+from traitlets import default
+from zmq.utils.monitor import recv_monitor_message
 
 from coursekit import sandbox
 
@@ -45,6 +51,7 @@ class ExecutionSettings:
     startup_timeout: int
     kernel_arguments: tuple[str, ...]
     max_output_bytes: int  # per notebook, as received from the kernel
+    max_message_bytes: int  # per message: a larger one is refused before it is read, and the kernel stopped
     max_record_bytes: int  # check records kept per notebook (trained weights are large)
     limits: sandbox.Limits
     allow_degraded: bool | None  # sandbox without namespaces allowed (None: the environment decides)
@@ -62,17 +69,72 @@ class ExecutionReport:
     sandbox_mode: str = ""  # how the kernel was confined (sandbox.mode()), for reports
 
 
+class CappedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse any message larger than ``max_message_bytes`` before reading
+    it (ZeroMQ's MAXMSGSIZE: the kernel is disconnected instead), so the grader's memory does not grow
+    with what a kernel sends. Its manager watches the disconnections and stops the kernel, saying why."""
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, self.parent.settings.max_message_bytes)
+        return context
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> zmq.Socket:
+        socket = super()._create_connected_socket(channel, identity)
+        if channel in ("iopub", "shell", "stdin", "control"):
+            self.parent.watch(socket)
+        return socket
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """Starts ``python -m ipykernel_launcher`` through the sandbox, talking over IPC sockets."""
 
     settings: ExecutionSettings
     workdir: Path
+    cut_off = ""  # why the grader stopped the kernel itself (a message over the limit)
+    cell = 0  # the cell being run
+
+    def watch(self, socket: zmq.Socket) -> None:
+        """Stop the kernel when ``socket`` loses it while it runs: ZeroMQ dropped an oversize message."""
+        address = f"inproc://coursekit-monitor-{id(self)}-{id(socket)}"
+        socket.monitor(address, zmq.EVENT_DISCONNECTED)
+        monitor = zmq.Context.shadow(socket.context.underlying).socket(zmq.PAIR)
+        monitor.connect(address)
+        threading.Thread(target=self._watch, args=(monitor,), daemon=True).start()
+
+    def _watch(self, monitor: zmq.Socket, grace: float = 3.0) -> None:
+        """A refused message disconnects the kernel for good (the channel is dead, the notebook would hang).
+        A kernel that dies disconnects too, but then its warden ends within ``grace`` seconds."""
+        try:
+            while not getattr(self, "finished", False):
+                if not monitor.poll(200):
+                    continue
+                if recv_monitor_message(monitor)["event"] != zmq.EVENT_DISCONNECTED:
+                    return  # the monitor stopped: the socket was closed
+                cell = self.cell
+                end = time.monotonic() + grace
+                while self.warden_pid() is not None and time.monotonic() < end:
+                    time.sleep(0.05)
+                pid = self.warden_pid()
+                if pid is not None and not getattr(self, "finished", False):
+                    limit = self.settings.max_message_bytes / 2 ** 20
+                    self.cut_off = (f"the kernel sent a message larger than the grader's limit of {limit:g} MiB "
+                                    f"(one huge output?) at cell {cell}; it was stopped and later cells did not run")
+                    sandbox.stop(pid)
+                return
+        finally:
+            monitor.close(linger=0)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         # parent_handle=0: inside the PID namespace the kernel's parent is PID 1, which ipykernel's
         # parent poller would take for "the grader exited".
+        # capture_fd_output=False: what C code writes to stderr (a crash's last words) comes straight to the
+        # grader's pipe, not through a thread of the kernel that dies with it
         command = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
-                   "--IPKernelApp.parent_handle=0", *(extra_arguments or [])]
+                   "--IPKernelApp.parent_handle=0", "--IPKernelApp.capture_fd_output=False",
+                   *(extra_arguments or [])]
         self._prepared = sandbox.prepare(command, workdir=self.workdir, limits=self.settings.limits,
                                          expose_ro=self.settings.read_only, env=self._kernel_env(),
                                          uid=self.settings.uid, isolated=self.settings.sandboxed,
@@ -94,9 +156,23 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         kw["env"] = self._prepared.env
         kw["preexec_fn"] = self._prepared.preexec_fn
-        kw["stdin"] = kw["stdout"] = kw["stderr"] = subprocess.DEVNULL  # the kernel's raw fds go nowhere
+        kw["stdin"] = kw["stdout"] = subprocess.DEVNULL  # the kernel's raw stdout goes nowhere
+        kw["stderr"] = subprocess.PIPE  # its first lines say why a kernel (or the sandbox) gave up
         kw["cwd"] = str(self.workdir)
         await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = getattr(self.provisioner, "process", None)
+        if process is not None and process.stderr is not None:
+            self.stderr = StderrHead(process.stderr)
+
+    def last_words(self) -> str:
+        """The first lines the kernel (or its sandbox) wrote to stderr, as one short printable line."""
+        stderr = getattr(self, "stderr", None)
+        return stderr.text() if stderr is not None else ""
+
+    def exit_code(self) -> int | None:
+        """The kernel's (its warden's) exit status once it has ended: 128 + N for a death by signal N."""
+        process = getattr(self.provisioner, "process", None)
+        return process.poll() if process is not None else None
 
     def warden_pid(self) -> int | None:
         """The pid of the kernel's warden while it runs (never a reaped pid, which could be reused)."""
@@ -111,6 +187,38 @@ class SandboxedKernelManager(AsyncKernelManager):
         await super()._async_kill_kernel(restart=restart)
 
 
+class StderrHead:
+    """Keeps the first and the last ``keep`` bytes of a kernel's stderr pipe and drains the rest (so the
+    kernel never blocks on a full pipe, and the grader never holds more than that of it)."""
+
+    def __init__(self, pipe: Any, keep: int = 4096) -> None:
+        self.head, self.tail, self.keep, self.more = bytearray(), bytearray(), keep, False
+        self.thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, pipe: Any) -> None:
+        with pipe:
+            while chunk := pipe.read1(65536) if hasattr(pipe, "read1") else pipe.read(65536):
+                room = max(self.keep - len(self.head), 0)
+                self.head += chunk[:room]
+                if len(chunk) > room:
+                    self.more = True
+                    self.tail = (self.tail + chunk[room:])[-self.keep:]
+
+    def text(self, lines: int = 3, width: int = 160) -> str:
+        """What it said, in one line: its first lines, and its last ones when it said more."""
+        self.thread.join(timeout=1.0)  # the kernel has exited: what it wrote is in the pipe
+        noise = ("NOTE: When using the `ipython kernel` entry point",)  # ipykernel's start-up chatter
+
+        def said(raw: bytes) -> list[str]:
+            return [line.strip()[:width] for line in sandbox.printable(raw).splitlines()
+                    if line.strip() and not line.startswith(noise)]
+
+        first, last = said(bytes(self.head)), said(bytes(self.tail))
+        kept = first[:lines] + (["..."] + last[-2:] if self.more and last else [])
+        return " | ".join(kept)
+
+
 class CappedNotebookClient(NotebookClient):
     """nbclient that keeps at most ``max_output_bytes`` of outputs (and as much of check records)."""
 
@@ -122,6 +230,15 @@ class CappedNotebookClient(NotebookClient):
         self.record_mime = record_mime
         self._received = self._record_bytes = 0
         self._truncated_cells: set[int] = set()
+        self.timed_out: dict[int, bool] = {}  # cells interrupted at their time limit
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> Any:
+        # nbclient interrupts the cell and carries on: remember it, so the student is told why it stopped
+        if cell is not None:
+            index = next((i for i, c in enumerate(self.nb.cells) if c is cell), None)
+            if index is not None:
+                self.timed_out[index] = True
+        return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient hook)
         content = msg.get("content", {})
@@ -159,6 +276,8 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
     km = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / ".k"),
                                 connection_file=str(workdir / ".kernel.json"))
     km.settings, km.workdir = settings, workdir
+    km.client_factory = CappedKernelClient
+    km.context.setsockopt(zmq.MAXMSGSIZE, settings.max_message_bytes)  # its own socket: control
     client = CappedNotebookClient(nb, km=km, timeout=settings.cell_timeout, interrupt_on_timeout=True,
                                   allow_errors=True, record_timing=False, startup_timeout=settings.startup_timeout,
                                   extra_arguments=list(settings.kernel_arguments),
@@ -177,6 +296,19 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
         limit = "reached the submission's time budget" if by_deadline else "reached the notebook's time limit"
         return f"{limit} at cell {index}; later cells did not run"
 
+    def died_at(index: int) -> str:
+        if km.cut_off:
+            return km.cut_off
+        said, code = km.last_words(), km.exit_code()
+        signum = code - 128 if code is not None and 128 < code < 128 + 65 else None
+        if any(sign in said for sign in OUT_OF_MEMORY) or signum == signal.SIGKILL:
+            return (f"the kernel ran out of memory at cell {index} (it may use {memory_text(settings)}); "
+                    "later cells did not run" + (f" (it said: {said})" if said else ""))
+        if signum == signal.SIGXCPU:
+            return (f"the kernel used up its {settings.limits.cpu_seconds} CPU seconds at cell {index}; "
+                    "later cells did not run")
+        return f"the kernel died at cell {index}; later cells did not run" + (f" (it said: {said})" if said else "")
+
     watchdog = threading.Timer(budget, stop_kernel)
     watchdog.daemon = True
     index = code_cells[0] if code_cells else 0
@@ -185,12 +317,13 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
             report.sandbox_mode = getattr(getattr(km, "_prepared", None), "mode", "")
             watchdog.start()
             for index in code_cells:
+                km.cell = index
                 try:
                     client.execute_cell(nb.cells[index], index, store_history=True)
                     report.executed_cells += 1
+                    report.problems += cell_problems(nb.cells[index], index, client, settings)
                 except DeadKernelError:
-                    report.problems.append(stopped_at(index) if expired.is_set()
-                                           else f"the kernel died at cell {index}; later cells did not run")
+                    report.problems.append(stopped_at(index) if expired.is_set() else died_at(index))
                     break
                 except CellTimeoutError:
                     report.problems.append(stopped_at(index) if expired.is_set() else
@@ -199,10 +332,16 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
                 if expired.is_set():
                     report.problems.append(stopped_at(index))
                     break
+            km.finished = True  # from here on the kernel is shut down: its disconnections are expected
+            if km.cut_off and km.cut_off not in report.problems:  # cut off in the last cell
+                report.problems.append(km.cut_off)
     except Exception as err:  # kernel could not start, or the connection broke: grade what ran
+        said = km.last_words()
         report.problems.append(stopped_at(index) if expired.is_set() else
-                               f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})")
+                               f"the kernel stopped unexpectedly ({err.__class__.__name__}: {str(err)[:120]})"
+                               + (f"; it said: {said}" if said else ""))
     finally:
+        km.finished = True
         watchdog.cancel()
         pid = km.warden_pid()
         if pid is not None:
@@ -212,7 +351,30 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> Exe
     return report
 
 
-def scratch_copy(folder: Path) -> Path:
+OUT_OF_MEMORY = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "can't allocate memory")
+
+
+def memory_text(settings: ExecutionSettings) -> str:
+    return f"{sandbox.memory_limit(settings.limits) / 2 ** 30:.1f} GiB"
+
+
+def cell_problems(cell: NotebookNode, index: int, client: "CappedNotebookClient",
+                  settings: ExecutionSettings) -> list[str]:
+    """One line per thing that stopped a cell that the student should read about (a cell over its time
+    limit, out of memory), also written into the cell's outputs for the feedback."""
+    lines = []
+    if client.timed_out.pop(index, False):
+        lines.append(f"cell {index} ran longer than its limit of {settings.cell_timeout} s and was interrupted")
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if any(o.get("ename") == "MemoryError" or any(sign in str(o.get("evalue", "")) for sign in OUT_OF_MEMORY)
+           for o in errors):
+        lines.append(f"cell {index} ran out of memory (the kernel may use {memory_text(settings)})")
+    for line in lines:
+        cell.outputs.append(new_output("stream", name="stderr", text=f"[grader] {line}\n"))
+    return lines
+
+
+def scratch_copy(folder: Path, writable_bytes: int | None = None) -> Path:
     """A private copy of ``folder`` for the kernel to run in (its writes never reach the autograded folder).
 
     Only folders and regular files are copied, never through a link: a link in a submission must not
@@ -220,7 +382,9 @@ def scratch_copy(folder: Path) -> Path:
     """
     if sandbox.SCRATCH_ROOT:
         os.makedirs(sandbox.SCRATCH_ROOT, mode=0o755, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT))
+    scratch = Path(tempfile.mkdtemp(prefix="ck-", dir=sandbox.SCRATCH_ROOT)).resolve()
+    if writable_bytes:  # a file system of that size: all the kernel can write there (where mounts work)
+        sandbox.cap_folder(scratch, writable_bytes)
     for top, dirs, files in os.walk(folder):  # os.walk does not descend into linked folders
         relative = Path(top).relative_to(folder)
         dirs[:] = [d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(top, d))]
@@ -232,3 +396,9 @@ def scratch_copy(folder: Path) -> Path:
                 continue
             shutil.copy2(source, scratch / relative / name, follow_symlinks=False)
     return scratch
+
+
+def remove_scratch(scratch: Path) -> None:
+    """Remove a folder made by ``scratch_copy`` (and its size-capped file system, if it has one)."""
+    sandbox.uncap_folder(scratch)
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -87,6 +87,15 @@ class StudentResult:
         return sum(nb.max_code_score for nb in self.notebooks)
 
 
+class Results(list):
+    """The StudentResults of a run, and the notebooks nobody could be graded on: notebook -> why its
+    reference could not be computed (an instructor problem: the commands exit non-zero on it)."""
+
+    def __init__(self, results: list[StudentResult], unavailable: dict[str, str] | None = None) -> None:
+        super().__init__(results)
+        self.unavailable = dict(unavailable or {})
+
+
 # --- the pipeline from nbgrader_config.py ------------------------------------------------------------
 
 def grading_config(course: Course, sandboxed: bool | None = None) -> Config:
@@ -203,7 +212,7 @@ def _open_submission(course: Course, config: Config, assignment: str, student: s
 
 
 def autograde(course: Course, assignment: str, students: list[str] | None = None, *, jobs: int = 1,
-              sandboxed: bool | None = None, scheduler: str | None = None) -> list[StudentResult]:
+              sandboxed: bool | None = None, scheduler: str | None = None) -> Results:
     """Autograde the given students (default: everyone with a submission folder); with a ``scheduler``
     address (or ``c.ParallelGrading.scheduler``) on a Dask cluster of ``coursekit worker``s."""
     config = grading_config(course, sandboxed)
@@ -234,7 +243,7 @@ def _runner(config: Config, jobs: int, scheduler: str | None) -> Runner:
 
 
 def _autograde(course: Course, config: Config, assignment: str, students: list[str], expected: list[ExpectedNotebook],
-               runner: Runner) -> list[StudentResult]:
+               runner: Runner) -> Results:
     course.prepare_folders()
     reference_seconds, unavailable = references(course, config, assignment, expected)
     budget = Budget(config=config).seconds(reference_seconds)
@@ -279,7 +288,7 @@ def _autograde(course: Course, config: Config, assignment: str, students: list[s
             result.status = "failed"
         elif result.reasons:
             result.status = "graded with warnings"
-    return [results[s] for s in students]
+    return Results([results[s] for s in students], unavailable)
 
 
 def _reference_entries(config: Config, assignment: str, notebooks: list[str]) -> dict[str, dict[str, Any]]:
@@ -306,6 +315,10 @@ def _check_sandbox(config: Config) -> None:
                           "--no-sandbox on a machine where only trusted code is graded") from None
     if kind != "full":
         print(f"coursekit: warning: {sandbox.mode(allow_degraded=allow_degraded)}", file=sys.stderr)
+    try:  # before any student: a course, data or Python environment the sandbox's user cannot use
+        sandbox.check_layout(config.SandboxedExecute.get("read_only", []), allow_degraded=allow_degraded)
+    except sandbox.SandboxUnavailable as err:
+        raise CourseError(f"cannot sandbox student kernels here: {err}") from None
 
 
 # --- where tasks run -----------------------------------------------------------------------------------

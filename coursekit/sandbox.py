@@ -104,20 +104,28 @@ def _check(result: int, what: str) -> None:
 
 
 def _mount(libc, source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: s.encode() if s is not None else None)
+    enc = (lambda s: os.fsencode(s) if s is not None else None)  # any path: spaces, non-ASCII, undecodable
     _check(libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+# statvfs flags of a bound file system that its bind must keep (a remount may not clear a locked flag)
+ST_KEPT = ((1, MS_RDONLY), (8, MS_NOEXEC), (1024, 1024), (2048, 2048), (4096, 1 << 21))  # noatime, nodiratime, relatime
 
 
 def _bind(libc, source: str, target: str, writable: bool = False, device: bool = False) -> None:
     """Bind ``source`` at ``target`` (created empty), read-only unless ``writable``; never setuid, and
-    device nodes only where ``device``."""
+    device nodes only where ``device``. The source file system's own restrictions (read-only, noexec,
+    atime flags) are kept."""
     if os.path.isdir(source):
         os.makedirs(target, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        open(target, "a").close()
+        if not os.path.lexists(target):
+            open(target, "a").close()
     _mount(libc, source, target, None, MS_BIND)
+    kept = os.statvfs(source).f_flag
     flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if writable else MS_RDONLY) | (0 if device else MS_NODEV)
+    flags |= sum(ms for st, ms in ST_KEPT if kept & st)
     _mount(libc, None, target, None, flags)
 
 
@@ -149,11 +157,13 @@ def _build_root(spec: dict) -> None:
     _check(libc.unshare(CLONE_NEWNS), "unshare(mount)")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     etc = _etc_files(spec)
-    # The new root is mounted over this namespace's /tmp (no folder is created on the host). Folders
-    # that may lie under /tmp are opened first: the binds below reach them through /proc/self/fd.
-    handles = {}
-    for path in [spec["workdir"], *spec["read_only"]]:
-        handles[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    os.umask(0o022)  # the folders made below are the skeleton of the root: readable by the command's user
+    # The new root is mounted over this namespace's /tmp (no folder is created on the host). Every host
+    # folder the command gets (Python, read-only folders, the working folder) may lie under /tmp, /run,
+    # /dev/shm, ...: each is opened first and bound through /proc/self/fd, parents before children.
+    binds = [(path, False) for path in spec["python"]] + [(path, False) for path in spec["read_only"]]
+    binds.append((spec["workdir"], True))
+    handles = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path, _ in binds}
     new = "/tmp"
     _mount(libc, "sandbox-root", new, "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={spec['tmpfs_bytes']},nr_inodes=65536,mode=755")
@@ -184,11 +194,8 @@ def _build_root(spec: dict) -> None:
                          ("/proc", 0o555)):
         os.makedirs(inside(folder), exist_ok=True)
         os.chmod(inside(folder), mode)
-    for path in sorted(spec["python"], key=len):
-        _bind(libc, path, inside(path))
-    for path in sorted(spec["read_only"], key=len):
-        _bind(libc, f"/proc/self/fd/{handles[path]}", inside(path))
-    _bind(libc, f"/proc/self/fd/{handles[spec['workdir']]}", inside(spec["workdir"]), writable=True)
+    for path, writable in sorted(binds, key=lambda bind: (bind[0].count("/"), bind[1], bind[0])):
+        _bind(libc, f"/proc/self/fd/{handles[path]}", inside(path), writable=writable)
     for fd in handles.values():
         os.close(fd)
     _mount(libc, "proc", inside("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
@@ -369,6 +376,7 @@ def warden(spec: dict) -> int:
             _end_tree(spec, main)
             import shutil
 
+            _libc().umount2(os.fsencode(spec["workdir"]), MNT_DETACH)  # a size-capped working folder
             shutil.rmtree(spec["workdir"], ignore_errors=True)
             return code
     except OSError as err:
@@ -435,13 +443,14 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits of one sandboxed run."""
     cpu_seconds: int = 60
-    memory_bytes: int = 4096 * MiB          # address space; importing torch maps ~1.5 GiB
+    memory_bytes: int = 4096 * MiB          # address space (never more than the machine has); torch maps ~0.8 GiB
     max_processes: int = 64                 # threads count too (RLIMIT_NPROC is per user)
     max_file_bytes: int = 64 * MiB
     open_files: int = 256
     wall_seconds: float = 120.0
     max_output_bytes: int = 1 * MiB         # per stream
     tmpfs_bytes: int = 256 * MiB            # everything written outside the working folder (/tmp, /dev/shm)
+    workdir_bytes: int | None = None        # the working folder's own file system (made by the caller), if any
 
 
 @dataclass
@@ -530,6 +539,93 @@ def check_available(allow_degraded: bool | None = None) -> str:
     return "degraded" if problem else "full"
 
 
+_layouts: dict[tuple, str] = {}  # (mode, folders) -> why a sandboxed Python cannot use them ("" if it can)
+PROBE = ("import os, sys\nimport ipykernel\n"
+         "for path in sys.argv[1:]:\n    os.listdir(path) if os.path.isdir(path) else open(path, 'rb').close()\n")
+
+
+def check_layout(read_only: Sequence[Path | str] = (), allow_degraded: bool | None = None) -> None:
+    """Raise SandboxUnavailable, in one line naming the path and what to do, unless a sandboxed kernel can
+    use this Python environment and the ``read_only`` folders where they are (checked once per process).
+
+    Any folder works in the full mode (under /tmp, /run, /dev/shm, behind links, read-only, with spaces),
+    as long as the sandbox's user may read it: the folders are bound at their real paths into a new root.
+    The degraded mode sees the host's tree, so there every folder above the data must be open to others
+    too (for the Python installation, the probe that starts it decides).
+    """
+    kind = check_available(allow_degraded)
+    folders = [*python_paths(), *(Path(p).resolve() for p in read_only if Path(p).exists())]
+    key = (kind, tuple(str(p) for p in folders))
+    if key not in _layouts:
+        _layouts[key] = _layout_problem(folders, kind, allow_degraded)
+    if _layouts[key]:
+        raise SandboxUnavailable(_layouts[key])
+
+
+def _layout_problem(folders: list[Path], kind: str, allow_degraded: bool | None) -> str:
+    for folder in folders:
+        closed = _closed_to_others(folder, ancestors=kind == "degraded" and folder not in python_paths())
+        if closed is not None:
+            return (f"{closed} is not readable by other users, so the sandbox's user cannot use {folder}: "
+                    f"run `chmod o+rX` on it (or `chmod -R o+rX {folder}`), or move {folder} to a readable folder")
+    scratch = Path(SCRATCH_ROOT or tempfile.gettempdir())
+    scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="ck-probe-", dir=scratch))
+    try:
+        readable = [str(p) for p in folders[len(python_paths()):]]
+        result = run([sys.executable, "-I", "-c", PROBE, *readable], workdir=work, expose_ro=readable,
+                     uid=claim_uid(), allow_degraded=allow_degraded,
+                     limits=Limits(wall_seconds=120, cpu_seconds=60))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if result.returncode == 0:
+        return ""
+    said = [line for line in printable(result.stderr).splitlines() if line.strip()]
+    why = said[-1] if said else result.killed_reason or f"exit status {result.returncode}"
+    return (f"a sandboxed kernel cannot start with the Python environment {sys.prefix}"
+            f"{' and ' + ', '.join(readable) if readable else ''} ({why[:240]}); install the environment "
+            "and the data in folders the sandbox's user may read")
+
+
+def _closed_to_others(folder: Path, ancestors: bool, most: int = 5000) -> Path | None:
+    """The first path that other users cannot read (folders: cannot list and enter) at ``folder``, in its
+    first ``most`` entries, and with ``ancestors`` in the folders above it."""
+    def closed(path: Path, is_dir: bool) -> bool:
+        mode = path.stat().st_mode
+        return (mode & 0o005) != 0o005 if is_dir else not mode & 0o004
+
+    if ancestors:
+        for parent in reversed(folder.parents):
+            if parent.stat().st_mode & 0o001 == 0:
+                return parent
+    if closed(folder, folder.is_dir()):
+        return folder
+    if folder.is_dir() and folder not in [Path(p).resolve() for p in (sys.prefix, sys.base_prefix)]:
+        seen = 0
+        for top, dirs, files in os.walk(folder):
+            for name, is_dir in [*((d, True) for d in dirs), *((f, False) for f in files)]:
+                path = Path(top, name)
+                if not path.is_symlink() and closed(path, is_dir):
+                    return path
+                seen += 1
+                if seen >= most:
+                    return None
+    return None
+
+
+def printable(raw: bytes, lines: int = 0, width: int = 0) -> str:
+    """``raw`` output of a sandboxed program as text a person may read: no control characters or escape
+    sequences; with ``lines`` and ``width``, at most that many lines of that many characters."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]", "", raw.decode("utf-8", errors="replace"))
+    text = "".join(c if c == "\n" or c.isprintable() else " " if c == "\t" else "" for c in text)
+    if lines:
+        kept = [line.rstrip()[:width or None] for line in text.splitlines() if line.strip()][:lines]
+        text = "\n".join(kept)
+    return text
+
+
 def mode(uid: int | None = None, allow_degraded: bool | None = None) -> str:
     """A one-line description of the sandbox a command would get, for reports."""
     kind = check_available(allow_degraded)
@@ -542,18 +638,97 @@ def mode(uid: int | None = None, allow_degraded: bool | None = None) -> str:
 def _limit_resources(limits: Limits | None):
     """The pre-exec step of the warden: it dies with the thread that started it, within limits."""
     libc = _libc()  # loaded before fork: the child only calls it
+    memory = memory_limit(limits) if limits is not None else 0
 
     def apply() -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(GRADER_GONE), 0, 0, 0)
         if limits is None:
             return
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
+
+
+def memory_limit(limits: Limits) -> int:
+    """The address space a command gets: its limit, but never more than this machine or container has."""
+    return min(limits.memory_bytes, machine_memory_bytes())
+
+
+_machine_memory: list[int] = []
+
+
+def machine_memory_bytes() -> int:
+    """The memory this process may use: MemTotal, or less where a memory cgroup (v2 or v1) limits it."""
+    if not _machine_memory:
+        found = []
+        try:
+            with open("/proc/meminfo") as handle:
+                found += [int(line.split()[1]) * 1024 for line in handle if line.startswith("MemTotal:")]
+        except OSError:
+            pass
+        found += _cgroup_memory_limits()
+        _machine_memory.append(min(found) if found else 1 << 62)
+    return _machine_memory[0]
+
+
+def _cgroup_memory_limits() -> list[int]:
+    """The memory limits of this process's cgroups and their ancestors (v2 memory.max, v1 limit_in_bytes)."""
+    try:
+        with open("/proc/self/cgroup") as handle:
+            groups = [line.rstrip("\n").split(":", 2) for line in handle if line.count(":") >= 2]
+        with open("/proc/self/mountinfo") as handle:
+            mounts = [line.split() for line in handle]
+    except OSError:
+        return []
+    limits = []
+    for hierarchy, controllers, path in groups:
+        v2 = hierarchy == "0" and controllers == ""
+        if not v2 and "memory" not in controllers.split(","):
+            continue
+        for fields in mounts:
+            dash = fields.index("-") if "-" in fields else -1
+            if dash < 0 or fields[dash + 1] != ("cgroup2" if v2 else "cgroup"):
+                continue
+            if not v2 and "memory" not in fields[-1].split(","):
+                continue
+            root, point = fields[3], fields[4]
+            relative = path[len(root):] if path.startswith(root) and root != "/" else path
+            folder = Path(point + "/" + relative.lstrip("/"))
+            name = "memory.max" if v2 else "memory.limit_in_bytes"
+            while True:
+                try:
+                    value = (folder / name).read_text().strip()
+                    if value.isdigit():
+                        limits.append(int(value))
+                except OSError:
+                    pass
+                if folder == Path(point) or Path(point) not in folder.parents:
+                    break
+                folder = folder.parent
+    return limits
+
+
+def cap_folder(folder: Path, size_bytes: int) -> bool:
+    """Mount a tmpfs of ``size_bytes`` on the (empty) ``folder``, so that whatever is written there is
+    capped; False where mounts are not allowed (e.g. a container: the folder stays as it is)."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    try:
+        _mount(_libc(), "coursekit-scratch", str(folder), "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={int(size_bytes)},nr_inodes=65536,mode=700")
+        return True
+    except OSError:
+        return False
+
+
+def uncap_folder(folder: Path) -> None:
+    """Undo ``cap_folder`` (nothing happens if the folder has no file system of its own)."""
+    if os.path.ismount(folder):
+        _libc().umount2(os.fsencode(str(folder)), MNT_DETACH)
 
 
 @dataclass
@@ -631,7 +806,7 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
     its process tree with it (trusted code). ``allow_degraded``: see the module docstring.
     """
     workdir = Path(workdir).resolve()
-    spec: dict = {"command": list(command), "workdir": str(workdir), "parent": os.getpid()}
+    spec: dict = {"command": _without_links(command), "workdir": str(workdir), "parent": os.getpid()}
     if not isolated:
         spec["mode"] = "unisolated"
         run_env = {**os.environ, **(env or {})}
@@ -644,7 +819,9 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
         raise SandboxUnavailable("refusing to run sandboxed code as root")
     _chown_tree(workdir, uid, gid)
     os.chmod(workdir, 0o700)
-    exposed = [str(Path(p).resolve()) for p in expose_ro if Path(p).exists()]
+    exposed = []  # each folder at its real path, and at the path it was given when that goes through links
+    for given in (Path(os.path.abspath(p)) for p in expose_ro if Path(p).exists()):
+        exposed += [str(path) for path in dict.fromkeys([given.resolve(), given]) if str(path) not in exposed]
     spec.update(mode=kind, uid=uid, python=[str(p) for p in python_paths()], read_only=exposed,
                 tmpfs_bytes=int(limits.tmpfs_bytes))
     run_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
@@ -653,6 +830,17 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
     run_env.update(env or {})
     return Prepared(argv=[sys.executable, "-I", "-S", WARDEN, _json(spec)], env=run_env,
                     preexec_fn=_limit_resources(limits), mode=mode(uid, allow_degraded))
+
+
+def _without_links(command: Sequence[str]) -> list[str]:
+    """``command`` with its program's folder resolved: inside the sandbox only real paths exist (a venv
+    reached through a linked folder), while the program's own name is kept (a venv's python is a link
+    that must be called by its name in the venv, so that it finds pyvenv.cfg)."""
+    command = list(command)
+    if command and os.path.isabs(command[0]):
+        program = Path(command[0])
+        command[0] = str(program.parent.resolve() / program.name)
+    return command
 
 
 def _json(spec: dict) -> str:

@@ -18,7 +18,7 @@ from traitlets import Bool, Dict, Integer, List, Unicode
 
 from coursekit import sandbox
 from coursekit.course import assignment_source, helper_dir
-from coursekit.executor import ExecutionSettings, execute, scratch_copy
+from coursekit.executor import ExecutionSettings, execute, remove_scratch, scratch_copy
 from coursekit.helpers import trusted_module
 from coursekit.intake import shadowing_entries
 
@@ -37,7 +37,19 @@ class SandboxedExecute(Execute):
                                                 "that printing cannot crowd out the tests; trained weights "
                                                 "are a few MB).").tag(config=True)
     cpu_seconds = Integer(1800, help="CPU seconds per kernel.").tag(config=True)
-    memory_bytes = Integer(8 * GiB, help="Address space per kernel (torch alone maps ~1.5 GiB).").tag(config=True)
+    memory_bytes = Integer(8 * GiB, help="Address space per kernel (torch alone maps ~0.8 GiB); never more than "
+                                         "the machine or its container has (MemTotal, the memory cgroup's "
+                                         "limit), whatever is set here.").tag(config=True)
+    writable_bytes = Integer(1 * GiB, help="Everything a kernel can write, in bytes: its working folder (a file "
+                                           "system of its own, in memory) and its private /tmp, /var/tmp and "
+                                           "/dev/shm (a quarter, at most 256 MiB). A kernel that fills it gets "
+                                           "'No space left on device'. Degraded mode: the working folder only "
+                                           "where the grader may mount.").tag(config=True)
+    max_message_bytes = Integer(16 * MiB, help="Largest message the grader accepts from a kernel (an output, a "
+                                               "check record). A larger one is refused before it is read, so the "
+                                               "grader's memory does not grow with what a kernel prints, and the "
+                                               "kernel is stopped with a reason. At least the largest check record."
+                                ).tag(config=True)
     max_processes = Integer(256, help="Processes and threads per kernel (each job has its own uid).").tag(config=True)
     max_file_bytes = Integer(256 * MiB, help="Largest file a kernel may write.").tag(config=True)
     open_files = Integer(1024, help="Open files per kernel.").tag(config=True)
@@ -54,16 +66,21 @@ class SandboxedExecute(Execute):
 
     def execution_settings(self) -> ExecutionSettings:
         """The execution settings these traits describe (a uid is claimed for sandboxed runs)."""
+        private_tmp = min(256 * MiB, self.writable_bytes // 4)
         limits = sandbox.Limits(cpu_seconds=self.cpu_seconds, memory_bytes=self.memory_bytes,
                                 max_processes=self.max_processes, max_file_bytes=self.max_file_bytes,
                                 open_files=self.open_files, wall_seconds=float(self.notebook_timeout) + 60,
-                                max_output_bytes=1 << 20)
+                                max_output_bytes=1 << 20, tmpfs_bytes=private_tmp,
+                                workdir_bytes=self.writable_bytes - private_tmp)
         if self.sandboxed and self.uid is None:
             self.uid = sandbox.claim_uid()
+        if self.sandboxed:  # every door: a layout the sandbox cannot use stops here, with its reason (once)
+            sandbox.check_layout(self.read_only, allow_degraded=self.allow_degraded)
         return ExecutionSettings(
             sandboxed=self.sandboxed, cell_timeout=self.timeout, notebook_timeout=self.notebook_timeout,
             startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),
-            max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes, limits=limits,
+            max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes,
+            max_message_bytes=self.max_message_bytes, limits=limits,
             allow_degraded=self.allow_degraded, read_only=tuple(p for p in self.read_only if Path(p).exists()),
             environment=dict(self.environment), uid=self.uid if self.sandboxed else None)
 
@@ -82,7 +99,7 @@ class SandboxedExecute(Execute):
         left = resources["coursekit"].get("seconds")  # what is left of the submission's time budget
         if left is not None:
             settings.deadline = time.monotonic() + left
-        workdir = scratch_copy(folder)
+        workdir = scratch_copy(folder, settings.limits.workdir_bytes if settings.sandboxed else None)
         try:
             trusted = self._instructor_names(resources)
             for path in shadowing_entries(workdir, trusted):  # intake reported them to the instructor
@@ -90,7 +107,7 @@ class SandboxedExecute(Execute):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
             report = execute(nb, workdir, settings)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove_scratch(workdir)
         for problem in report.problems:
             self.log.warning("%s", problem)
         problems.extend(report.problems)

@@ -142,13 +142,14 @@ def graded_cells(source: Path, release: Path | None = None) -> tuple[list[str], 
             counters[problem] = counters.get(problem, 0) + 1
             detail = re.sub(r"^(test|written|answer)_", "", gid).replace("_", " ")
             title = re.sub(r"\\partial\s*", "∂", title).replace("$", "").replace("`", "")
-            cells.append({"notebook": path.stem, "grade_id": gid,
-                          "points": released.get(gid, float(meta.get("points", 0))),
+            worth = released.get(gid, float(meta.get("points", 0)))
+            counted = "" if gid not in optional or worth else " (optional, not counted)"
+            cells.append({"notebook": path.stem, "grade_id": gid, "points": worth,
                           "kind": "auto" if is_test_cell(cell) else "manual",
                           "hidden": "BEGIN HIDDEN TESTS" in cell.source,
                           "optional": gid in optional,
                           "number": f"{problem}.{counters[problem]}",
-                          "title": f"{label + ' ' if label else ''}{title[:60]}: {detail}"})
+                          "title": f"{label + ' ' if label else ''}{title[:60]}: {detail}{counted}"})
     return names, cells
 
 

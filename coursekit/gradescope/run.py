@@ -321,8 +321,7 @@ def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bo
         ran = graded and judged.is_file()
         message = cell_message(judged, gid) if ran else "Not run: see the message at the top."
         passed = ran and message.startswith("All ") and " checks passed" in message.splitlines()[0]
-        if cell.get("optional") and points == 0:
-            title += " (optional, not counted)"
+        if cell.get("optional") and points == 0:  # the title says so too (build.graded_cells)
             message = "Optional, not counted. " + message
         visibility = AFTER_PUBLISHED if cell["hidden"] else "visible"
         tests.append(Test(title, scores.get((name, gid), 0.0), points, message, visibility,
@@ -412,6 +411,20 @@ def _timeout(root: Path) -> float:
         return 600.0  # Gradescope's default
 
 
+def unrun_tests(root: Path) -> list[Test]:
+    """Every row of this zip's results, at 0 and not run (the answer when grading was stopped)."""
+    try:
+        manifest = json.loads((root / "source" / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if manifest.get("mode") == "log":
+        return unread_log_tests("Not checked: grading was stopped at the time limit.", float(manifest.get("log_points", 0)))
+    return [Test(c.get("title") or f"{c['notebook']}.ipynb: {c['grade_id']}", 0.0, float(c["points"]),
+                 "Not run: grading was stopped at the time limit.", AFTER_PUBLISHED if c["hidden"] else "visible",
+                 passed=False, number=c.get("number", ""))
+            for c in manifest.get("cells", []) if c["kind"] == "auto"]
+
+
 def _grade_to(root: Path, out: Path) -> int:
     """The child's part: grade, write the results (as JSON, not yet checked) to ``out``."""
     try:
@@ -446,7 +459,8 @@ def main(root: Path = ROOT) -> int:
         staff.append(f"grading did not finish within {timeout - DEADLINE_MARGIN:.0f} s; stopped")
         data = failure(f"Grading did not finish within the time limit ({timeout / 60:.0f} minutes), so nothing was "
                        "scored: a cell that runs very long or never ends (an endless loop, training for too "
-                       "long) is the usual cause. Your score is 0; fix that cell and upload again.").as_json()
+                       "long) is the usual cause. Your score is 0; fix that cell and upload again.",
+                       tests=unrun_tests(root)).as_json()
     except (OSError, ValueError, KeyError) as err:
         staff.append(f"the grading process ended (exit {child.returncode}) without an answer: {err}")
         data = failure(INTERNAL_ERROR).as_json()

@@ -35,7 +35,9 @@ from coursekit.testing.tiny_course import ASSIGNMENT as TINY, make_course
 from tests.support.gradescope import assert_reads_right
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MIRROR = Path(os.environ.get("HW6_DATA_MIRROR", REPO_ROOT.parent / "shared" / "data" / "names"))
+MIRROR = Path(os.environ.get("HW6_DATA_MIRROR") or next(
+    (p for p in (REPO_ROOT / "data" / "names", REPO_ROOT.parent / "shared" / "data" / "names") if p.is_dir()),
+    REPO_ROOT / "data" / "names"))
 
 try:
     sandbox.check_available()

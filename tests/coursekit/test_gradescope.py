@@ -155,7 +155,7 @@ def test_setup_script_installs_only_the_hash_checked_lock(log_zip, tmp_path):
     for flag in ("--require-hashes", "--no-deps", "--only-binary=:all:", "--index-url https://pypi.org/simple",
                  "--extra-index-url https://download.pytorch.org/whl/cpu", f"-r {tmp_path}/requirements.lock"):
         assert flag in pip, flag
-    assert "rm -rf /var/lib/apt/lists/*" in lines and "apt-get clean" in lines
+    assert "apt-get clean" in lines and any(line.startswith("rm -rf /var/lib/apt/lists/") for line in lines)
     assert lines[-1].endswith("-m coursekit.gradescope.run --check-image")
 
 
@@ -215,7 +215,8 @@ def test_bad_input_scores_zero_with_one_clear_line(log_zip, tmp_path, case, file
     assert all(t["score"] == 0 for t in results["tests"])
     assert [t["status"] for t in results["tests"]] == ["failed"] * 5  # nothing "passed" that was not checked
     assert criterion(results, failed)["output"] == results["output"].splitlines()[0]
-    assert all(t["output"].startswith("Not checked") for t in results["tests"][1:4])
+    assert [t["output"].split(":")[0] for t in results["tests"][1:]] == ["Not checked", "Not checked", "Not computed",
+                                                                          "Not checked"]
 
 
 def test_renamed_log_and_extra_file_are_graded_with_a_note(log_zip, honest_log, tmp_path):

@@ -207,7 +207,7 @@ def test_edited_weights_fail_the_model_criterion(log_zip, honest_log, tmp_path):
 def test_bad_input_scores_zero_with_one_clear_line(log_zip, tmp_path, case, files, sparse, failed, reason):
     started = time.monotonic()
     results, _ = grade(log_zip, tmp_path / "t", files, sparse=sparse)
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 120  # a shared machine: the point is that nothing big is read
     assert results["score"] == 0.0
     assert reason in results["output"], results["output"]
     assert len(results["output"].splitlines()) <= 2

@@ -1,10 +1,11 @@
 """The Gradescope autograder zip, run the way Gradescope runs it.
 
 Each case unpacks the zip into a temporary tree, mounts it at /autograder in a private mount namespace
-(as root) and runs /autograder/run_autograder; every results.json is validated against
-coursekit/gradescope/results.schema.json. Log mode uses hw6 (grade-log is fast); notebooks mode uses the
-tiny fixture course. setup.sh is checked with `bash -n` and its --dry-run (a real install of torch and
-the pinned kit takes many minutes and needs the network: too slow for CI).
+(as root) and runs /autograder/run_autograder; every results.json goes through the one shared check,
+``tests.support.gradescope.assert_reads_right`` (Gradescope's schema, status agrees with score, nothing
+hidden told before publication, maximum = autograded points). Log mode uses hw6 (grade-log is fast);
+notebooks mode uses the tiny fixture course. Here setup.sh is checked with `bash -n` and its --dry-run;
+test_gradescope_build.py runs it for real in a fresh root file system.
 """
 from __future__ import annotations
 

@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  students upload {manifest['log_name']}; {manifest['log_points']:g} points")
     else:
         print(f"  students upload {', '.join(n + '.ipynb' for n in manifest['notebooks'])}; "
-              f"{auto:g} autograded points, written answers listed as graded by staff")
-    print("  upload it in Gradescope: assignment -> Configure Autograder -> Zip file upload (Ubuntu base image)")
+              f"{auto:g} autograded points (written answers: grade them in Gradescope's manually graded questions)")
+    size = manifest["container"]
+    print("  upload it in Gradescope: assignment -> Configure Autograder -> Zip file upload (Ubuntu 22.04 base image)")
+    print(f"  container: {size['cpus']:g} CPU, {size['memory_mb']} MB memory, timeout {size['timeout_seconds'] // 60} minutes")
     return 0

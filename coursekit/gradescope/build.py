@@ -3,7 +3,7 @@
 Zip layout (unpacked by Gradescope into ``/autograder/source``)::
 
     setup.sh, run_autograder      Gradescope's entry points (templates/), at the root
-    requirements.txt              the kit's exact pins (torch is installed first by setup.sh)
+    requirements.lock             every package of the image, pinned with its sha256 (lock.py; pip included)
     gradescope.json               the manifest: mode, assignment, cells and their points, limits
     kit/coursekit/                this package (run_autograder puts kit/ on PYTHONPATH)
     course/                       a course folder: nbgrader_config.py, pyproject.toml, source/<assignment>,
@@ -14,6 +14,7 @@ Zip layout (unpacked by Gradescope into ``/autograder/source``)::
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import tomllib
@@ -26,7 +27,9 @@ import nbformat
 
 import coursekit
 from coursekit.course import Course, CourseError
+from coursekit.gradescope import lock
 from coursekit.notebook import grade_id, is_test_cell, points
+from coursekit.optional import HEADING, optional_points
 
 MODES = ("log", "notebooks")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -36,6 +39,11 @@ TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 LOG_NAME = "submission_log.json"
 LOG_NOTEBOOK = "surname_classification.ipynb"
 REFERENCE_STUDENT = "reference"  # the sample student graded once at build time
+# Gradescope's container size and timeout per mode (README, "Gradescope"): log mode fits the default;
+# notebooks mode runs every notebook of the homework and needs more. run_autograder ends inside it.
+CONTAINER = {"log": {"cpus": 0.5, "memory_mb": 768, "timeout_seconds": 600},
+             "notebooks": {"cpus": 1.0, "memory_mb": 1536, "timeout_seconds": 1200}}
+PART = re.compile(r"^(\d+)(?:\.(\d+)|([a-z])?)(?:[–-]\d*[a-z])?\.?\s+(.*)$")  # 3a. / 4.4 / 2a–2c. Title
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # per uploaded notebook
 EXECUTABLE = 0o100755 << 16
 REGULAR = 0o100644 << 16
@@ -65,6 +73,12 @@ if _gs_os.environ.get("COURSEKIT_PUBLIC_DIR"):
             c[_gs_section].read_only = [_gs_published(p) for p in c[_gs_section].read_only]
         if "environment" in c[_gs_section]:
             c[_gs_section].environment = {k: _gs_published(v) for k, v in c[_gs_section].environment.items()}
+
+# The submission's time budget is what is left of Gradescope's timeout (run_autograder sets it), so a
+# notebook that runs long stops with a reason before Gradescope would stop the whole run.
+if _gs_os.environ.get("COURSEKIT_GRADESCOPE_BUDGET"):
+    c.Budget.minimum = int(_gs_os.environ["COURSEKIT_GRADESCOPE_BUDGET"])
+    c.Budget.factor = 0.0
 '''
 
 
@@ -80,22 +94,62 @@ def pinned_requirements() -> tuple[str, list[str]]:
     return torch[0], deps
 
 
+def lock_disagreements() -> list[str]:
+    """Pins of pyproject.toml that the image's lock file holds at another version (or not at all)."""
+    locked, out = lock.locked(), []
+    for name, requirement in lock.kit_pins().items():
+        if name in lock.EXCLUDED:
+            continue
+        version = requirement.split("==", 1)[1].strip()
+        if locked.get(name, "").split("+")[0] != version:
+            out.append(f"{name}=={version} (lock: {locked.get(name, 'missing')})")
+    return out
+
+
+def _label(heading: str) -> tuple[str, str, str] | None:
+    """("3", "3a", "A recurrent layer") for a heading "3a. A recurrent layer", else None."""
+    match = PART.match(heading)
+    if not match:
+        return None
+    problem, sub, letter, title = match.groups()
+    label = heading[:heading.index(title)].strip().rstrip(".")
+    return problem, label, title.strip()
+
+
 def graded_cells(source: Path, release: Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Notebook names and their graded cells: autograded test cells (with or without hidden tests) and
-    manually graded answers, with the points of the release (where the optional-parts setting applies)."""
+    manually graded answers, with the points of the release (where the optional-parts setting applies),
+    whether they belong to an optional part, and the homework's name and number for each (the part
+    heading above it: "3a A recurrent layer", numbered 3.1, 3.2, ... within a problem)."""
     released = {grade_id(c): points(c) for path in (release.glob("*.ipynb") if release else [])
                 for c in nbformat.read(str(path), as_version=4).cells if grade_id(c)}
-    names, cells = [], []
-    for path in sorted(source.glob("*.ipynb")):
+    names, cells, counters = [], [], {}
+    for index, path in enumerate(sorted(source.glob("*.ipynb")), start=1):
         names.append(path.stem)
-        for cell in nbformat.read(str(path), as_version=4).cells:
+        nb = nbformat.read(str(path), as_version=4)
+        optional = optional_points(nb)
+        problem, label, title = str(index), "", path.stem.replace("_", " ")
+        for cell in nb.cells:
+            heading = HEADING.match(cell.source.lstrip().splitlines()[0]) if cell.cell_type == "markdown" and \
+                cell.source.strip() else None
+            part = _label(heading.group(2).strip()) if heading else None
+            if part:
+                problem, label, title = part
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if not meta.get("grade"):
                 continue
-            cells.append({"notebook": path.stem, "grade_id": meta["grade_id"],
-                          "points": released.get(meta["grade_id"], float(meta.get("points", 0))),
+            gid = meta["grade_id"]
+            counters[problem] = counters.get(problem, 0) + 1
+            detail = re.sub(r"^(test|written|answer)_", "", gid).replace("_", " ")
+            title = re.sub(r"\\partial\s*", "∂", title).replace("$", "").replace("`", "")
+            worth = released.get(gid, float(meta.get("points", 0)))
+            counted = "" if gid not in optional or worth else " (optional, not counted)"
+            cells.append({"notebook": path.stem, "grade_id": gid, "points": worth,
                           "kind": "auto" if is_test_cell(cell) else "manual",
-                          "hidden": "BEGIN HIDDEN TESTS" in cell.source})
+                          "hidden": "BEGIN HIDDEN TESTS" in cell.source,
+                          "optional": gid in optional,
+                          "number": f"{problem}.{counters[problem]}",
+                          "title": f"{label + ' ' if label else ''}{title[:60]}: {detail}{counted}"})
     return names, cells
 
 
@@ -156,6 +210,10 @@ def build(course: Course, assignment: str, mode: str, out: Path) -> dict[str, An
         raise CourseError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
     course.source_notebooks(assignment)  # clear error for an unknown assignment
     torch_pin, pins = pinned_requirements()
+    drift = lock_disagreements()
+    if drift:
+        raise CourseError(f"{lock.LOCK} does not match {KIT_PYPROJECT}: {', '.join(drift)}; regenerate it with "
+                          "`python -m coursekit.gradescope.lock`")
     staging = Path(tempfile.mkdtemp(prefix="gradescope-build-"))
     try:
         _stage_course(course, assignment, staging / "course")
@@ -164,7 +222,7 @@ def build(course: Course, assignment: str, mode: str, out: Path) -> dict[str, An
         manifest: dict[str, Any] = {
             "mode": mode, "assignment": assignment, "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "kit_version": getattr(coursekit, "__version__", "0"), "notebooks": names,
-            "cells": cells, "max_upload_bytes": MAX_UPLOAD_BYTES,
+            "cells": cells, "max_upload_bytes": MAX_UPLOAD_BYTES, "container": CONTAINER[mode],
         }
         if mode == "log":
             from coursekit import gradelog
@@ -176,7 +234,7 @@ def build(course: Course, assignment: str, mode: str, out: Path) -> dict[str, An
         else:
             manifest["reference_notebooks"] = _compute_references(staged, assignment)
         shutil.copytree(KIT_DIR, staging / "kit" / "coursekit", ignore=IGNORE)
-        (staging / "requirements.txt").write_text("\n".join(pins) + "\n")
+        shutil.copyfile(lock.LOCK, staging / "requirements.lock")
         (staging / "gradescope.json").write_text(json.dumps(manifest, indent=1))
         for name in ("setup.sh", "run_autograder"):
             text = (TEMPLATES / name).read_text()

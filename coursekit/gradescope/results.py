@@ -3,6 +3,12 @@
 Students see the top-level ``output`` and every test whose ``visibility`` allows it; ``stdout`` (where
 ``run`` prints instructor-only lines) stays hidden (``stdout_visibility: hidden``), and ``extra_data``
 is shown to staff only.
+
+Rules every results.json follows (``check_rules`` states them; the tests run it on every file they get):
+a row is "passed" only if it ran and earned its maximum, and a row below its maximum is "failed"; the
+total is the sum of the rows, which are autograded only (written answers are graded in Gradescope's own
+questions); when any row waits for publication, so do the total and the top-level output (Gradescope
+shows the total score, and the output is written from it, so either would tell a hidden result early).
 """
 from __future__ import annotations
 
@@ -25,15 +31,17 @@ class Test:
     max_score: float
     output: str
     visibility: str = VISIBLE
-    passed: bool | None = None  # None: decided by score == max_score
-    pending: bool = False  # graded later by staff: no passed/failed status
+    passed: bool | None = None  # None: decided by score == max_score; a check that did not run: False
+    number: str = ""  # Gradescope orders and labels rows by it ("3.2")
 
     def as_json(self) -> dict[str, Any]:
         out = {"name": self.name, "score": round(float(self.score), 4), "max_score": round(float(self.max_score), 4),
                "output": self.output, "visibility": self.visibility}
-        if not self.pending:
-            passed = self.passed if self.passed is not None else self.score >= self.max_score
-            out["status"] = "passed" if passed else "failed"
+        if self.number:
+            out["number"] = self.number
+        full = self.score >= self.max_score
+        passed = full if self.passed is None else (self.passed and full)  # never "passed" below the maximum
+        out["status"] = "passed" if passed else "failed"
         return out
 
 
@@ -45,7 +53,6 @@ class Results:
     student_lines: list[str] = field(default_factory=list)
     instructor_lines: list[str] = field(default_factory=list)
     execution_time: float = 0.0
-    leaderboard: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -54,6 +61,10 @@ class Results:
     @property
     def max_score(self) -> float:
         return sum(t.max_score for t in self.tests)
+
+    @property
+    def waits_for_publication(self) -> bool:
+        return any(t.visibility != VISIBLE for t in self.tests)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,8 +75,9 @@ class Results:
             "extra_data": {"instructor_notes": list(self.instructor_lines)},
             "tests": [t.as_json() for t in self.tests],
         }
-        if self.leaderboard:
-            out["leaderboard"] = self.leaderboard
+        if self.waits_for_publication:
+            out["visibility"] = AFTER_PUBLISHED
+        check_rules(out)
         return out
 
 
@@ -75,11 +87,33 @@ def failure(student_line: str, instructor_line: str = "", tests: list[Test] | No
                    instructor_lines=[instructor_line] if instructor_line else [])
 
 
+def check_rules(data: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``data`` reads right (the rules in this module's docstring)."""
+    problems = []
+    tests = data.get("tests", [])
+    for t in tests:
+        full = t["score"] >= t["max_score"]
+        if t.get("status") not in ("passed", "failed"):
+            problems.append(f"{t['name']!r}: no passed/failed status")
+        elif (t["status"] == "passed") != full and not (t["status"] == "failed" and t["max_score"] == 0):
+            problems.append(f"{t['name']!r}: status {t['status']} at {t['score']:g}/{t['max_score']:g}")
+    if tests and abs(data["score"] - sum(t["score"] for t in tests)) > 1e-6:
+        problems.append(f"score {data['score']:g} is not the sum of the rows")
+    if any(t.get("visibility", VISIBLE) != VISIBLE for t in tests) and data.get("visibility") not in (AFTER_PUBLISHED, HIDDEN):
+        problems.append("rows wait for publication but the total and output are visible now")
+    names = [t["name"] for t in tests]
+    if len(set(names)) != len(names):
+        problems.append("two rows share a name")
+    if problems:
+        raise ValueError("results.json does not read right: " + "; ".join(problems))
+
+
 def validate(data: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` unless ``data`` follows Gradescope's results contract."""
     import jsonschema
 
     jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))).validate(data)
+    check_rules(data)
 
 
 def write(results: Results | dict[str, Any], path: Path) -> dict[str, Any]:

@@ -29,7 +29,6 @@ PUBLIC = "public"  # /autograder/public: read-only copies of what sandboxed code
 PUBLIC_ENV = "COURSEKIT_PUBLIC_DIR"  # read by the nbgrader_config.py block the build appends
 NO_NAMESPACES_ENV = "COURSEKIT_SANDBOX_NO_NAMESPACES"  # behave as if namespaces failed (the sandbox reads it too)
 STUDENT = "student"  # one submission per container
-STAFF = "graded by staff"
 INTERNAL_ERROR = ("The autograder hit an internal problem and could not grade this submission; the course "
                   "staff have the details and will grade it. Your score is 0 until then.")
 NO_SANDBOX = ("Your submission could not be run safely on this grading machine, so it was not autograded; "
@@ -114,7 +113,8 @@ def choose_isolation() -> tuple[str | None, str]:
     if kind is None:  # a sandbox without modes: it needs the namespaces
         kind = "full" if namespaces_work() else None
     describe = getattr(sandbox, "mode", None)
-    detail = describe() if callable(describe) and kind else ""
+    # the uid this process claims is the one its kernels run as (SandboxedExecute reuses a claimed uid)
+    detail = describe(sandbox.claim_uid()) if callable(describe) and kind else ""
     if kind == "full":
         return "full", f"sandbox: full ({detail or 'unprivileged uid, network/mount/PID namespaces, rlimits'})"
     if kind == "degraded":
@@ -176,7 +176,7 @@ def log_tests(result: dict[str, Any], tolerance: float, shown_path: str, name: s
     stop = order.index(failed) if failed else len(order)
     accuracy, reported = result.get("accuracy"), result.get("reported_accuracy")
     tests = []
-    for index, (key, title) in enumerate(LOG_CRITERIA):
+    for index, (key, title) in enumerate(LOG_CRITERIA, start=0):
         points = float(result["max_score"]) if key == "accuracy" else 0.0
         if key == "accuracy":
             score = float(result["score"]) if failed != "consistency" else 0.0
@@ -188,7 +188,8 @@ def log_tests(result: dict[str, Any], tolerance: float, shown_path: str, name: s
                     text += "\n" + reasons[0]
                 if failed == "consistency":
                     text += "\nNo points: the accuracy your log reports does not match (see below)."
-            tests.append(Test(title, score, points, text, passed=accuracy is not None and failed not in ("accuracy", "consistency")))
+            tests.append(Test(title, score, points, text, number=f"{index + 1}",
+                              passed=accuracy is not None and failed not in ("accuracy", "consistency")))
             continue
         if index < stop:
             text, passed = "Passed.", True
@@ -198,8 +199,14 @@ def log_tests(result: dict[str, Any], tolerance: float, shown_path: str, name: s
             text, passed = "\n".join(reasons) or "Failed.", False
         else:
             text, passed = "Not checked: an earlier check failed.", False
-        tests.append(Test(title, 0.0, points, text, passed=passed))
+        tests.append(Test(title, 0.0, points, text, passed=passed, number=f"{index + 1}"))
     return tests
+
+
+def unread_log_tests(reason: str, max_score: float) -> list[Test]:
+    """The rows of a log that was not read at all (nothing uploaded, too big, ...): the file row fails."""
+    return log_tests({"score": 0.0, "max_score": max_score, "reasons": [reason], "accuracy": None,
+                      "reported_accuracy": None}, 0.0, "", "")
 
 
 def grade_log(root: Path, manifest: dict[str, Any], course_dir: Path, public: Path) -> Results:
@@ -209,32 +216,29 @@ def grade_log(root: Path, manifest: dict[str, Any], course_dir: Path, public: Pa
     notebook = manifest.get("log_notebook", "the notebook")
     files = submitted_files(root / "submission")
     path, notes = pick_log(files, log_name, notebook)
-    empty = log_tests({"score": 0.0, "max_score": manifest.get("log_points", 0.0), "reasons": [],
-                       "accuracy": None, "reported_accuracy": None}, 0.0, "", log_name)
+    points = float(manifest.get("log_points", 0.0))
     if path is None:
-        return failure(notes[0], tests=empty)
+        return failure(notes[0], tests=unread_log_tests(notes[0], points))
     max_bytes = int(manifest.get("max_log_bytes", gradelog.DEFAULT_MAX_BYTES))
     size = path.stat().st_size
     if size > max_bytes:  # never read a huge upload
-        return failure(f"{path.name} is {human_size(size)}, over the {human_size(max_bytes)} limit for a "
-                       f"submission log, so it was not read: upload the file {notebook} writes.", tests=empty)
-    mode, line = choose_isolation()
-    if mode is None:
-        return failure(NO_SANDBOX, line, tests=empty)
+        line = (f"{path.name} is {human_size(size)}, over the {human_size(max_bytes)} limit for a "
+                f"submission log, so it was not read: upload the file {notebook} writes.")
+        return failure(line, tests=unread_log_tests(line, points))
+    # the log is data: no student code runs in log mode (grade-log rebuilds the model with instructor code)
+    line = "log mode: no student code runs (grade-log recomputes the accuracy from the logged weights)"
     data_dir = public / "data" / "names"
     try:
         result = gradelog.grade(path, course=course_dir, data_dir=str(data_dir) if data_dir.is_dir() else None,
                                 max_bytes=max_bytes)
     except gradelog.GraderError as err:
-        return failure(INTERNAL_ERROR, f"grade-log could not run: {err}", tests=empty)
+        return failure(INTERNAL_ERROR, f"grade-log could not run: {err}",
+                       tests=unread_log_tests("Not checked: the autograder could not run.", points))
     tolerance = float(getattr(gradelog, "ACCURACY_TOLERANCE", 0.1))
     tests = log_tests(result, tolerance, str(path), path.name)
     lines = [*notes, f"Score: {result['score']:g} / {result['max_score']:g}."]
     lines += [r.replace(str(path), path.name) for r in result.get("reasons", [])]
-    results = Results(tests=tests, student_lines=lines, instructor_lines=[line, f"grade-log result: {json.dumps(result)}"])
-    if result.get("accuracy") is not None and result["score"] > 0:
-        results.leaderboard = [{"name": "Accuracy (%)", "value": result["accuracy"], "order": "desc"}]
-    return results
+    return Results(tests=tests, student_lines=lines, instructor_lines=[line, f"grade-log result: {json.dumps(result)}"])
 
 
 # --- notebooks mode -----------------------------------------------------------------------------------
@@ -290,10 +294,14 @@ def _submission_time(root: Path) -> str | None:
 
 
 def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bool) -> list[Test]:
-    """One test per autograded cell, one staff-graded line per manual cell, from the gradebook."""
+    """One row per autograded cell, named and numbered as the homework's part, from the gradebook.
+
+    Written answers are not rows (they are graded in Gradescope's own questions; ``written_answers``
+    lists them once). A cell that did not run is "failed" whatever its points; an optional part that
+    carries no points says so.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
-    cells = manifest["cells"]
     scores: dict[tuple[str, str], float] = {}
     if graded:
         with Gradebook(course.db_url, course.course_id) as gb:
@@ -304,18 +312,31 @@ def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bo
             except MissingEntry:
                 pass
     tests = []
-    for cell in cells:
-        name, gid, points = cell["notebook"], cell["grade_id"], float(cell["points"])
-        title = f"{name}.ipynb: {gid}"
-        if cell["kind"] == "manual":
-            tests.append(Test(f"{title} (written answer)", 0.0, points, STAFF, pending=True))
+    for cell in manifest["cells"]:
+        if cell["kind"] != "auto":
             continue
-        score = scores.get((name, gid), 0.0)
+        name, gid, points = cell["notebook"], cell["grade_id"], float(cell["points"])
+        title = cell.get("title") or f"{name}.ipynb: {gid}"
         judged = course.folder("autograded", STUDENT, assignment, f"{name}.ipynb")
-        message = cell_message(judged, gid) if graded and judged.is_file() else "Not graded: see the message at the top."
+        ran = graded and judged.is_file()
+        message = cell_message(judged, gid) if ran else "Not run: see the message at the top."
+        passed = ran and message.startswith("All ") and " checks passed" in message.splitlines()[0]
+        if cell.get("optional") and points == 0:  # the title says so too (build.graded_cells)
+            message = "Optional, not counted. " + message
         visibility = AFTER_PUBLISHED if cell["hidden"] else "visible"
-        tests.append(Test(title, score, points, message, visibility))
+        tests.append(Test(title, scores.get((name, gid), 0.0), points, message, visibility,
+                          passed=passed if points == 0 else ran, number=cell.get("number", "")))
     return tests
+
+
+def written_answers(manifest: dict[str, Any]) -> str:
+    """One line naming the written answers, which staff grade in Gradescope's manually graded questions."""
+    manual = [c for c in manifest["cells"] if c["kind"] == "manual" and float(c["points"]) > 0]
+    if not manual:
+        return ""
+    names = "; ".join(f"{c.get('title') or c['grade_id']} ({float(c['points']):g})" for c in manual)
+    return (f"Written answers ({sum(float(c['points']) for c in manual):g} points) are graded by staff in "
+            f"Gradescope's manually graded questions, not here: {names}.")
 
 
 def grade_notebooks(root: Path, manifest: dict[str, Any], course_dir: Path) -> Results:
@@ -325,28 +346,51 @@ def grade_notebooks(root: Path, manifest: dict[str, Any], course_dir: Path) -> R
     course, assignment = Course.open(course_dir), manifest["assignment"]
     reasons, copied = stage_submission(root, course, assignment, int(manifest.get("max_upload_bytes", 50 << 20)))
     expected = ", ".join(f"{n}.ipynb" for n in manifest["notebooks"])
+    written = written_answers(manifest)
+
+    def failed(line: str, staff: str = "") -> Results:
+        results = failure(line, staff, tests=notebook_tests(course, assignment, manifest, graded=False))
+        results.student_lines += [written] if written else []
+        return results
+
     if copied == 0:
-        line = reasons[0] if reasons else f"No file was submitted: upload the notebooks ({expected})."
-        return failure(line, tests=notebook_tests(course, assignment, manifest, graded=False))
+        return failed(reasons[0] if reasons else f"No file was submitted: upload the notebooks ({expected}).")
     mode, iso_line = choose_isolation()
     if mode is None:
-        return failure(NO_SANDBOX, iso_line, tests=notebook_tests(course, assignment, manifest, graded=False))
+        return failed(NO_SANDBOX, iso_line)
     try:
         [result] = autograde(course, assignment, [STUDENT], sandboxed=True)
     except CourseError as err:
-        return failure(INTERNAL_ERROR, f"autograde failed: {err}",
-                       tests=notebook_tests(course, assignment, manifest, graded=False))
+        return failed(INTERNAL_ERROR, f"autograde failed: {err}")
     tests = notebook_tests(course, assignment, manifest, graded=True)
-    auto = [t for t in tests if not t.pending]
-    manual_points = sum(t.max_score for t in tests if t.pending)
-    lines = [f"Autograded points: {sum(t.score for t in auto):g} / {sum(t.max_score for t in auto):g}. "
-             f"Written answers ({manual_points:g} points) are graded by staff.",
-             "Tests marked hidden show their result once grades are published.", *reasons, *result.reasons]
-    return Results(tests=tests, student_lines=lines,
-                   instructor_lines=[iso_line, f"autograde status: {result.status}"])
+    results = Results(tests=tests, instructor_lines=[iso_line, f"autograde status: {result.status}"])
+    if results.waits_for_publication:  # the total would tell the hidden rows' results: it waits with them
+        lines = ["Rows marked hidden, and your total, are shown once grades are published; the visible rows "
+                 "show their results now."]
+    else:
+        lines = [f"Autograded points: {results.score:g} / {results.max_score:g}."]
+    results.student_lines = [*lines, *([written] if written else []), *reasons, *result.reasons]
+    return results
 
 
 # --- entry point ----------------------------------------------------------------------------------------
+
+DEADLINE_MARGIN = 60.0  # seconds kept, inside Gradescope's timeout, to write the answer after a stop
+TIMEOUT_ENV = "COURSEKIT_GRADESCOPE_TIMEOUT"  # seconds; default: the manifest's (the README's per mode)
+BUDGET_ENV = "COURSEKIT_GRADESCOPE_BUDGET"  # read by the nbgrader_config.py block: the grading budget
+
+
+def container_memory() -> int | None:
+    """The container's memory limit in bytes (cgroup v2 or v1), None when unlimited or unknown."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 50:
+            return int(text)
+    return None
+
 
 def grade_submission(root: Path) -> Results:
     manifest = json.loads((root / "source" / MANIFEST).read_text(encoding="utf-8"))
@@ -357,24 +401,141 @@ def grade_submission(root: Path) -> Results:
     return grade_notebooks(root, manifest, course_dir)
 
 
-def main(root: Path = ROOT) -> int:
-    started = time.monotonic()
-    target = root / "results" / "results.json"
+def _timeout(root: Path) -> float:
+    if os.environ.get(TIMEOUT_ENV, "").strip():
+        return float(os.environ[TIMEOUT_ENV])
+    try:
+        manifest = json.loads((root / "source" / MANIFEST).read_text(encoding="utf-8"))
+        return float(manifest["container"]["timeout_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 600.0  # Gradescope's default
+
+
+def unrun_tests(root: Path) -> list[Test]:
+    """Every row of this zip's results, at 0 and not run (the answer when grading was stopped)."""
+    try:
+        manifest = json.loads((root / "source" / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if manifest.get("mode") == "log":
+        return unread_log_tests("Not checked: grading was stopped at the time limit.", float(manifest.get("log_points", 0)))
+    return [Test(c.get("title") or f"{c['notebook']}.ipynb: {c['grade_id']}", 0.0, float(c["points"]),
+                 "Not run: grading was stopped at the time limit.", AFTER_PUBLISHED if c["hidden"] else "visible",
+                 passed=False, number=c.get("number", ""))
+            for c in manifest.get("cells", []) if c["kind"] == "auto"]
+
+
+def _grade_to(root: Path, out: Path) -> int:
+    """The child's part: grade, write the results (as JSON, not yet checked) to ``out``."""
     try:
         results = grade_submission(root)
-    except BaseException as err:  # noqa: BLE001 - the one place that must never let a run end without results
+    except BaseException as err:  # noqa: BLE001 - the parent still needs an answer
         traceback.print_exc(file=sys.stdout)
         results = failure(INTERNAL_ERROR, f"internal error: {err.__class__.__name__}: {str(err)[:500]}")
-    results.execution_time = time.monotonic() - started
     for line in results.instructor_lines:
+        print(f"[staff] {line}", flush=True)
+    out.write_text(json.dumps({"results": results.as_json()}), encoding="utf-8")
+    return 0
+
+
+def main(root: Path = ROOT) -> int:
+    """Grade in a child process and answer Gradescope before its timeout, whatever the child does."""
+    started = time.monotonic()
+    target = root / "results" / "results.json"
+    timeout = _timeout(root)
+    budget = max(timeout - DEADLINE_MARGIN - 30.0, 30.0)  # grading stops notebooks itself before the deadline
+    memory = container_memory()
+    staff = [f"container: memory limit {human_size(memory) if memory else 'none'}, timeout {timeout:.0f} s, "
+             f"grading budget {budget:.0f} s"]
+    answer = root / "results" / ".child.json"
+    env = {**os.environ, BUDGET_ENV: str(int(budget)), "TQDM_DISABLE": "1"}
+    child = subprocess.Popen([sys.executable, "-m", "coursekit.gradescope.run", "--grade-to", str(answer)],
+                             env=env, start_new_session=True)
+    try:
+        child.wait(timeout=max(timeout - DEADLINE_MARGIN - (time.monotonic() - started), 1.0))
+        data = json.loads(answer.read_text(encoding="utf-8"))["results"]
+    except subprocess.TimeoutExpired:
+        _stop(child)
+        staff.append(f"grading did not finish within {timeout - DEADLINE_MARGIN:.0f} s; stopped")
+        data = failure(f"Grading did not finish within the time limit ({timeout / 60:.0f} minutes), so nothing was "
+                       "scored: a cell that runs very long or never ends (an endless loop, training for too "
+                       "long) is the usual cause. Your score is 0; fix that cell and upload again.",
+                       tests=unrun_tests(root)).as_json()
+    except (OSError, ValueError, KeyError) as err:
+        staff.append(f"the grading process ended (exit {child.returncode}) without an answer: {err}")
+        data = failure(INTERNAL_ERROR).as_json()
+    data["execution_time"] = round(time.monotonic() - started, 3)
+    data.setdefault("extra_data", {}).setdefault("instructor_notes", [])[:0] = staff
+    for line in staff:
         print(f"[staff] {line}")
     try:
-        write(results, target)
+        write(data, target)
     except BaseException as err:  # noqa: BLE001 - e.g. a result the schema refuses: still answer Gradescope
         print(f"[staff] results did not validate ({err.__class__.__name__}: {str(err)[:300]}); wrote a fallback")
         write(failure(INTERNAL_ERROR, f"results did not validate: {str(err)[:300]}"), target)
+    answer.unlink(missing_ok=True)
+    return 0
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """End the grading process and its kernels (they run as sandbox uids in sessions of their own)."""
+    import signal
+
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
+    from coursekit import sandbox
+
+    for uid in getattr(sandbox, "UID_RANGE", ()):  # only uids whose lock nobody holds: the child's is free now
+        try:
+            handle = open(Path(sandbox.SCRATCH_ROOT or "/tmp") / "uids" / f"uid-{uid}.lock", "w")
+        except OSError:
+            continue
+        import fcntl
+
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        sandbox.kill_user_processes(uid)
+        handle.close()
+
+
+def check_image() -> int:
+    """setup.sh's last step: the kit imports with what grading needs, and the sandbox can run a kernel's
+    imports as an unprivileged uid (degraded mode allowed: Docker's default capabilities have no namespaces)."""
+    import importlib
+    import tempfile
+
+    for module in ("coursekit.grading", "coursekit.gradelog", "nbgrader.converters", "nbclient", "ipykernel",
+                   "torch", "numpy", "matplotlib", "ipywidgets", "jsonschema", "yaml", "latex2mathml"):
+        importlib.import_module(module)
+    from coursekit import sandbox
+
+    os.environ[sandbox.ALLOW_DEGRADED_ENV] = "1"
+    kind = sandbox.check_available()
+    uid = sandbox.claim_uid()
+    with tempfile.TemporaryDirectory() as work:
+        done = sandbox.run([sys.executable, "-c", "import torch, numpy, matplotlib, ipykernel; "
+                            "print(torch.__version__, numpy.__version__)"], workdir=work, uid=uid,
+                           limits=sandbox.Limits(cpu_seconds=120, wall_seconds=300, memory_bytes=8 << 30))
+    if done.returncode != 0:
+        print(f"the sandbox could not run a kernel's imports: {done.killed_reason or done.returncode}\n"
+              f"{done.stderr.decode(errors='replace')[-2000:]}", file=sys.stderr)
+        return 1
+    import torch
+
+    print(f"image ready: torch {torch.__version__}, sandbox {kind} as uid {uid}: "
+          f"{done.stdout.decode().strip()}")
     return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--check-image"]:
+        sys.exit(check_image())
+    if sys.argv[1:2] == ["--grade-to"]:
+        sys.exit(_grade_to(ROOT, Path(sys.argv[2])))
     sys.exit(main())

@@ -9,6 +9,7 @@ need an answer are instructor-only code (``hw6grading``, not released).
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -260,3 +261,12 @@ def is_python_float(value: Any, reference: Any = None) -> bool:
 def is_array(value: Any, reference: Any = None) -> bool:
     """True for a published array (a tensor or numpy array), False for lists and numbers."""
     return isinstance(value, dict) and "__array__" in value
+
+
+def all_differ(values: Any, reference: Any = None) -> bool:
+    """True when the published values (a list) are pairwise different. Generic: it says nothing about where
+    the values came from, so no graded property rests on it alone."""
+    if not isinstance(values, list) or len(values) < 2:
+        return False
+    encoded = [json.dumps(v, sort_keys=True) for v in values]
+    return len(set(encoded)) == len(encoded)

@@ -262,6 +262,32 @@ def unrolled_rnn(steps: int = 4) -> Figure:
     return figure
 
 
+def many_to_one_graph(steps: int = 4) -> Figure:
+    """3d (the homework's Figure 4): the computational graph of a many-to-one RNN. The same weight matrix
+    W enters every step, so it reaches the loss along several paths, one through each hidden state."""
+    figure, ax = _figure(9.5, 3.4, (-0.9, 2.0 * steps + 2.9), (-1.75, 1.75))
+    ax.text(-0.55, 0.0, "$h_0$", ha="center", va="center", fontsize=12)
+    for t in range(1, steps + 1):
+        sub = "T" if t == steps else str(t)
+        x = 2.0 * t - 1.0
+        _rnn_box(ax, x, 0.0, "$f_W$", GATE, width=0.8, height=0.55, fontsize=11)
+        _rnn_arrow(ax, (x - 0.7 if t > 1 else -0.3, 0.0), (x - 0.42, 0.0))
+        _rnn_box(ax, x + 1.0, 0.0, f"$h_{{{sub}}}$", HIDDEN, width=0.6, height=0.5, fontsize=11)
+        _rnn_arrow(ax, (x + 0.42, 0.0), (x + 0.68, 0.0))
+        _rnn_box(ax, x, 1.3, f"$x_{{{sub}}}$", INPUT, width=0.6, height=0.45, fontsize=11)
+        _rnn_arrow(ax, (x, 1.07), (x, 0.3))
+        _rnn_arrow(ax, (0.9, -1.35), (x, -0.3), color=FADED, rad=0.0)
+    _rnn_box(ax, 0.9, -1.35, "$W$", "#ffffff", width=0.6, height=0.45, fontsize=12)
+    last = 2.0 * steps
+    _rnn_arrow(ax, (last + 0.32, 0.0), (last + 0.95, 0.0))
+    _rnn_box(ax, last + 1.3, 0.0, "$\\hat y$", OUTPUT, width=0.6, height=0.5, fontsize=11)
+    _rnn_arrow(ax, (last + 1.3, 0.25), (last + 1.3, 0.95))
+    ax.add_patch(Circle((last + 1.3, 1.25), 0.3, facecolor=LOSS, edgecolor=EDGE, linewidth=1.2))
+    ax.text(last + 1.3, 1.25, "$L$", ha="center", va="center", fontsize=11)
+    ax.text(last + 1.75, 1.25, "$y$", ha="left", va="center", fontsize=10, color="#2a7a2a")
+    return figure
+
+
 def prediction_kinds() -> Figure:
     """3c: the kinds of prediction problems an RNN can solve (one to one, one to many, many to one, many to
     many with a delay, many to many aligned), as in the homework's figure: inputs below, outputs above."""

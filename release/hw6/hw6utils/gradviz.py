@@ -151,7 +151,7 @@ def _describe_error(error: BaseException) -> str:
     if isinstance(error, LayerNotReady):
         return str(error)
     if isinstance(error, NotImplementedError):
-        return ("Not implemented yet (NotImplementedError): finish the layer, RecurrentRegressionModel, "
+        return ("This is not implemented yet (NotImplementedError): finish the layer, RecurrentRegressionModel, "
                 "generate_batch, loss_fn and gradient_norms above, then move any control.")
     return f"Could not run the layer: {type(error).__name__}: {error}"
 

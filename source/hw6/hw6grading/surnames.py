@@ -236,10 +236,15 @@ def model_structure(evidence: dict[str, Any], reference: dict[str, Any] | None =
     return {"model type": model.model_type, "layers": model.num_layers, "hidden size": model.hidden_size,
             "logits shape": list(eval_out.shape),
             "eval output is the model's": bool(eval_out.shape == expected_eval.shape and
-                                               torch.allclose(eval_out, expected_eval, atol=DROPOUT_TOLERANCE)),
+                                               _close(eval_out, expected_eval, DROPOUT_TOLERANCE)),
             "training outputs apply dropout": len(runs) >= 2 and all(_is_dropout(run, v, weight, bias, p)
                                                                      for run in runs)
-                                              and not torch.equal(runs[0], runs[1])}
+                                              and bool((runs[0] != runs[1]).any())}
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float) -> bool:
+    """Elementwise |a - b| <= tol, by plain arithmetic (no library comparison a test may have patched)."""
+    return bool(((a - b).abs() <= tol).all())
 
 
 def _is_dropout(out: torch.Tensor, v: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, p: float) -> bool:
@@ -251,7 +256,7 @@ def _is_dropout(out: torch.Tensor, v: torch.Tensor, weight: torch.Tensor, bias: 
     if out.shape != (v.shape[0], weight.shape[0]):
         return False
     solved = torch.linalg.lstsq(weight, (out - bias).T).solution.T       # (B, H)
-    if not torch.allclose(solved @ weight.T + bias, out, atol=DROPOUT_TOLERANCE):
+    if not _close(solved @ weight.T + bias, out, DROPOUT_TOLERANCE):
         return False
     kept = v / (1.0 - p)
     is_zero = solved.abs() < DROPOUT_TOLERANCE

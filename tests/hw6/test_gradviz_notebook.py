@@ -13,9 +13,10 @@ import torch
 
 from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, reference_records,
                                          solution_namespace)
+from coursekit.testing.notebooks import test_cell_records as cell_records  # (not a test)
 from hw6grading.gradients import gradient_norms as trusted_gradient_norms
 from tests.hw6.rejection import (BEGIN_HIDDEN, assert_accepted, assert_rejected, assert_sabotage_rejected,
-                                 reference_calls, reference_hidden_records)
+                                 reference_hidden_records)
 
 NB = "rnn_gradients.ipynb"
 CELLS = ["test_gradient_norms"]
@@ -66,14 +67,19 @@ def test_test_cell_publishes_checks_only():
 
 
 def test_reference_agrees_with_the_instructor_copy_on_every_input_the_cell_uses(reference):
-    calls = reference_calls(NB, "test_gradient_norms", reference, "gradient_norms")
-    assert len(calls) >= 10
-    for call in calls:
-        model, x, y, last = call.args
-        for p in model.parameters():
-            p.grad = None
+    calls = []
+
+    def spy(model, x, y, last_timestep_only=True):  # models hold non-leaf states: no deep copies here
+        result = reference["gradient_norms"](model, x, y, last_timestep_only)
+        calls.append(((model, x.clone(), y.clone(), last_timestep_only), result))
+        return result
+
+    records, error = cell_records(NB, "test_gradient_norms", dict(reference, gradient_norms=spy))
+    assert error is None and records and len(calls) >= 10
+    for (model, x, y, last), result in calls:
         expected = trusted_gradient_norms(model, x, y, last)
-        assert [list(v) for v in call.result] == pytest.approx([list(v) for v in expected], rel=1e-6, abs=1e-9)
+        for got, want in zip(result, expected):
+            assert list(got) == pytest.approx(list(want), rel=1e-6, abs=1e-9)
 
 
 def _summed_over_batch(model, x, y, last_timestep_only=True):

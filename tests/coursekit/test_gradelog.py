@@ -455,7 +455,7 @@ def test_limits():
 
 
 def test_key_names_are_shown_sanitised():
-    surname_log = surname_log_module()
+    surname_log = grading_module()
     state = spec_state()
     state[f"{SECRET}\x1b[31m\n\u202e" + "y" * 500] = np.zeros(1, np.float32)
     with pytest.raises(ValueError) as error:

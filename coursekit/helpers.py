@@ -68,15 +68,15 @@ def trusted_grading_module(grading_dir: Path, helper_dir: Path, module: str) -> 
 
 
 def judge_resolver(grading_dir: Path, helper_dir: Path) -> Callable[[str], Callable[..., Any]]:
-    """Resolve a check's ``judge="module.function"``: a function of the grading package when it has that
-    module (judges that hold answers), else of the helper package (small generic judges, ``checks.*``)."""
+    """Resolve a check's ``judge="module.function"``: a function of the grading package when it has it
+    (judges that hold answers), else of the helper package (small generic judges, ``checks.*``)."""
     def resolve(judge: str) -> Callable[..., Any]:
         module, _, function = str(judge).rpartition(".")
         if not module.isidentifier() or not function.isidentifier() or function.startswith("_"):
             raise LookupError(f"not a judge name: {judge!r}")
         if (Path(grading_dir) / f"{module}.py").is_file():
             found = trusted_grading_module(grading_dir, helper_dir, module)
-        else:
-            found = trusted_module(helper_dir, module)
-        return getattr(found, function)
+            if hasattr(found, function):
+                return getattr(found, function)
+        return getattr(trusted_module(helper_dir, module), function)
     return resolve

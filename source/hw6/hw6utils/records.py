@@ -137,17 +137,21 @@ class JudgeUnavailable(LookupError):
 
 
 def resolve_judge(judge: str) -> Any:
-    """The judge ``module.function``: ``checks.*`` from this helper package, any other module from the
-    instructor-only package (raises :class:`JudgeUnavailable` where that package is absent)."""
+    """The judge ``module.function``: from this helper package when its module has that function (the
+    generic judges, ``checks.*``), else from the instructor-only package (raises
+    :class:`JudgeUnavailable` where that package is absent)."""
     module_name, _, function = judge.rpartition(".")
-    if module_name == "checks":
-        package = __package__ or ""
-        module = importlib.import_module(f"{package}.checks" if package else "checks")
-    else:
-        try:
-            module = importlib.import_module(f"{GRADING_PACKAGE}.{module_name}")
-        except ModuleNotFoundError:
-            raise JudgeUnavailable(f"{judge} is computed by the course's grader only") from None
+    package = __package__ or ""
+    try:  # a generic judge of this package (checks.*, or a module another part of the kit adds here)
+        own = importlib.import_module(f"{package}.{module_name}" if package else module_name)
+        if hasattr(own, function):
+            return getattr(own, function)
+    except ModuleNotFoundError:
+        pass
+    try:
+        module = importlib.import_module(f"{GRADING_PACKAGE}.{module_name}")
+    except ModuleNotFoundError:
+        raise JudgeUnavailable(f"{judge} is computed by the course's grader only") from None
     return getattr(module, function)
 
 

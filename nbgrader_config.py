@@ -19,9 +19,11 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(course_root, "gradebook.d
 c.Exchange.root = "/srv/nbgrader/exchange"
 # `nbgrader collect` and the formgrader's Collect button run the kit's collect (coursekit/exchange.py).
 c.ExchangeFactory.collect = "coursekit.exchange.KitCollect"
-# Files that never travel with an assignment.
+# Files that never travel with an assignment. hw6grading is the instructor-only package (judges and
+# reference implementations, i.e. answers): nbgrader neither releases it nor copies it into autograded/,
+# so no student kernel can see it; the grader imports it from source/ (coursekit/helpers.py).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache",
-                            "submission_log.json"]
+                            "submission_log.json", "hw6grading"]
 
 # --- what students see ----------------------------------------------------------------------
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

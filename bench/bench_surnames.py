@@ -21,20 +21,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from coursekit.helpers import trusted_module
-from coursekit.testing.courses import helper_folder, home_course
+from coursekit.helpers import trusted_grading_module, trusted_module
+from coursekit.testing.courses import grading_folder, helper_folder, home_course
 
 REPO = home_course().root
 surnames = trusted_module(helper_folder(), "surnames")
 surname_log = trusted_module(helper_folder(), "surname_log")
+grading = trusted_grading_module(grading_folder(), helper_folder(), "surnames")  # instructor-only reference code
 load_names = trusted_module(helper_folder(), "surname_data").load_names
 
 REFERENCE = dict(model_type="lstm", hidden_size=64, num_layers=1, dropout=0.2, optimizer_class=torch.optim.Adam,
                  lr=0.01, batch_size=512)
 
 
-# The notebook's reference model is exactly the specified architecture, which the helper package defines.
-RecurrentClassifier = surname_log.SpecClassifier
+# The notebook's reference model is exactly the specified architecture, which the grading package defines.
+RecurrentClassifier = grading.SpecClassifier
 
 
 class TutorialRNN(nn.Module):
@@ -116,7 +117,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     names, checksum = load_names(progress=False)
-    data = surnames.SurnameData(names, checksum)
+    data = grading.course_data(names, checksum)
     train_idx, eval_idx = surnames.random_split(len(data))
     print(f"data {len(data)} names, train {len(train_idx)}, eval {len(eval_idx)}, torch {torch.__version__}, "
           f"1 thread")
@@ -153,8 +154,8 @@ def main() -> int:
     # what grading the trained weights costs in-process (the notebook grader and grade-log both pay it)
     t0 = time.perf_counter()
     state = {key: value.detach().numpy() for key, value in ref["model"].state_dict().items()}
-    rebuilt = surname_log.classifier_from_state_dict(state, len(data.categories))
-    recomputed = surname_log.evaluation_accuracy(rebuilt, data)
+    rebuilt = grading.classifier_from_state_dict(state, len(data.categories))
+    recomputed = grading.evaluation_accuracy(rebuilt, data)
     print(f"classifier_from_state_dict + evaluation_accuracy ({len(eval_idx)} names): "
           f"{time.perf_counter() - t0:.2f} s, accuracy {recomputed:.4f}% (logged {final:.4f}%)")
 

@@ -37,7 +37,9 @@ TASKS = {"every step": False, "last step": True}
 
 
 def timed_run(build, last_only: bool, recipe: TrainingRecipe, target: float, check_every: int) -> dict:
-    """Train once; return final loss, training seconds and seconds until the eval loss < target."""
+    """Train once (on the reference solution's generate_batch and loss_fn); return final loss, training
+    seconds and seconds until the eval loss < target."""
+    ns = solution_namespace("rnn_gradients.ipynb", until_grade_id="train_rnn")
     clock = {"eval": 0.0, "hit": None}
     start = time.perf_counter()
 
@@ -46,14 +48,14 @@ def timed_run(build, last_only: bool, recipe: TrainingRecipe, target: float, che
             return
         t0 = time.perf_counter()
         trained_for = t0 - start - clock["eval"]  # training time so far, evaluations excluded
-        loss = evaluate_regression_model(model, last_only, recipe)
+        loss = evaluate_regression_model(model, ns["generate_batch"], ns["loss_fn"], last_only, recipe)
         clock["eval"] += time.perf_counter() - t0
         if loss < target:
             clock["hit"] = trained_for
 
-    model, _ = train_regression_model(build, last_only, recipe, progress=False, on_step=on_step)
+    model, _ = train_regression_model(build, ns["generate_batch"], ns["loss_fn"], last_only, recipe, progress=False, on_step=on_step)
     seconds = time.perf_counter() - start - clock["eval"]
-    return {"final": evaluate_regression_model(model, last_only, recipe), "seconds": seconds, "hit": clock["hit"]}
+    return {"final": evaluate_regression_model(model, ns["generate_batch"], ns["loss_fn"], last_only, recipe), "seconds": seconds, "hit": clock["hit"]}
 
 
 def robustness(n_seeds: int) -> int:
@@ -74,8 +76,8 @@ def robustness(n_seeds: int) -> int:
                     recipe = replace(NEW[kind], seed=seed)
                     model, _ = train_regression_model(
                         lambda: ns["RecurrentRegressionModel"](net_class(1, recipe.hidden_size, layers)),
-                        last_only, recipe, progress=False)
-                    finals.append(evaluate_regression_model(model, last_only, recipe))
+                        ns["generate_batch"], ns["loss_fn"], last_only, recipe, progress=False)
+                    finals.append(evaluate_regression_model(model, ns["generate_batch"], ns["loss_fn"], last_only, recipe))
                 target = LOSS_TARGETS[layers]
                 margin = target / max(finals)
                 worst_margin = min(worst_margin, margin)
@@ -103,7 +105,7 @@ def main() -> int:
         print("NOTE: the old recipe runs only on the four 'every step' runs (use --all for all eight)")
     # Untimed warm-up: the first autograd/optimizer calls of a process pay one-time costs.
     for net_class in nets.values():
-        train_regression_model(lambda: ns["RecurrentRegressionModel"](net_class(1, 8, 2)), False,
+        train_regression_model(lambda: ns["RecurrentRegressionModel"](net_class(1, 8, 2)), ns["generate_batch"], ns["loss_fn"], False,
                                replace(OLD, steps=30), progress=False)
     header = (f"{'run':20s} {'new final':>10s} {'new s':>7s} {'new hit s':>9s} | "
               f"{'old final':>10s} {'old s':>7s} {'old hit s':>9s} | {'target':>7s} {'ratio':>7s}")

@@ -38,8 +38,8 @@ def find_course_dir(start: str | os.PathLike[str] | None = None) -> Path:
 
 
 def kit_settings(root: Path) -> dict[str, str]:
-    """The [tool.coursekit] table of pyproject.toml (assignment name, helper package)."""
-    defaults = {"assignment": "hw6", "helper_package": "hw6utils"}
+    """The [tool.coursekit] table of pyproject.toml (assignment name, helper package, grading package)."""
+    defaults = {"assignment": "hw6", "helper_package": "hw6utils", "grading_package": "hw6grading"}
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         defaults.update(tomllib.loads(pyproject.read_text()).get("tool", {}).get("coursekit", {}))
@@ -60,6 +60,15 @@ def helper_dir(config: Config, assignment: str) -> Path:
 
     root = Path(CourseDirectory(config=config).root)
     return assignment_source(config, assignment) / kit_settings(root)["helper_package"]
+
+
+def grading_dir(config: Config, assignment: str) -> Path:
+    """The instructor-only grading package of an assignment (judges, reference implementations; never
+    released), e.g. source/hw6/hw6grading."""
+    from nbgrader.coursedir import CourseDirectory
+
+    root = Path(CourseDirectory(config=config).root)
+    return assignment_source(config, assignment) / kit_settings(root)["grading_package"]
 
 
 @dataclass

@@ -4,7 +4,7 @@ The log is untrusted data; no code from it ever runs. Steps: refuse files over t
 reading them; parse JSON strictly (no NaN); validate against ``submission_log.schema.json``; check it
 against the course's facts (data checksum, split seed, epochs, number of iterations, weights vs. the
 ``model`` list and their sha256); then load the weights into the architecture the homework specifies,
-built by the instructor's ``hw6utils.surname_log.classifier_from_state_dict`` (exactly the specified keys and
+built by the instructor-only ``hw6grading.surnames.classifier_from_state_dict`` (exactly the specified keys and
 shapes: a model with anything extra does not load), recompute its accuracy on the course's evaluation
 split and compare it with the self-reported one. ``source_init``/``source_forward`` are for people to read.
 
@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from coursekit.course import Course
-from coursekit.helpers import trusted_module
+from coursekit.helpers import trusted_grading_module, trusted_module
 
 SCHEMA_PATH = Path(__file__).with_name("submission_log.schema.json")
 NOTEBOOK = "surname_classification.ipynb"
@@ -61,6 +61,21 @@ def load_helper(name: str, course: Path) -> ModuleType:
         return trusted_module(helper_dir(course), name)
     except (FileNotFoundError, ModuleNotFoundError):
         raise GraderError(f"helper module {helper_dir(course) / (name + '.py')} not found "
+                          "(is --course-dir right?)") from None
+
+
+def grading_dir(course: Path) -> Path:
+    """``source/<assignment>/<grading package>``: the instructor-only judges and reference code."""
+    settings = Course(root=course).settings
+    return course / "source" / settings["assignment"] / settings["grading_package"]
+
+
+def load_grading(name: str, course: Path) -> ModuleType:
+    """The trusted instructor-only ``<grading package>/<name>.py`` (see coursekit.helpers)."""
+    try:
+        return trusted_grading_module(grading_dir(course), helper_dir(course), name)
+    except (FileNotFoundError, ModuleNotFoundError):
+        raise GraderError(f"grading module {grading_dir(course) / (name + '.py')} not found "
                           "(is --course-dir right?)") from None
 
 
@@ -164,10 +179,10 @@ def check_claims(log: dict[str, Any], surnames: Any, surname_log: Any, data_mod:
         raise Rejected("weights_sha256 does not match the stored weights (the weights were edited)")
 
 
-def load_spec_model(log: dict[str, Any], surname_log: Any, n_categories: int) -> Any:
+def load_spec_model(log: dict[str, Any], grading: Any, n_categories: int) -> Any:
     """The specified architecture with the logged weights; Rejected when they do not fit it or the hparams."""
     try:
-        model = surname_log.classifier_from_state_dict(surname_log.state_dict_from_log(log), n_categories)
+        model = grading.rebuild_model(log, n_categories)
     except ValueError as exc:
         raise Rejected(f"the weights do not fit the specified RecurrentClassifier: {exc}") from None
     hp = log["hparams"]
@@ -190,7 +205,7 @@ def load_course_data(course: Path, data_dir: str | None) -> tuple[Any, Any, Any]
         names, checksum = data_mod.load_names(target, fetch=False, progress=False)
     except data_mod.SurnameDataError as exc:
         raise GraderError(str(exc)) from None
-    return surnames, data_mod, surnames.SurnameData(names, checksum)
+    return surnames, data_mod, load_grading("surnames", course).course_data(names, checksum)
 
 
 def grade(path: Path, *, course: Path, data_dir: str | None = None, max_score: float | None = None,
@@ -206,8 +221,9 @@ def grade(path: Path, *, course: Path, data_dir: str | None = None, max_score: f
         log = read_log(path, max_bytes)
         result["reported_accuracy"] = float(log["history"]["eval_accuracies"][-1])
         check_claims(log, surnames, surname_log, data_mod, data.categories, len(train_idx))
-        model = load_spec_model(log, surname_log, len(data.categories))
-        accuracy = surname_log.evaluation_accuracy(model, data)
+        grading = load_grading("surnames", course)
+        model = load_spec_model(log, grading, len(data.categories))
+        accuracy = grading.evaluation_accuracy(model, data)
         result["accuracy"] = round(accuracy, 4)
         if abs(accuracy - result["reported_accuracy"]) > ACCURACY_TOLERANCE:
             raise Rejected(f"self-reported evaluation accuracy {result['reported_accuracy']:.2f}% does not match "

@@ -5,7 +5,8 @@ format is owned by ``<helper>/records.py``). While the grader runs a notebook, e
 value as plain JSON in the cell's output; nothing in the student's kernel compares or decides. Here, in
 the grader's own process, every test cell's records are compared with the records the instructor's
 reference solution published for the same cell, using the criteria (tolerance, bounds, judge) of the
-*reference* records and the functions of the instructor's copy of the helper package. The cell's outputs
+*reference* records and the functions of the instructor's copy of the helper package and of the instructor-only grading
+package (judges that hold answers). The cell's outputs
 are then replaced by the verdict, which is what nbgrader's ``SaveAutoGrades`` scores; the student's
 records are kept in the cell's metadata (``coursekit.records``) for staff tools such as the similarity
 report.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
@@ -47,21 +48,29 @@ def _label(ref: dict[str, Any]) -> str:
     return ref["name"] if ref.get("visible") else f"hidden check {ref['name']!r}"
 
 
-def _judged(checks: ModuleType, judge: str | None, value: Any, reference: Any) -> Any:
+Resolver = Callable[[str], Callable[..., Any]]
+
+
+def _judged(resolve: Resolver, judge: str | None, value: Any, reference: Any) -> Any:
     """What is compared: the value itself, or what the instructor's judge computes from it."""
-    return checks.resolve_judge(judge)(value, reference=reference) if judge else value
+    return resolve(judge)(value, reference=reference) if judge else value
 
 
-def judge_record(ref: dict[str, Any], record: dict[str, Any], checks: ModuleType) -> tuple[str | None, float]:
-    """One student record against its reference record: (why it fails or None, fraction earned)."""
+def judge_record(ref: dict[str, Any], record: dict[str, Any], checks: ModuleType,
+                 resolve: Resolver | None = None) -> tuple[str | None, float]:
+    """One student record against its reference record: (why it fails or None, fraction earned).
+
+    ``resolve`` turns a judge name into the instructor's function (``coursekit.helpers.judge_resolver``);
+    by default the helper package's own ``checks.resolve_judge``."""
     judge = ref.get("judge")
+    resolve = resolve or checks.resolve_judge
     try:
-        actual = checks.to_plain(_judged(checks, judge, record.get("value"), ref.get("value")))
+        actual = checks.to_plain(_judged(resolve, judge, record.get("value"), ref.get("value")))
         if ref.get("partial"):
             return None, checks.partial_credit(ref, actual)
         criteria = ref
         if judge and ref.get("at_most") is None and ref.get("at_least") is None:
-            criteria = dict(ref, value=checks.to_plain(_judged(checks, judge, ref.get("value"), ref.get("value"))))
+            criteria = dict(ref, value=checks.to_plain(_judged(resolve, judge, ref.get("value"), ref.get("value"))))
         return checks.compare(criteria, actual), 1.0
     except ValueError as err:  # a judge's own words about the data (e.g. "expected a trained RNN ...")
         return f"could not be judged: {' '.join(str(err).split())[:200]}", 0.0
@@ -69,8 +78,8 @@ def judge_record(ref: dict[str, Any], record: dict[str, Any], checks: ModuleType
         return f"could not be judged ({err.__class__.__name__})", 0.0
 
 
-def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], checks: ModuleType
-               ) -> tuple[list[str], float]:
+def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], checks: ModuleType,
+               resolve: Resolver | None = None) -> tuple[list[str], float]:
     """Judge one test cell: (reasons it fails, fraction of its points earned).
 
     Criteria come only from the reference records; the student's records contribute values only.
@@ -89,7 +98,7 @@ def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], c
             reasons.append(f"{_label(ref)} did not run")
             continue
         for record in got:
-            why, earned = judge_record(ref, record, checks)
+            why, earned = judge_record(ref, record, checks, resolve)
             fraction = min(fraction, earned)
             if why:
                 reasons.append(f"{ref['name']}: {why}" if ref.get("visible") else f"{_label(ref)} failed")
@@ -111,8 +120,8 @@ def verdict_outputs(reasons: list[str], n_checks: int, fraction: float = 1.0,
     return [new_output("stream", name="stdout", text=f"All {n_checks} checks passed.\n")]
 
 
-def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleType, mime: str
-                   ) -> dict[str, list[str]]:
+def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleType, mime: str,
+                   resolve: Resolver | None = None) -> dict[str, list[str]]:
     """Judge every test cell of an executed notebook in place; return grade_id -> failure reasons.
 
     ``mime`` is the records' MIME type (``<helper>/records.py``'s RECORD_MIME).
@@ -125,7 +134,7 @@ def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleTyp
             continue
         gid = grade_id(cell)
         student = records_in(cell.get("outputs", []), mime)
-        reasons, fraction = judge_cell(reference.get(gid, []), student, checks)
+        reasons, fraction = judge_cell(reference.get(gid, []), student, checks, resolve)
         cell.outputs = verdict_outputs(reasons, len(reference.get(gid, [])), fraction,
                                        float(cell.metadata["nbgrader"].get("points", 0)))
         cell.metadata.setdefault("coursekit", {})["records"] = student

@@ -21,8 +21,8 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Unicode
 
-from coursekit.course import assignment_source, helper_dir
-from coursekit.helpers import trusted_module
+from coursekit.course import assignment_source, grading_dir, helper_dir
+from coursekit.helpers import judge_resolver, trusted_module
 from coursekit.notebook import grade_id, is_test_cell
 from coursekit.verdicts import RecordsByCell, apply_verdicts, fingerprint, records_by_cell
 
@@ -67,8 +67,9 @@ class JudgeChecks(NbGraderPreprocessor):
         reference = self.reference(assignment, notebook)
         helpers = helper_dir(self.config, assignment)
         checks, records = trusted_module(helpers, "checks"), trusted_module(helpers, "records")
+        resolve = judge_resolver(grading_dir(self.config, assignment), helpers)
         with environment(self.environment):
-            verdicts = apply_verdicts(nb, reference, checks, records.RECORD_MIME)
+            verdicts = apply_verdicts(nb, reference, checks, records.RECORD_MIME, resolve)
         resources.setdefault("coursekit", {})["verdicts"] = verdicts
         return nb, resources
 

@@ -39,6 +39,14 @@ def helper_folder(course: Course | None = None, assignment: str | None = None) -
     return helper_dir(course.config, assignment or course.default_assignment)
 
 
+def grading_folder(course: Course | None = None, assignment: str | None = None) -> Path:
+    """The instructor-only grading package (judges, reference implementations), e.g. source/hw6/hw6grading."""
+    from coursekit.course import grading_dir
+
+    course = course or home_course()
+    return grading_dir(course.config, assignment or course.default_assignment)
+
+
 def copy_course(target: Path, template: Course | None = None, *, folders: tuple[str, ...] = ("source",),
                 with_data: bool = True) -> Path:
     """A throwaway course folder: config, pyproject and ``folders``/<assignment> of ``template``

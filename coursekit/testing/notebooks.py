@@ -112,6 +112,13 @@ def checks_module() -> ModuleType:
     return helper_module("checks")
 
 
+def trusted_judges():
+    """The grader's judge resolver: instructor-only grading package first, then the helper package."""
+    from coursekit.helpers import judge_resolver
+
+    return judge_resolver(courses.grading_folder(), courses.helper_folder())
+
+
 def trusted_checks() -> ModuleType:
     """The instructor's checks module as the grader loads it (judges resolve in that package)."""
     from coursekit.helpers import trusted_module
@@ -180,7 +187,7 @@ def run_test_cell(notebook: str, grade_id: str, namespace: dict[str, Any], hidde
         if error is not None:
             raise error
         return
-    reasons, _ = judge_cell(reference, records, trusted_checks())
+    reasons, _ = judge_cell(reference, records, trusted_checks(), trusted_judges())
     if reasons:
         part = " (hidden part)" if hidden_only else ""
         raise AssertionError(f"{grade_id}{part}: " + "; ".join(reasons)) from error

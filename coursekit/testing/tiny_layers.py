@@ -66,3 +66,16 @@ class TinyLSTMLayer(nn.Module):
             h_list.append(h)
         self.store_h_for_grad(h_list)
         return torch.stack(h_list, dim=1), (h, c)
+
+
+class TinyRegressionModel(nn.Module):
+    """The spec's RecurrentRegressionModel (3b): a linear read-out of every hidden state."""
+
+    def __init__(self, recurrent_net: nn.Module, output_dim: int = 1) -> None:
+        super().__init__()
+        self.recurrent_net = recurrent_net
+        self.output_layer = nn.Linear(recurrent_net.hidden_size, output_dim)
+
+    def forward(self, x):
+        all_h, _ = self.recurrent_net(x)
+        return self.output_layer(all_h), all_h

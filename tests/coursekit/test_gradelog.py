@@ -39,6 +39,11 @@ def surname_log_module():
     return gradelog.load_helper("surname_log", REPO_ROOT)
 
 
+def grading_module():
+    """The instructor-only Problem 4 code (specified classifier, reference encoding), as the grader loads it."""
+    return gradelog.load_grading("surnames", REPO_ROOT)
+
+
 @pytest.fixture(scope="module")
 def course_data():
     """(surnames helper, SurnameData) as the grader loads them (fetched from the mirror if needed)."""
@@ -166,7 +171,7 @@ def memorising_log(honest: dict, course_data) -> tuple[dict, float]:
         for bucket, labels in votes.items():
             model.memo.table[bucket] = max(set(labels), key=labels.count) + 1
     surname_log = surname_log_module()
-    accuracy = surname_log.evaluation_accuracy(model, data)
+    accuracy = grading_module().evaluation_accuracy(model, data)
     forged = with_weights(honest, {k: v.numpy() for k, v in model.state_dict().items()})
     forged["source_init"] = surname_log.method_source(Memoriser, "__init__")
     forged["source_forward"] = surname_log.method_source(Memoriser, "forward")
@@ -402,9 +407,9 @@ def test_spec_model_gives_the_student_models_logits(model_type, layers):
     surnames = surnames_module()
     torch.manual_seed(layers)
     student = StudentModel(58, 12, 18, num_layers=layers, dropout=0.4, model_type=model_type).eval()
-    x, last = surnames.encode_names(["Nakamura", "Li", "O'Neal", "Abdank-Kossovsky", "Z", "Ślusàrski", ""])
+    x, last = grading_module().encode_names(["Nakamura", "Li", "O'Neal", "Abdank-Kossovsky", "Z", "Ślusàrski", ""])
     for state in ({k: v.numpy() for k, v in student.state_dict().items()}, student.state_dict()):
-        rebuilt = surname_log_module().classifier_from_state_dict(state, 18)
+        rebuilt = grading_module().classifier_from_state_dict(state, 18)
         assert (rebuilt.model_type, rebuilt.hidden_size, rebuilt.num_layers) == (model_type, 12, layers)
         assert not rebuilt.training
         assert torch.equal(surnames.predict_logits(rebuilt, x, last), surnames.predict_logits(student, x, last))
@@ -430,7 +435,7 @@ def spec_state(model_type="rnn", hidden=6, layers=1, categories=18) -> dict[str,
     (lambda s: s.update({"output.bias": [0.0] * 18}), "'output.bias' is not a real-valued array"),
 ])
 def test_state_dict_mismatches_are_named(change, message):
-    surname_log = surname_log_module()
+    surname_log = grading_module()
     state = spec_state()
     change(state)
     with pytest.raises(ValueError) as error:
@@ -439,7 +444,7 @@ def test_state_dict_mismatches_are_named(change, message):
 
 
 def test_limits():
-    surname_log = surname_log_module()
+    surname_log = grading_module()
     with pytest.raises(ValueError, match="^hidden size 1025 is over the limit of 1024$"):
         surname_log.classifier_from_state_dict(spec_state(hidden=1025), 18)
     with pytest.raises(ValueError, match="^more than 4 recurrent layers$"):
@@ -450,7 +455,7 @@ def test_limits():
 
 
 def test_key_names_are_shown_sanitised():
-    surname_log = surname_log_module()
+    surname_log = grading_module()
     state = spec_state()
     state[f"{SECRET}\x1b[31m\n\u202e" + "y" * 500] = np.zeros(1, np.float32)
     with pytest.raises(ValueError) as error:
@@ -463,7 +468,7 @@ def test_key_names_are_shown_sanitised():
 def test_evaluation_accuracy_is_fast_and_on_the_course_split(course_data):
     surnames, data = course_data
     torch.manual_seed(0)
-    surname_log = surname_log_module()
+    surname_log = grading_module()
     model = surname_log.classifier_from_state_dict(spec_state("lstm", hidden=64), len(data.categories))
     started = time.perf_counter()
     accuracy = surname_log.evaluation_accuracy(model, data)

@@ -46,7 +46,7 @@ def test_problem_3_optional_parts_are_3h_to_3k():
         first_line = nb.cells[index].source.splitlines()[0] if nb.cells[index].source else ""
         if nb.cells[index].cell_type == "markdown" and first_line.startswith("## "):
             assert "optional" in first_line, first_line
-    for grade_id in ("test_rnn_layer_values", "answer_3e", "answer_3g", "test_spectral_radius"):
+    for grade_id in ("test_rnn_layer_values", "answer_3e", "answer_3g", "test_gradient_norms"):
         assert grade_id not in optional_points(nb)
 
 

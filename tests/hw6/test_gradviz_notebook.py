@@ -1,39 +1,47 @@
-"""Problem 3d cells of rnn_gradients.ipynb: the graded spectral-radius functions and the visualizer cell.
+"""Problem 3d cells of rnn_gradients.ipynb: the student's measurement `gradient_norms` (autograded), the
+visualizer cell that plots it, and the screenshot answer (graded by hand).
 
-The reference passes the test cell; plausible mistakes are rejected by the hidden tests on their own.
+The reference passes the test cell; plausible mistakes are rejected by the checks; the reference agrees
+with the instructor-only reference implementation on every input the cell uses.
 """
 from __future__ import annotations
 
-import numpy as np
+import re
+
 import pytest
 import torch
 
-from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, reference_records, run_test_cell,
+from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, load, nbgrader_meta, reference_records,
                                          solution_namespace)
-from tests.hw6.rejection import (BEGIN_HIDDEN, LyingFloat, assert_accepted, assert_rejected, assert_sabotage_rejected,
-                                 reference_calls, reference_hidden_records)
+from coursekit.testing.notebooks import test_cell_records as cell_records  # (not a test)
+from hw6grading.gradients import gradient_norms as trusted_gradient_norms
+from tests.hw6.rejection import (BEGIN_HIDDEN, assert_accepted, assert_rejected, assert_sabotage_rejected,
+                                 reference_hidden_records)
 
 NB = "rnn_gradients.ipynb"
-CELLS = ["test_spectral_radius"]
-
+CELLS = ["test_gradient_norms"]
 
 
 @pytest.fixture(scope="module")
 def reference():
-    # everything up to (not including) the visualizer cell: RNNLayer, ..., spectral_radius
+    # everything up to (not including) the visualizer cell: RNNLayer, ..., gradient_norms
     return solution_namespace(NB, until_grade_id="gradviz_show")
 
 
 def test_3d_cells_and_metadata():
     nb = load(SOURCE_DIR / NB)
     ids = [nbgrader_meta(c).get("grade_id") for c in nb.cells]
-    assert "gradviz_placeholder" not in ids
-    order = ["test_loss_fn", "gradviz_intro", "spectral_radius", "test_spectral_radius",
-             "gradviz_show", "gradviz_try", "p3e_question"]
+    order = ["test_loss_fn", "gradviz_intro", "fig_3d_many_to_one_graph", "gradient_norms", "test_gradient_norms",
+             "gradviz_show", "p3d_screenshot", "answer_3d", "gradviz_try", "p3e_question"]
     positions = [ids.index(grade_id) for grade_id in order]
-    assert positions == sorted(positions) and positions[-1] - positions[1] == 5, "3d cells sit between 3c and 3e"
-    assert nbgrader_meta(cell_by_grade_id(nb, "test_spectral_radius"))["points"] == 2
-    assert nbgrader_meta(cell_by_grade_id(nb, "spectral_radius"))["solution"] is True
+    assert positions == list(range(positions[0], positions[0] + len(order))), "3d cells sit between 3c and 3e"
+    assert nbgrader_meta(cell_by_grade_id(nb, "test_gradient_norms"))["points"] == 2
+    assert nbgrader_meta(cell_by_grade_id(nb, "gradient_norms"))["solution"] is True
+    answer = cell_by_grade_id(nb, "answer_3d")
+    meta = nbgrader_meta(answer)
+    assert answer.cell_type == "markdown" and meta["grade"] and meta["solution"] and meta["points"] == 1
+    intro = cell_by_grade_id(nb, "gradviz_intro").source
+    assert "summed over several paths" in intro and r"\qquad (5)" in intro and "screenshot" in intro.lower()
     show = cell_by_grade_id(nb, "gradviz_show")
     assert nbgrader_meta(show)["locked"] and not nbgrader_meta(show)["grade"]
     assert "show_gradient_visualizer" in show.source
@@ -44,16 +52,12 @@ def test_reference_passes(reference):
 
 
 def test_test_cell_publishes_checks_only():
-    """Same rules as rejection.assert_check_style, for the 3d cell (no direct asserts, unique names,
-    visible checks first, hidden checks that name no expected value)."""
-    import re
-
-    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_spectral_radius").source
+    source = cell_by_grade_id(load(SOURCE_DIR / NB), "test_gradient_norms").source
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
     assert not re.search(r"^\s*assert\b", code, re.M) and "assert_close" not in code
     assert BEGIN_HIDDEN in source
-    records = reference_records(NB, "test_spectral_radius")
-    hidden = reference_hidden_records(NB, "test_spectral_radius")
+    records = reference_records(NB, "test_gradient_norms")
+    hidden = reference_hidden_records(NB, "test_gradient_norms")
     names = [r["name"] for r in records]
     assert len(names) == len(set(names))
     hidden_names = {r["name"] for r in hidden}
@@ -62,93 +66,64 @@ def test_test_cell_publishes_checks_only():
     assert visible and all(r["visible"] for r in visible)
 
 
-def test_reference_answers_are_right_on_every_input_the_cell_uses(reference):
-    """Hidden checks compare with the reference; here each reference answer is verified with numpy."""
-    calls = reference_calls(NB, "test_spectral_radius", reference, "spectral_radius")
-    assert len(calls) >= 25
-    for call in calls:
-        weight = call.args[0].detach().double().numpy()
-        assert isinstance(call.result, float)
-        assert call.result == pytest.approx(float(np.abs(np.linalg.eigvals(weight)).max()), rel=1e-9, abs=1e-12)
-    calls = reference_calls(NB, "test_spectral_radius", reference, "critical_weight_scale")
-    assert len(calls) == 4
-    for call in calls:
-        w = call.args[0].W_h.detach().double().numpy()
-        assert float(np.abs(np.linalg.eigvals(call.result * w)).max()) == pytest.approx(1.0, rel=1e-9)
+def test_reference_agrees_with_the_instructor_copy_on_every_input_the_cell_uses(reference):
+    calls = []
+
+    def spy(model, x, y, last_timestep_only=True):  # models hold non-leaf states: no deep copies here
+        result = reference["gradient_norms"](model, x, y, last_timestep_only)
+        calls.append(((model, x.clone(), y.clone(), last_timestep_only), result))
+        return result
+
+    records, error = cell_records(NB, "test_gradient_norms", dict(reference, gradient_norms=spy))
+    assert error is None and records and len(calls) >= 10
+    for (model, x, y, last), result in calls:
+        expected = trusted_gradient_norms(model, x, y, last)
+        for got, want in zip(result, expected):
+            assert list(got) == pytest.approx(list(want), rel=1e-6, abs=1e-9)
 
 
-def test_reference_values(reference):
-    w = torch.tensor([[0.0, 1.0], [-4.0, 0.0]])  # eigenvalues +-2i
-    assert reference["spectral_radius"](w) == pytest.approx(2.0)
-    layer = reference["RNNLayer"](1, 4)
-    rho = float(np.abs(np.linalg.eigvals(layer.W_h.detach().double().numpy())).max())
-    assert reference["critical_weight_scale"](layer) == pytest.approx(1.0 / rho)
+def _summed_over_batch(model, x, y, last_timestep_only=True):
+    h, g = _trusted(model, x, y, last_timestep_only)
+    return [v * x.shape[0] for v in h], [v * x.shape[0] for v in g]
 
 
-def _largest_singular_value(weight):
-    return float(torch.linalg.matrix_norm(weight.detach().double(), ord=2))
+def _trusted(model, x, y, last_timestep_only=True):
+    return trusted_gradient_norms(model, x, y, last_timestep_only)
 
 
-def _largest_real_part(weight):
-    return float(torch.linalg.eigvals(weight.detach().double()).real.max())
+def _ignores_the_target(model, x, y, last_timestep_only=True):
+    return trusted_gradient_norms(model, x, y, True)
 
 
-def _eigvalsh(weight):
-    return float(torch.linalg.eigvalsh(weight.detach().double()).abs().max())
+def _squared_norms(model, x, y, last_timestep_only=True):
+    h, g = trusted_gradient_norms(model, x, y, last_timestep_only)
+    return [v * v for v in h], [v * v for v in g]
 
 
-def _max_abs_entry(weight):
-    return float(weight.detach().abs().max())
+def _reversed_in_time(model, x, y, last_timestep_only=True):
+    h, g = trusted_gradient_norms(model, x, y, last_timestep_only)
+    return h[::-1], g[::-1]
 
 
-@pytest.mark.parametrize("wrong", [_largest_singular_value, _largest_real_part, _eigvalsh, _max_abs_entry],
-                         ids=["singular_value", "real_part", "eigvalsh", "max_entry"])
-def test_rejects_wrong_spectral_radius(reference, wrong):
-    def critical(layer):
-        return 1.0 / wrong(layer.W_h)
+def _gradient_of_the_output(model, x, y, last_timestep_only=True):
+    pred, all_h = model(x)
+    all_h.retain_grad()
+    ((pred - y) ** 2).mean().backward()
+    h = all_h.detach().norm(dim=2).mean(dim=0).tolist()
+    return h, all_h.grad.norm(dim=2).mean(dim=0).tolist()
 
-    assert_rejected(NB, CELLS, reference, spectral_radius=wrong, critical_weight_scale=critical)
 
-
-def test_rejects_wrong_critical_scale(reference):
-    sr = reference["spectral_radius"]
-
-    def not_inverted(layer):
-        return sr(layer.W_h)
-
-    def rescales_in_place(layer):
-        s = 1.0 / sr(layer.W_h)
-        with torch.no_grad():
-            layer.W_h.mul_(s)
-        return s
-
-    def squared(layer):
-        return 1.0 / sr(layer.W_h) ** 2
-
-    for wrong in (not_inverted, rescales_in_place, squared):
-        assert_rejected(NB, CELLS, reference, critical_weight_scale=wrong)
+@pytest.mark.parametrize("wrong", [_summed_over_batch, _ignores_the_target, _squared_norms, _reversed_in_time,
+                                   _gradient_of_the_output])
+def test_rejects_wrong_measurements(reference, wrong):
+    assert_rejected(NB, CELLS, reference, gradient_norms=wrong)
 
 
 def test_wrong_answers_are_rejected_in_a_sabotaged_kernel(reference):
-    assert_sabotage_rejected(NB, "test_spectral_radius", reference, spectral_radius=_largest_singular_value,
-                             critical_weight_scale=lambda layer: 1.0 / _largest_singular_value(layer.W_h))
-
-    def lying(weight):
-        return LyingFloat(0.0)
-
-    assert_rejected(NB, CELLS, reference, spectral_radius=lying)
+    assert_sabotage_rejected(NB, "test_gradient_norms", reference, gradient_norms=_squared_norms)
 
 
-def test_rejects_tensor_instead_of_float(reference):
-    def as_tensor(weight):
-        return torch.linalg.eigvals(weight.detach().double()).abs().max()
-
-    # a 0-d tensor is not a Python float: the visible test asks for one
-    with pytest.raises(AssertionError):
-        run_test_cell(NB, "test_spectral_radius", dict(reference, spectral_radius=as_tensor))
-
-
-def test_visualizer_cell_runs_headless_with_reference_and_with_unfinished_layer(reference, monkeypatch, capsys):
+def test_visualizer_cell_runs_headless_with_reference_and_with_unfinished_code(reference, monkeypatch, capsys):
     import IPython.display
 
     shown = []
@@ -157,15 +132,18 @@ def test_visualizer_cell_runs_headless_with_reference_and_with_unfinished_layer(
     namespace = dict(reference)
     exec(compile(source, "<gradviz_show>", "exec"), namespace)  # not in a kernel: static plot
     assert namespace["visualizer"] is None and len(shown) == 1
-    assert "eigenvalue" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "static plot" in out and "eigenvalue" not in out
 
-    class Unfinished(reference["RNNLayer"]):
-        def forward(self, x):
-            raise NotImplementedError()
+    def unfinished(model, x, y, last_timestep_only=True):
+        raise NotImplementedError()
 
-    namespace = dict(reference, RNNLayer=Unfinished)
+    namespace = dict(reference, gradient_norms=unfinished)
     exec(compile(source, "<gradviz_show>", "exec"), namespace)
-    assert "not implemented" in capsys.readouterr().out
+    assert "not implemented" in capsys.readouterr().out.lower()
+    namespace = {k: v for k, v in reference.items() if k != "gradient_norms"}
+    exec(compile(source, "<gradviz_show>", "exec"), namespace)
+    assert "gradient_norms is not defined yet" in capsys.readouterr().out
 
 
 @pytest.mark.slow

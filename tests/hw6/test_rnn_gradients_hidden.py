@@ -33,7 +33,7 @@ TRAINING_TESTS = ("test_training_rnn", "test_training_lstm")
 FAST_TESTS = ("test_rnn_layer_values", "test_rnn_layer_torch", "test_regression_model", "test_generate_batch",
               "test_loss_fn", "test_lstm_layer_values", "test_lstm_layer_gates", "test_stacked_rnn",
               "test_stacked_lstm")
-OTHER_FILES = ("test_spectral_radius",)  # Problem 3d, tested in tests/hw6/test_gradviz_notebook.py
+OTHER_FILES = ("test_gradient_norms",)  # Problem 3d, tested in tests/hw6/test_gradviz_notebook.py
 
 
 @pytest.fixture(scope="module")

@@ -161,12 +161,14 @@ def test_generate_batch_running_average(ns: dict[str, Any]) -> None:
 # --- hw6utils.training ----------------------------------------------------------------------
 
 def test_training_batch_and_loss() -> None:
-    x, y = training.running_average_batch(6, 4, torch.Generator().manual_seed(0))
+    from hw6grading import training as grading  # the instructor-only reference data and loss
+
+    x, y = grading.running_average_batch(6, 4, torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (4, 6, 1)
     torch.testing.assert_close(y[:, -1], x.mean(dim=1))
     pred = torch.zeros_like(y)
-    assert float(training.regression_loss(pred, y, False)) == pytest.approx(float((y ** 2).mean()))
-    assert float(training.regression_loss(pred, y, True)) == pytest.approx(float((y[:, -1] ** 2).mean()))
+    assert float(grading.regression_loss(pred, y, False)) == pytest.approx(float((y ** 2).mean()))
+    assert float(grading.regression_loss(pred, y, True)) == pytest.approx(float((y[:, -1] ** 2).mean()))
 
 
 def test_training_is_deterministic_and_learns(ns: dict[str, Any]) -> None:
@@ -177,17 +179,17 @@ def test_training_is_deterministic_and_learns(ns: dict[str, Any]) -> None:
         return ns["RecurrentRegressionModel"](ns["RNN"](1, recipe.hidden_size, 1))
 
     threads = torch.get_num_threads()
-    model_a, hist_a = training.train_regression_model(build, False, recipe, progress=False)
-    model_b, hist_b = training.train_regression_model(build, False, recipe, progress=False)
+    model_a, hist_a = training.train_regression_model(build, ns["generate_batch"], ns["loss_fn"], False, recipe, progress=False)
+    model_b, hist_b = training.train_regression_model(build, ns["generate_batch"], ns["loss_fn"], False, recipe, progress=False)
     assert torch.get_num_threads() == threads, "the helper must restore torch's thread count"
     assert hist_a == hist_b and len(hist_a) == 60
     assert sum(hist_a[-10:]) < sum(hist_a[:10])
-    loss_a = training.evaluate_regression_model(model_a, False, recipe)
-    assert loss_a == training.evaluate_regression_model(model_b, False, recipe)
-    assert loss_a != training.evaluate_regression_model(model_a, False, recipe, seed=5)
+    loss_a = training.evaluate_regression_model(model_a, ns["generate_batch"], ns["loss_fn"], False, recipe)
+    assert loss_a == training.evaluate_regression_model(model_b, ns["generate_batch"], ns["loss_fn"], False, recipe)
+    assert loss_a != training.evaluate_regression_model(model_a, ns["generate_batch"], ns["loss_fn"], False, recipe, seed=5)
 
 
-def test_training_rejects_wrong_output_shape() -> None:
+def test_training_rejects_wrong_output_shape(ns: dict[str, Any]) -> None:
     class Flat(nn.Module):
         def __init__(self):
             super().__init__()
@@ -197,10 +199,11 @@ def test_training_rejects_wrong_output_shape() -> None:
             return x[:, -1, 0] * self.w  # (B,) instead of (B, T, 1)
 
     with pytest.raises(ValueError, match=r"shape \(B, T, 1\)"):
-        training.train_regression_model(Flat, False, training.TrainingRecipe(steps=2), progress=False)
+        training.train_regression_model(Flat, ns["generate_batch"], ns["loss_fn"], False,
+                                        training.TrainingRecipe(steps=2), progress=False)
 
 
-def test_training_learning_rate_schedule() -> None:
+def test_training_learning_rate_schedule(ns: dict[str, Any]) -> None:
     """Warm-up then cosine decay: the rate peaks early and ends near zero."""
     recipe = training.TrainingRecipe(hidden_size=2, steps=100, warmup_steps=10)
     rates: list[float] = []
@@ -221,7 +224,7 @@ def test_training_learning_rate_schedule() -> None:
 
     torch.optim.Adam.step = spy
     try:
-        training.train_regression_model(Probe, False, recipe, progress=False)
+        training.train_regression_model(Probe, ns["generate_batch"], ns["loss_fn"], False, recipe, progress=False)
     finally:
         torch.optim.Adam.step = original
     assert len(rates) == 100

@@ -14,7 +14,9 @@ from tests.hw6.hw6_course import secret_lines
 
 NOTEBOOK = "rnn_gradients"
 FIGURES = {"fig_3a_unrolled_rnn": ("p3a_instructions", "rnn_layer", "unrolled_rnn"),
+           "fig_3c_prediction_kinds": ("p3c_kinds", "generate_batch", "prediction_kinds"),
            "fig_3c_prediction_tasks": ("p3c_instructions", "generate_batch", "prediction_tasks"),
+           "fig_3d_many_to_one_graph": ("gradviz_intro", "gradient_norms", "many_to_one_graph"),
            "fig_3h_lstm_cell": ("p3h_instructions", "lstm_layer", "lstm_cell"),
            "fig_3k_stacked_rnn": ("p3k_instructions", "stacked_rnn", "stacked_rnn")}
 TRAINING_CELLS = {"train_rnn", "train_lstm"}

@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.testing.notebooks import (SOURCE_DIR, kernel_started_in, load, nbgrader_meta, reference_records,
-                                         run_test_cell, runnable_source, solution_namespace, trusted_checks,
-                                         working_directory)
+from coursekit.testing.notebooks import (SOURCE_DIR, checks_module, kernel_started_in, load, nbgrader_meta,
+                                         reference_records, run_test_cell, runnable_source, solution_namespace,
+                                         trusted_checks, trusted_judges, working_directory)
 from coursekit.testing.notebooks import test_cell_records as cell_records  # (not a test)
-from hw6utils.surname_log import SpecClassifier
+from hw6grading import surnames as grading
+from hw6grading.surnames import SpecClassifier
 from tests.hw6.rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected,
                                  assert_sabotage_rejected, reference_calls, visible_failure)
 
@@ -57,7 +58,10 @@ def release_stub_namespace() -> dict:
                 continue
             source = pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n",
                                  cell.source + "\n")
-            exec(compile(runnable_source(source), "<release>", "exec"), ns)
+            try:
+                exec(compile(runnable_source(source), "<release>", "exec"), ns)
+            except NotImplementedError:  # 4.3 encodes the data with the student's (unwritten) namesToBatch
+                assert meta.get("grade_id") == "p4_data", meta.get("grade_id")
     return ns
 
 
@@ -273,11 +277,10 @@ def _array(plain):
 
 
 def test_reference_normalization_answers(ref):
-    surnames = ref["surnames"]
     calls = reference_calls(NB, "test_normalize", ref, "unicodeToAscii")
     assert len(calls) >= 300 + 13 + 2
     for call in calls:
-        assert call.result == surnames.unicode_to_ascii(call.args[0]), call.args
+        assert call.result == grading.unicode_to_ascii(call.args[0]), call.args
     assert _record("test_normalize", "examples") == [
         "Gro", "Marszaek", "AbdankKossovsky", "MaxaB", "Rafaj", "Lu", "Eluard", "To The First Page", "Nunez",
         "Zuraw", "De la fontaine", "See ", ""]
@@ -285,11 +288,10 @@ def test_reference_normalization_answers(ref):
 
 
 def test_reference_encoding_answers(ref):
-    surnames = ref["surnames"]
     calls = reference_calls(NB, "test_encode", ref, "namesToBatch")
     assert len(calls) == 4
     for call in calls:
-        x, last = surnames.encode_names(call.args[0])
+        x, last = grading.encode_names(call.args[0])
         assert torch.equal(call.result[0], x) and torch.equal(call.result[1], last)
         assert call.result[0].dtype == call.result[1].dtype == torch.long
     assert _record("test_encode", "batch_1")["x"]["data"] == [51, 7, 14, 20]
@@ -365,10 +367,58 @@ def test_reference_structure_answers(ref):
             assert value == {"shapes": want, "rnn class": model_type.upper(), "batch_first": True,
                              "logits shape": [4, 18]}
     assert _record("test_model_structure", "default_model_type") == "LSTM"
-    first, second = _record("test_model_structure", "eval_mode_twice")
-    assert first == second
-    differ = _record("test_model_structure", "training_mode_outputs_differ")
-    assert len(differ) == 2 and trusted_checks().all_differ(differ)
+    dropout = _record("test_model_structure", "dropout_from_weights")
+    assert grading.model_structure(dropout) == {
+        "model type": "rnn", "layers": 1, "hidden size": 4, "logits shape": [3, 18],
+        "eval output is the model's": True, "training outputs apply dropout": True}
+
+
+def test_literal_batches_in_the_test_cells_are_the_reference_encoding():
+    """The test cells feed hand-encoded batches (no encoder is imported); they are the reference's."""
+    nb = load(SOURCE_DIR / NB)
+    text = "\n".join(c.source for c in nb.cells if nbgrader_meta(c).get("grade"))
+    assert "encode_names" not in text and "import surnames" not in text
+    for names in (["Ab", "Costa", "Li"], ["Ab", "Costa", "c"], ["Ab", "Costa", "Li", "X"], ["Costa", "Nakamura", "Smith"]):
+        x, last = grading.encode_names(names)
+        assert str(x.tolist()) in text.replace("\n", "").replace("  ", " ") or all(
+            str(row) in text for row in x.tolist()), names
+        assert str(last.tolist()) in text, names
+
+
+def _records_with_forged_dropout(ref, monkeypatch, forge) -> tuple[list, list]:
+    """The structure cell's records for a model WITHOUT dropout, with a patched `check` (as a student's code
+    could patch it in their kernel) that replaces what the dropout check publishes with ``forge(value)``."""
+    checks = checks_module()
+    original = checks.check
+
+    def patched(name, value, *args, **kwargs):
+        if name == "dropout_from_weights":
+            value = forge(value)
+        return original(name, value, *args, **kwargs)
+
+    monkeypatch.setattr(checks, "check", patched)
+    records, error = cell_records(NB, "test_model_structure", dict(ref, RecurrentClassifier=NoDropout))
+    monkeypatch.setattr(checks, "check", original)
+    assert error is None, repr(error)
+    return list(reference_records(NB, "test_model_structure")), records
+
+
+@pytest.mark.parametrize("forge", [
+    lambda value: [torch.randn(3, 18), torch.randn(3, 18)],                       # the old "two outputs differ"
+    lambda value: dict(value, train_outputs=[torch.randn(3, 18), torch.randn(3, 18)]),
+    lambda value: dict(value, train_outputs=[value["eval_outputs"] + torch.randn(3, 18) * 1e-3] * 2),
+], ids=["two_random_arrays", "random_training_outputs", "perturbed_eval_outputs"])
+def test_patched_check_publishing_fake_dropout_earns_nothing(ref, monkeypatch, forge):
+    """Issue 19 item 4: the grader rebuilds the model from its weights and recomputes the pre-dropout
+    vector itself, so outputs the kernel makes up cannot pass for dropout."""
+    from coursekit.verdicts import judge_cell
+
+    reference, records = _records_with_forged_dropout(ref, monkeypatch, forge)
+    reasons, fraction = judge_cell(reference, records, trusted_checks(), trusted_judges())
+    assert fraction == 0.0 and any("dropout_from_weights" in reason for reason in reasons), reasons
+    # the same judge gives the reference model (with dropout, nothing forged) full marks
+    assert judge_cell(reference, cell_records(NB, "test_model_structure", dict(ref))[0], trusted_checks(),
+                      trusted_judges()) == ([], 1.0)
 
 
 # ---------------------------------------------------------------- the accuracy cell (needs one training run)
@@ -395,7 +445,7 @@ def test_accuracy_cell_gives_partial_credit_from_the_judge(trained, monkeypatch)
     reference, error = cell_records(NB, "test_accuracy", dict(trained))
     assert error is None, repr(error)
     [bar] = [r for r in reference if r.get("partial")]
-    assert bar["partial"] == [70.0, 80.0] and bar["judge"] == "surname_log.graded_accuracy"
+    assert bar["partial"] == [70.0, 80.0] and bar["judge"] == "surnames.graded_accuracy"
     assert checks.resolve_judge(bar["judge"])(bar["value"]) >= 80.0, "the reference must earn full points"
     assert judge_cell(reference, reference, checks) == ([], 1.0)
 
@@ -450,8 +500,8 @@ def test_splits(ref):
     train, evaluation = surnames.random_split(len(data))
     assert len(evaluation) == round(0.2 * len(data)) and not set(train.tolist()) & set(evaluation.tolist())
     assert torch.equal(evaluation, surnames.random_split(len(data))[1])   # seeded
-    g_train, g_eval = surnames.grouped_split(data.names)
-    norm = [surnames.unicode_to_ascii(n) for n in data.names]
+    g_train, g_eval = surnames.grouped_split(data.names, grading.unicode_to_ascii)
+    norm = [grading.unicode_to_ascii(n) for n in data.names]
     assert not {norm[i] for i in g_train.tolist()} & {norm[i] for i in g_eval.tolist()}
     assert len(g_train) + len(g_eval) == len(data)
     assert ref["categories"] == sorted(ref["categories"]) and ref["categories"][0] == "Arabic"
@@ -473,7 +523,7 @@ def test_training_and_log_round_trip(ref, tmp_path):
     schema = json.loads((Path(__file__).resolve().parents[2] / "coursekit" / "submission_log.schema.json").read_text())
     jsonschema.validate(log, schema)
     assert [k for k, _ in log["model"]] == list(model.state_dict())
-    rebuilt = surname_log.rebuild_model(log)
+    rebuilt = grading.rebuild_model(log)
     x, last, _ = data.subset(sub[800:])
     assert torch.equal(surnames.predict_logits(rebuilt, x, last), surnames.predict_logits(model, x, last))
     assert log["data"]["sha256"] == data.checksum and log["versions"]["torch"] == torch.__version__

@@ -4,7 +4,8 @@ The assertions (``assert_close``, ``assert_shape``) fail at once with a readable
 is what test cells call: a visible check asserts on the student's machine, and while the grader runs
 the notebook every check only publishes its value (see :mod:`hw6utils.records` for the record format
 and why). The grader decides verdicts with :func:`compare` and :func:`partial_credit` from here, and
-runs the small judges at the end of this module (``judge="checks.all_differ"``).
+runs the small generic judges at the end of this module (``judge="checks.is_python_float"``); judges that
+need an answer are instructor-only code (``hw6grading``, not released).
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import records
-from .records import (NBGRADER_ENV, CannotJudgeHere, as_array, numbers_from_plain, plain_roundtrip, recording,
-                      resolve_judge, to_plain)
+from .records import (NBGRADER_ENV, CannotJudgeHere, JudgeUnavailable, as_array, numbers_from_plain,
+                      plain_roundtrip, recording, resolve_judge, to_plain)
 
 _NOTHING = object()
 
@@ -203,14 +204,16 @@ def partial_credit(reference: dict[str, Any], actual: Any) -> float:
 
 def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
           at_most: float | None = None, at_least: float | None = None,
-          partial: tuple[float, float] | None = None, judge: str | None = None) -> None:
+          partial: tuple[float, float] | None = None, judge: str | None = None, local: Any = _NOTHING) -> None:
     """Check one result of the student's code (use in test cells instead of ``assert``).
 
     With ``expected`` (or a bound) the check is visible: it fails here with a readable message.
     Without, it is a hidden check: it does nothing here and is decided by the grader.
     ``partial=(low, high)`` gives partial credit for a number: none at ``low``, all at ``high``.
-    ``judge="module.function"``: the criteria apply to ``function(value)``, computed by the grader
-    with the instructor's copy of this package (here, with yours, to show you the result).
+    ``judge="module.function"``: the criteria apply to ``function(value)``, computed by the grader with
+    instructor code. Where that code is not available (a student's machine), ``local`` (the same quantity
+    as your own code computed it) is held to the criteria instead, and the message says so; it is never
+    sent to the grader.
     """
     record = {"name": name, "value": to_plain(value), "tol": tol, "at_most": at_most, "at_least": at_least,
               "partial": list(partial) if partial else None, "judge": judge,
@@ -223,16 +226,23 @@ def check(name: str, value: Any, expected: Any = _NOTHING, *, tol: float = 1e-4,
                               "(coursekit), so no check can be judged; it counts as failed")
     if not record["visible"]:
         return
-    actual = resolve_judge(judge)(plain_roundtrip(value)) if judge else record["value"]
+    note = ""
+    try:
+        actual = resolve_judge(judge)(plain_roundtrip(value)) if judge else record["value"]
+    except JudgeUnavailable:
+        if local is _NOTHING:
+            print(f"{name}: judged by the course's grader from the data this cell publishes")
+            return
+        actual, note = to_plain(local), " (as your own code computes it; the grader recomputes it from your weights)"
     if partial:
         fraction = partial_credit(record, actual)
-        print(f"{name}: {float(actual):.4g} earns {fraction:.0%} of this cell's points "
+        print(f"{name}: {float(actual):.4g}{note} earns {fraction:.0%} of this cell's points "
               f"(none at {partial[0]:g}, all at {partial[1]:g})")
         return
     criteria = dict(record, value=to_plain(expected)) if expected is not _NOTHING else record
     reason = compare(criteria, to_plain(actual))
     if reason:
-        raise AssertionError(f"{name}: {reason}")
+        raise AssertionError(f"{name}: {reason}{note}")
 
 
 # --- judges: functions of published values, run by the grader ---------------------------------
@@ -254,7 +264,8 @@ def is_array(value: Any, reference: Any = None) -> bool:
 
 
 def all_differ(values: Any, reference: Any = None) -> bool:
-    """True when the published values (a list) are pairwise different (e.g. dropout in training mode)."""
+    """True when the published values (a list) are pairwise different. Generic: it says nothing about where
+    the values came from, so no graded property rests on it alone."""
     if not isinstance(values, list) or len(values) < 2:
         return False
     encoded = [json.dumps(v, sort_keys=True) for v in values]

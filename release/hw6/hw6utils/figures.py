@@ -200,13 +200,14 @@ def _beam_nodes(beams, positions) -> dict[tuple[str, ...], float]:
 
 def many_to_one(name: str = "Costa", padded_length: int = 7, ax=None):
     """Many-to-one prediction: an RNN reads a padded surname letter by letter; the classifier uses
-    only the output at the last real letter (``last_pos``), not the outputs over the padding."""
-    from .surnames import encode_names
+    only the output at the last real letter (``last_pos``), not the outputs over the padding. Hidden
+    states are numbered as in Problem 3: ``h_0 = 0`` is the initial state, ``h_{i+1}`` is read at
+    position ``i``. ``name`` must be plain ASCII letters (it is drawn, not normalized)."""
+    from .surnames import ALL_LETTERS, PAD_INDEX
 
-    if not 1 <= len(name) <= padded_length:
-        raise ValueError(f"name {name!r} must have 1 to {padded_length} letters")
-    x, _ = encode_names([name])
-    indices = x[0].tolist() + [57] * (padded_length - len(name))
+    if not 1 <= len(name) <= padded_length or not all(ch in ALL_LETTERS for ch in name):
+        raise ValueError(f"name {name!r} must have 1 to {padded_length} plain letters")
+    indices = [ALL_LETTERS.find(ch) for ch in name] + [PAD_INDEX] * (padded_length - len(name))
     tokens = list(name) + ["pad"] * (padded_length - len(name))
     last = len(name) - 1
     fig, ax = (plt.subplots(figsize=(10.5, 6.2)) if ax is None else (ax.figure, ax))
@@ -221,14 +222,14 @@ def many_to_one(name: str = "Costa", padded_length: int = 7, ax=None):
         ax.text(i, rows["token"] - 0.55, f"i = {i}", ha="center", va="top", fontsize=8, color=MUTED)
         _box(ax, (i, rows["embedding"]), 0.8, 0.55, "", face="#eef7ee" if not padding else "#f4f4f4", edge=edge)
         _arrow(ax, (i, rows["token"] + 0.38), (i, rows["embedding"] - 0.28), colour=edge, shrink=0)
-        _box(ax, (i, rows["rnn"]), 0.8, 0.8, f"$h_{{{i}}}$", face="#eaf2fb" if not padding else "#f4f4f4",
+        _box(ax, (i, rows["rnn"]), 0.8, 0.8, f"$h_{{{i + 1}}}$", face="#eaf2fb" if not padding else "#f4f4f4",
              edge=ACCENT if i == last else edge, text=text, size=11, width=2.0 if i == last else 1.2)
         _arrow(ax, (i, rows["embedding"] + 0.28), (i, rows["rnn"] - 0.4), colour=edge, shrink=0)
         if i > 0:
             _arrow(ax, (i - 0.6, rows["rnn"]), (i - 0.4, rows["rnn"]), colour=MUTED if padding else INK, shrink=0)
         if padding:
             ax.text(i, rows["rnn"] + 0.5, "not used", ha="center", va="bottom", fontsize=8, color=MUTED)
-    ax.text(-0.95, rows["rnn"], "0", ha="right", va="center", fontsize=10, color=INK)
+    ax.text(-0.95, rows["rnn"], "$h_0 = 0$", ha="right", va="center", fontsize=10, color=INK)
     _arrow(ax, (-0.88, rows["rnn"]), (-0.4, rows["rnn"]), shrink=0)
     _box(ax, (last, rows["head"]), 2.6, 0.75, "dropout, then linear", face="#fdecea", edge=ACCENT, size=10)
     _arrow(ax, (last, rows["rnn"] + 0.4), (last, rows["head"] - 0.38), colour=ACCENT, width=1.8, shrink=0)
@@ -319,6 +320,66 @@ def unrolled_rnn(steps: int = 4) -> Figure:
     return figure
 
 
+def many_to_one_graph(steps: int = 4) -> Figure:
+    """3d (the homework's Figure 4): the computational graph of a many-to-one RNN. The same weight matrix
+    W enters every step, so it reaches the loss along several paths, one through each hidden state."""
+    figure, ax = _figure(9.5, 3.4, (-0.9, 2.0 * steps + 2.9), (-1.75, 1.75))
+    ax.text(-0.55, 0.0, "$h_0$", ha="center", va="center", fontsize=12)
+    for t in range(1, steps + 1):
+        sub = "T" if t == steps else str(t)
+        x = 2.0 * t - 1.0
+        _rnn_box(ax, x, 0.0, "$f_W$", GATE, width=0.8, height=0.55, fontsize=11)
+        _rnn_arrow(ax, (x - 0.7 if t > 1 else -0.3, 0.0), (x - 0.42, 0.0))
+        _rnn_box(ax, x + 1.0, 0.0, f"$h_{{{sub}}}$", HIDDEN, width=0.6, height=0.5, fontsize=11)
+        _rnn_arrow(ax, (x + 0.42, 0.0), (x + 0.68, 0.0))
+        _rnn_box(ax, x, 1.3, f"$x_{{{sub}}}$", INPUT, width=0.6, height=0.45, fontsize=11)
+        _rnn_arrow(ax, (x, 1.07), (x, 0.3))
+        _rnn_arrow(ax, (0.9, -1.35), (x, -0.3), color=FADED, rad=0.0)
+    _rnn_box(ax, 0.9, -1.35, "$W$", "#ffffff", width=0.6, height=0.45, fontsize=12)
+    last = 2.0 * steps
+    _rnn_arrow(ax, (last + 0.32, 0.0), (last + 0.95, 0.0))
+    _rnn_box(ax, last + 1.3, 0.0, "$\\hat y$", OUTPUT, width=0.6, height=0.5, fontsize=11)
+    _rnn_arrow(ax, (last + 1.3, 0.25), (last + 1.3, 0.95))
+    ax.add_patch(Circle((last + 1.3, 1.25), 0.3, facecolor=LOSS, edgecolor=EDGE, linewidth=1.2))
+    ax.text(last + 1.3, 1.25, "$L$", ha="center", va="center", fontsize=11)
+    ax.text(last + 1.75, 1.25, "$y$", ha="left", va="center", fontsize=10, color="#2a7a2a")
+    return figure
+
+
+def prediction_kinds() -> Figure:
+    """3c: the kinds of prediction problems an RNN can solve (one to one, one to many, many to one, many to
+    many with a delay, many to many aligned), as in the homework's figure: inputs below, outputs above."""
+    kinds = (("one to one", [1], [1]), ("one to many", [1], [1, 2, 3]), ("many to one", [1, 2, 3], [3]),
+             ("many to many", [1, 2, 3], [3, 4, 5]), ("many to many (aligned)", [1, 2, 3], [1, 2, 3]))
+    figure = Figure(figsize=(11.0, 3.0), dpi=100)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    widths = [max(inputs + outputs) for _, inputs, outputs in kinds]
+    left = 0.01
+    for (title, inputs, outputs), width in zip(kinds, widths):
+        share = 0.98 * (width + 0.6) / sum(w + 0.6 for w in widths)
+        ax = figure.add_axes((left, 0.02, share, 0.82))
+        left += share
+        ax.set_xlim(0.3, width + 0.9)
+        ax.set_ylim(-0.5, 3.0)
+        ax.axis("off")
+        ax.set_title(title, fontsize=10)
+        for t in range(1, width + 1):
+            _rnn_box(ax, t, 1.2, "", HIDDEN, width=0.55, height=0.45)
+            if t > 1:
+                _rnn_arrow(ax, (t - 0.72, 1.2), (t - 0.28, 1.2))
+            if t in inputs:
+                _rnn_box(ax, t, 0.0, "", INPUT, width=0.55, height=0.45)
+                _rnn_arrow(ax, (t, 0.23), (t, 0.97))
+            if t in outputs:
+                _rnn_box(ax, t, 2.4, "", OUTPUT, width=0.55, height=0.45)
+                _rnn_arrow(ax, (t, 1.43), (t, 2.17))
+    figure.text(0.99, 0.01, "blue: inputs, orange: hidden states, green: outputs", ha="right", va="bottom",
+                fontsize=8, color=FADED)
+    return figure
+
+
 def prediction_tasks(steps: int = 5) -> Figure:
     """3c: the two running-average tasks, a prediction at every step versus only at the last step."""
     figure = Figure(figsize=(10.0, 3.4), dpi=100)
@@ -358,15 +419,16 @@ def prediction_tasks(steps: int = 5) -> Figure:
 
 
 def lstm_cell() -> Figure:
-    """3h: one LSTM step, with the cell-state path c_{t-1} -> c_t along the top."""
-    figure, ax = _figure(9.0, 4.9, (-1.3, 9.3), (-1.6, 4.5))
+    """3h: one LSTM step, with the cell state C_{t-1} -> C_t along the top (notation of the homework:
+    C_t the cell state, C~_t the candidate values). The equations sit above the cell, clear of it."""
+    figure, ax = _figure(9.0, 5.3, (-1.3, 9.3), (-1.6, 4.9))
     # the cell: a rounded frame
     ax.add_patch(FancyBboxPatch((0.2, -0.6), 7.6, 4.3, boxstyle="round,pad=0.02,rounding_size=0.3",
                                 facecolor="#fafafa", edgecolor=FADED, linewidth=1.0))
     # cell-state highway along the top
     c_y, h_y = 2.8, -1.2
-    ax.text(-0.8, c_y, "$c_{t-1}$", ha="center", va="center", fontsize=13)
-    ax.text(8.8, c_y, "$c_t$", ha="center", va="center", fontsize=13)
+    ax.text(-0.8, c_y, "$C_{t-1}$", ha="center", va="center", fontsize=13)
+    ax.text(8.8, c_y, "$C_t$", ha="center", va="center", fontsize=13)
     ax.text(-0.8, 0.0, "$h_{t-1}$", ha="center", va="center", fontsize=13)
     ax.text(8.8, h_y, "$h_t$", ha="center", va="center", fontsize=13)
     ax.text(2.4, h_y - 0.05, "$x_t$", ha="center", va="center", fontsize=13)
@@ -380,10 +442,8 @@ def lstm_cell() -> Figure:
     _rnn_arrow(ax, (2.78, c_y), (4.72, c_y))
     op(5.0, c_y, "+")
     _rnn_arrow(ax, (5.28, c_y), (8.4, c_y))
-    ax.text(3.7, c_y + 0.2, "cell state: no weight matrix on this path", ha="center", va="bottom", fontsize=9,
-            color=FADED)
     # gates: f, i, g, o read [h_{t-1}, x_t]
-    gates = (("$f_t$", 1.5, "σ", "forget"), ("$i_t$", 3.5, "σ", "input"), ("$g_t$", 4.9, "tanh", "candidate"),
+    gates = (("$f_t$", 1.5, "σ", "forget"), ("$i_t$", 3.5, "σ", "input"), ("$\\tilde C_t$", 4.9, "tanh", "candidate"),
              ("$o_t$", 6.3, "σ", "output"))
     ax.plot([-0.4, 6.3], [0.0, 0.0], color=EDGE, linewidth=1.3)  # [h_{t-1}] bus
     ax.plot([2.4, 2.4], [h_y + 0.25, 0.0], color=EDGE, linewidth=1.3)  # x_t joins the bus
@@ -394,11 +454,11 @@ def lstm_cell() -> Figure:
         ax.text(x, 0.3 - 0.62, role, ha="center", va="center", fontsize=8, color=FADED)
     _rnn_arrow(ax, (1.5, 1.18), (1.5, 2.2), rad=0.0)
     _rnn_arrow(ax, (1.5, 2.2), (2.25, c_y - 0.12), rad=-0.3)  # f into ×
-    op(4.2, 1.9, "×")  # i ∘ g
+    op(4.2, 1.9, "×")  # i ∘ C~
     _rnn_arrow(ax, (3.5, 1.18), (3.97, 1.76), rad=-0.2)
     _rnn_arrow(ax, (4.9, 1.18), (4.43, 1.76), rad=0.2)
     _rnn_arrow(ax, (4.38, 2.12), (4.86, c_y - 0.25), rad=-0.2)
-    # output: h_t = tanh(c_t) ∘ o_t
+    # output: h_t = tanh(C_t) ∘ o_t
     _rnn_box(ax, 7.3, 1.9, "tanh", GATE, width=0.8, height=0.5, fontsize=11)
     _rnn_arrow(ax, (7.3, c_y), (7.3, 2.15))
     op(7.3, 0.9, "×")
@@ -406,7 +466,7 @@ def lstm_cell() -> Figure:
     _rnn_arrow(ax, (6.7, 0.9), (7.02, 0.9))
     ax.plot([7.3, 7.3], [0.62, h_y], color=EDGE, linewidth=1.3)
     _rnn_arrow(ax, (7.3, h_y), (8.4, h_y))
-    ax.text(4.0, 4.15, "$c_t = f_t \\circ c_{t-1} + i_t \\circ g_t, \\qquad h_t = \\tanh(c_t) \\circ o_t$",
+    ax.text(4.0, 4.45, "$C_t = f_t \\circ C_{t-1} + i_t \\circ \\tilde C_t, \\qquad h_t = \\tanh(C_t) \\circ o_t$",
             ha="center", va="center", fontsize=11)
     return figure
 

@@ -8,10 +8,12 @@ Test cells call ``hw6utils.checks.check(name, value, ...)``. On a student's mach
 reference solution published for the same check. Expected values of hidden checks never exist in the
 student's kernel, and nothing in that kernel decides a verdict.
 
-``judge="module.function"`` names a function of this helper package (:func:`resolve_judge`) that turns
-the published (plain) value into the number or data that is actually compared: trained weights into a
-final loss, two outputs into "do they differ". The grader runs the instructor's copy of that function,
-so a verdict never rests on a number the student's kernel computed.
+``judge="module.function"`` names a function that turns the published (plain) value into the number or
+data that is actually compared: trained weights into a final loss, a list into "are these floats". Judges
+that need an answer (the specified model, the reference data) live in the instructor-only package
+``hw6grading``, which is never released; the small generic ones live in :mod:`hw6utils.checks`
+(``judge="checks.is_python_float"``). The grader runs the instructor's copies, so a verdict never rests
+on a number the student's kernel computed.
 
 Under nbgrader's autograde without the course's recording (``NBGRADER_EXECUTION=autograde`` and no
 ``COURSEKIT_RECORD_CHECKS``), no check can be judged: every check fails instead of passing
@@ -126,10 +128,30 @@ class CannotJudgeHere(AssertionError):
     """A check ran under nbgrader's autograde without the course's grader: it fails rather than pass."""
 
 
+GRADING_PACKAGE = "hw6grading"
+"""The instructor-only package that holds the judges of answers (not part of the release)."""
+
+
+class JudgeUnavailable(LookupError):
+    """The judge of a check is instructor-only code, which a student's copy of the notebook does not have."""
+
+
 def resolve_judge(judge: str) -> Any:
-    """The function ``module.function`` of this helper package (the copy this kernel imported)."""
+    """The judge ``module.function``: from this helper package when its module has that function (the
+    generic judges, ``checks.*``), else from the instructor-only package (raises
+    :class:`JudgeUnavailable` where that package is absent)."""
     module_name, _, function = judge.rpartition(".")
-    module = importlib.import_module(f"{__package__}.{module_name}") if __package__ else importlib.import_module(module_name)
+    package = __package__ or ""
+    try:  # a generic judge of this package (checks.*, or a module another part of the kit adds here)
+        own = importlib.import_module(f"{package}.{module_name}" if package else module_name)
+        if hasattr(own, function):
+            return getattr(own, function)
+    except ModuleNotFoundError:
+        pass
+    try:
+        module = importlib.import_module(f"{GRADING_PACKAGE}.{module_name}")
+    except ModuleNotFoundError:
+        raise JudgeUnavailable(f"{judge} is computed by the course's grader only") from None
     return getattr(module, function)
 
 

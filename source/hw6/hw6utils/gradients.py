@@ -1,19 +1,18 @@
-"""The measurement behind the Problem 3d visualizer: per-timestep hidden-state and gradient norms.
+"""The Problem 3d visualizer's set-up: a recurrent layer at a chosen weight and bias scale, and the
+student's measurement of per-timestep hidden-state and gradient norms.
 
 :func:`gradient_magnitudes` builds a recurrent layer (the student's ``RNNLayer`` or ``LSTMLayer``),
-redraws its weights and biases at a chosen scale, runs one seeded batch of the running-average task,
-backpropagates the loss and returns the norm of every hidden state ``|h_t|`` and of every
-hidden-state gradient ``|dL/dh_t|``, plus the largest eigenvalue magnitude of the recurrent weight
-``W_h`` for RNNs. The tests check these numbers against the written answers (3e, 3f, 3h); the widget
-in :mod:`hw6utils.gradviz` draws them. This module imports neither ipywidgets nor matplotlib, so the
-numbers can be computed (and graded) where no plotting stack is installed.
+redraws its weights and biases at a chosen scale, puts the student's ``RecurrentRegressionModel`` on top
+(with a fixed, seeded read-out), draws one batch with the student's ``generate_batch`` and hands all of it
+to the student's measurement function (3d), which returns ``|h_t|`` and ``|dL/dh_t|`` for every timestep.
+The widget in :mod:`hw6utils.gradviz` draws the result. This module imports neither ipywidgets nor
+matplotlib.
 
 Why the weights are *redrawn* rather than multiplied: students initialise their layers in different
 ways, and we want the same settings to show the same picture for every correct implementation. Every
 weight matrix is drawn from N(0, 1/fan_in) with a generator seeded by ``seed`` (one generator per
 parameter role, so the declaration order of the parameters does not matter) and multiplied by
-``weight_scale``; with this scaling the largest |eigenvalue| of ``W_h`` is close to ``|weight_scale|``.
-Biases are drawn from N(0, 1) and multiplied by ``bias_scale``.
+``weight_scale``. Biases are drawn from N(0, 1) and multiplied by ``bias_scale``.
 """
 from __future__ import annotations
 
@@ -25,8 +24,6 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .training import running_average_batch
-
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "none": lambda z: z,
     "tanh": torch.tanh,
@@ -37,17 +34,12 @@ NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 @dataclass(frozen=True)
 class GradientStats:
-    """What one forward/backward pass of the visualizer measured (arrays are indexed by t-1)."""
+    """What the student's measurement returned for one setting of the controls (indexed by t-1)."""
 
     h_norms: np.ndarray
     """``|h_t|`` (Euclidean norm over the hidden units, mean over the batch), shape (T,)."""
     grad_norms: np.ndarray
     """``|dL/dh_t|`` (same reductions), shape (T,)."""
-    h_max_abs: np.ndarray
-    """Largest absolute hidden-state component at each step, shape (T,)."""
-    max_abs_eigenvalue: float | None
-    """Largest |eigenvalue| of ``W_h`` (RNNs); None for layers without a single recurrent matrix."""
-    loss: float
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,25 +76,6 @@ def build_layer(layer_factory: Callable[..., torch.nn.Module], input_size: int, 
     return layer_factory(input_size, hidden_size)
 
 
-def recurrent_matrix(layer: torch.nn.Module) -> torch.Tensor | None:
-    """The matrix that multiplies ``h_{t-1}``: ``layer.W_h`` if present, else the only (H, H) parameter.
-
-    Returns None when there is no single such matrix (an LSTM has one per gate).
-    """
-    weight = getattr(layer, "W_h", None)
-    if isinstance(weight, torch.Tensor) and weight.dim() == 2 and weight.shape[0] == weight.shape[1]:
-        return weight
-    hidden = getattr(layer, "hidden_size", None)
-    squares = [p for p in layer.parameters() if p.dim() == 2 and p.shape[0] == p.shape[1]
-               and (hidden is None or p.shape[0] == hidden)]
-    return squares[0] if len(squares) == 1 else None
-
-
-def max_abs_eigenvalue(weight: torch.Tensor) -> float:
-    """Largest |eigenvalue| (spectral radius) of a square matrix, computed in float64."""
-    return float(torch.linalg.eigvals(weight.detach().double()).abs().max())
-
-
 def _generator(seed: int, role: int, index: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(int(seed) * 1_000_003 + role * 1009 + index)
@@ -135,61 +108,52 @@ def rescale_parameters(layer: torch.nn.Module, weight_scale: float, bias_scale: 
             param.copy_(values.to(param.dtype))
 
 
-def _hidden_list(layer: torch.nn.Module, seq_len: int) -> list[torch.Tensor]:
-    h_list = getattr(layer, "h_list", None)
-    if h_list is None:
-        raise RuntimeError(f"{type(layer).__name__}.forward did not call store_h_for_grad(h_list): "
-                           "the visualizer needs self.h_list to read dL/dh_t")
-    h_list = list(h_list)
-    if len(h_list) == seq_len + 1:  # the implementation also stored h_0
-        h_list = h_list[1:]
-    if len(h_list) != seq_len:
-        raise RuntimeError(f"{type(layer).__name__}.h_list has {len(h_list)} entries, expected one per "
-                           f"timestep ({seq_len})")
-    return h_list
+Measure = Callable[..., Any]  # gradient_norms(model, x, y, last_timestep_only) -> (|h_t| list, |dL/dh_t| list)
 
 
-def gradient_magnitudes(layer_factory: Callable[..., torch.nn.Module], *, weight_scale: float = 1.0,
-                        bias_scale: float = 0.0, nonlinearity: str = "tanh",
+def gradient_magnitudes(layer_factory: Callable[..., torch.nn.Module], *, model_class: Callable[..., torch.nn.Module],
+                        batch_fn: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]], measure: Measure,
+                        weight_scale: float = 1.0, bias_scale: float = 0.0, nonlinearity: str = "tanh",
                         last_timestep_only: bool = True, seq_len: int = 10, hidden_size: int = 16,
                         seed: int = 0, batch_size: int = 1, input_size: int = 1) -> GradientStats:
-    """Per-timestep ``|h_t|`` and ``|dL/dh_t|`` of a freshly built, rescaled recurrent layer.
+    """Per-timestep ``|h_t|`` and ``|dL/dh_t|`` of a freshly built, rescaled recurrent layer, as measured by
+    ``measure`` (the student's 3d function).
 
-    ``layer_factory`` is a layer class such as ``RNNLayer``/``LSTMLayer`` (or any callable taking
-    ``(input_size, hidden_size)`` and optionally ``nonlinearity=``). A linear read-out (fixed,
-    seeded, not rescaled) predicts the running average; the loss is the MSE over every step or over
-    the last step only. ``dL/dh_t`` is the *total* gradient, through all later steps, read from the
-    tensors the layer kept with ``store_h_for_grad``.
+    ``layer_factory`` is ``RNNLayer``/``LSTMLayer`` (any callable taking ``(input_size, hidden_size)`` and
+    optionally ``nonlinearity=``), ``model_class`` the student's ``RecurrentRegressionModel`` (its read-out is
+    redrawn from ``seed``, not rescaled) and ``batch_fn`` the student's ``generate_batch``, called with torch's
+    generator seeded from ``seed`` (its state is restored afterwards).
     """
     if seq_len < 1 or hidden_size < 1 or batch_size < 1:
         raise ValueError("seq_len, hidden_size and batch_size must be positive")
     layer = build_layer(layer_factory, input_size, hidden_size, nonlinearity)
     rescale_parameters(layer, weight_scale, bias_scale, seed, hidden_size)
-    readout = torch.randn(hidden_size, 1, generator=_generator(seed, 4, 0)) / math.sqrt(hidden_size)
-
-    x, y = running_average_batch(seq_len, batch_size, _generator(seed, 3, 0))  # role 3: the task's data
+    model = model_class(layer)
+    with torch.no_grad():
+        for index, param in enumerate(model.output_layer.parameters()):
+            fan_in = param.shape[-1] if param.dim() == 2 else hidden_size
+            param.copy_(torch.randn(param.shape, generator=_generator(seed, 4, index)) / math.sqrt(fan_in))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed) * 1_000_003 + 3 * 1009)  # role 3: the task's data
+        x, y = batch_fn(seq_len, batch_size)
     with torch.enable_grad():
-        all_h, _ = layer(x)
-        pred = all_h @ readout
-        if last_timestep_only:
-            loss = torch.mean((pred[:, -1] - y[:, -1]) ** 2)
-        else:
-            loss = torch.mean((pred - y) ** 2)
-        h_list = _hidden_list(layer, seq_len)
-        loss.backward()
-
-    h_stack = torch.stack([h.detach().reshape(batch_size, -1) for h in h_list], dim=1)  # (B, T, H)
-    grads = [h.grad if h.grad is not None else torch.zeros_like(h) for h in h_list]
-    g_stack = torch.stack([g.detach().reshape(batch_size, -1) for g in grads], dim=1)
-    weight = recurrent_matrix(layer)
+        h_norms, grad_norms = measure(model, x, y, last_timestep_only)
+    h_norms, grad_norms = _norms(h_norms, seq_len, "|h_t|"), _norms(grad_norms, seq_len, "|dL/dh_t|")
     settings = dict(layer=getattr(layer_factory, "__name__", str(layer_factory)), weight_scale=weight_scale,
                     bias_scale=bias_scale, nonlinearity=nonlinearity, last_timestep_only=last_timestep_only,
                     seq_len=seq_len, hidden_size=hidden_size, seed=seed, batch_size=batch_size)
-    return GradientStats(
-        h_norms=h_stack.double().norm(dim=2).mean(dim=0).numpy(),
-        grad_norms=g_stack.double().norm(dim=2).mean(dim=0).numpy(),
-        h_max_abs=h_stack.double().abs().amax(dim=(0, 2)).numpy(),
-        max_abs_eigenvalue=None if weight is None else max_abs_eigenvalue(weight),
-        loss=float(loss.detach()),
-        settings=settings,
-    )
+    return GradientStats(h_norms=h_norms, grad_norms=grad_norms, settings=settings)
+
+
+def _norms(values: Any, seq_len: int, what: str) -> np.ndarray:
+    """The measurement's values as a float64 array of one number per timestep (ValueError otherwise)."""
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    try:
+        array = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"the measurement must return {what} as a list of numbers") from None
+    if array.shape != (seq_len,):
+        raise ValueError(f"the measurement returned {array.size} values of {what}, expected one per timestep "
+                         f"({seq_len})")
+    return array

@@ -1,8 +1,9 @@
 """Gradient-magnitude visualizer for Problem 3d (recurrent nets: RNN and LSTM): the plot and the widget.
 
-The numbers come from :func:`hw6utils.gradients.gradient_magnitudes` (the norms of every hidden state
-``|h_t|`` and of every hidden-state gradient ``|dL/dh_t|`` of a freshly built, rescaled layer); this
-module only shows them. :class:`GradientVisualizer` puts ipywidgets controls around the measurement and
+The numbers come from the student's own 3d measurement (``gradient_norms`` in the notebook: the norms of
+every hidden state ``|h_t|`` and of every hidden-state gradient ``|dL/dh_t|``), run by
+:func:`hw6utils.gradients.gradient_magnitudes` on a freshly built, rescaled layer; this module only shows
+them. :class:`GradientVisualizer` puts ipywidgets controls around the measurement and
 draws one matplotlib figure (rendered to PNG into an ``ipywidgets.Image``) that is redrawn in place on
 every change. It needs no Colab calls and no ipympl, so it works in JupyterLab 4 and Notebook 7. Run
 headless (nbconvert, nbgrader: ``NBGRADER_EXECUTION`` is set) it shows a static plot instead of
@@ -88,7 +89,6 @@ class GradientPlot:
         self.ax_h, self.ax_g = self.figure.subplots(1, 2)
         (self.h_line,) = self.ax_h.plot([], [], "o-", color="tab:blue", label="|h_t|")
         (self.g_line,) = self.ax_g.plot([], [], "o-", color="tab:red", label="|dL/dh_t|")
-        (self.guide_line,) = self.ax_g.plot([], [], "--", color="0.5", label="ρ^(T−t), ρ = largest |eigenvalue| of W_h")
         for ax, title in ((self.ax_h, "hidden-state norm |h_t|"),
                           (self.ax_g, "gradient norm |dL/dh_t|  (flows from t = T backwards)")):
             ax.set_yscale("log")
@@ -105,10 +105,7 @@ class GradientPlot:
         self.suptitle = self.figure.suptitle("", fontsize=10)
 
     def _legend(self) -> None:
-        """A legend of the lines that are shown (the linear-RNN guide only when it is drawn)."""
-        handles = [line for line in (self.g_line, self.guide_line) if line.get_visible()]
-        self.ax_g.legend(handles=handles, labels=[line.get_label() for line in handles], loc="upper left",
-                         fontsize=8)
+        self.ax_g.legend(handles=[self.g_line], labels=[self.g_line.get_label()], loc="upper left", fontsize=8)
 
     def update(self, stats: GradientStats) -> None:
         """Move the existing artists to the new data and rescale the axes."""
@@ -116,16 +113,6 @@ class GradientPlot:
         h, g = _positive(stats.h_norms), _positive(stats.grad_norms)
         self.h_line.set_data(t, h)
         self.g_line.set_data(t, g)
-        rho = stats.max_abs_eigenvalue
-        if rho is not None and rho > 0 and np.isfinite(g[-1]):
-            # Shape predicted by 3e for a linear RNN, anchored at the last step: |dL/dh_T| * rho^(T-t).
-            with np.errstate(over="ignore"):
-                guide = g[-1] * np.power(rho, (t[-1] - t).astype(np.float64))
-            self.guide_line.set_data(t, _positive(guide))
-            self.guide_line.set_visible(True)
-        else:
-            self.guide_line.set_data([], [])
-            self.guide_line.set_visible(False)
         self._legend()
         for ax, data in ((self.ax_h, h), (self.ax_g, g)):
             ax.set_xlim(0.5, len(t) + 0.5)
@@ -140,17 +127,15 @@ class GradientPlot:
         s = stats.settings
         target = "last step only" if s.get("last_timestep_only") else "every step"
         parts = [str(s.get("layer"))]
-        if rho is not None:
+        if s.get("layer") != "LSTMLayer":
             parts.append(NONLINEARITY_LABELS.get(s.get("nonlinearity"), str(s.get("nonlinearity"))))
         parts += [f"target: {target}", f"T = {s.get('seq_len')}", f"seed {s.get('seed')}"]
         second = f"weight scale {s.get('weight_scale'):.2f}, bias scale {s.get('bias_scale'):.2f}"
-        if rho is not None:
-            second += f"  —  largest |eigenvalue| of W_h = {rho:.3f}"
         self.suptitle.set_text("  ·  ".join(parts) + "\n" + second)
 
     def show_message(self, message: str) -> None:
         """Clear the data and show a message (e.g. the layer is not implemented yet)."""
-        for line in (self.h_line, self.g_line, self.guide_line):
+        for line in (self.h_line, self.g_line):
             line.set_data([], [])
         self.note.set_text("")
         self.suptitle.set_text(message)
@@ -166,7 +151,8 @@ def _describe_error(error: BaseException) -> str:
     if isinstance(error, LayerNotReady):
         return str(error)
     if isinstance(error, NotImplementedError):
-        return "This layer is not implemented yet (NotImplementedError): finish it above, then re-run."
+        return ("This is not implemented yet (NotImplementedError): finish the layer, RecurrentRegressionModel, "
+                "generate_batch, loss_fn and gradient_norms above, then move any control.")
     return f"Could not run the layer: {type(error).__name__}: {error}"
 
 
@@ -203,6 +189,19 @@ def resolve_layer(spec: LayerSpec, namespace: Mapping[str, Any] | None) -> Calla
     return factory
 
 
+STUDENT_PARTS = {"model_class": "RecurrentRegressionModel", "batch_fn": "generate_batch",
+                 "measure": "gradient_norms"}
+"""What the visualizer runs besides the layer, by argument of ``gradient_magnitudes``: the student's 3b
+model, 3c data and 3d measurement (``loss_fn`` is called by the measurement itself)."""
+
+
+def resolve_parts(namespace: Mapping[str, Any] | None, parts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The student's model class, batch function and measurement: given in ``parts``, else looked up by
+    name in ``namespace`` now (late binding, like the layers)."""
+    given = dict(parts or {})
+    return {arg: given[arg] if arg in given else resolve_layer(name, namespace) for arg, name in STUDENT_PARTS.items()}
+
+
 def headless() -> bool:
     """True when the notebook is executed without a person (nbgrader) or outside a Jupyter kernel."""
     if os.environ.get("NBGRADER_EXECUTION"):
@@ -230,14 +229,16 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
 
     ``layers`` maps a display name to a layer class, e.g. ``{"RNNLayer": RNNLayer, "LSTMLayer":
     LSTMLayer}``, or lists names to look up in ``namespace`` (the notebook's ``globals()``) each time
-    they are used, so a layer written later in the notebook appears without re-running this cell. Every control change recomputes with :func:`gradient_magnitudes` and re-renders
+    they are used, so a layer written later in the notebook appears without re-running this cell. The
+    student's model, data and measurement are looked up the same way (:data:`STUDENT_PARTS`). Every
+    control change recomputes with :func:`gradient_magnitudes` and re-renders
     the same figure into the same ``ipywidgets.Image``. When displayed, the widget also offers a
     static PNG so that saved or headless-executed notebooks still show the plot.
     """
 
     def __init__(self, layers: Mapping[str, LayerSpec] | Sequence[str], *,
-                 namespace: Mapping[str, Any] | None = None, hidden_size: int = 16, max_seq_len: int = 60,
-                 background: bool = False, **initial: Any) -> None:
+                 namespace: Mapping[str, Any] | None = None, parts: Mapping[str, Any] | None = None,
+                 hidden_size: int = 16, max_seq_len: int = 60, background: bool = False, **initial: Any) -> None:
         import ipywidgets as w
 
         unknown = set(initial) - set(DEFAULTS) - {"layer"}
@@ -245,6 +246,7 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
             raise TypeError(f"unknown settings {sorted(unknown)}; allowed: {sorted(DEFAULTS)} and 'layer'")
         self.layers = _normalize_layers(layers)
         self.namespace = namespace
+        self.parts = parts
         self.hidden_size = hidden_size
         self.defaults = {**DEFAULTS, "layer": next(iter(self.layers))}
         self.defaults.update(initial)
@@ -305,7 +307,8 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
         """Run :func:`gradient_magnitudes` for the current controls (raises what the layer raises)."""
         settings = self.settings()
         factory = resolve_layer(self.layers[settings.pop("layer")], self.namespace)
-        return gradient_magnitudes(factory, hidden_size=self.hidden_size, **settings)
+        return gradient_magnitudes(factory, hidden_size=self.hidden_size, **resolve_parts(self.namespace, self.parts),
+                                   **settings)
 
     def update(self) -> GradientStats | None:
         """Recompute and redraw now; errors from the student's layer are shown, never raised."""
@@ -335,17 +338,12 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
         return self.stats
 
     def _status_html(self, stats: GradientStats, is_lstm: bool) -> str:
-        if is_lstm:
-            eig = "LSTM: no single recurrent matrix (one per gate); the nonlinearity control does not apply"
-        elif stats.max_abs_eigenvalue is None:
-            eig = "no single (H, H) recurrent matrix found"
-        else:
-            eig = f"largest |eigenvalue| of W_h: <b>{stats.max_abs_eigenvalue:.3f}</b>"
-        ratio = ""
+        note = "LSTM: the gates have fixed activations, so the nonlinearity control does not apply" if is_lstm else ""
         g = stats.grad_norms
         if len(g) > 1 and np.isfinite(g[0]) and np.isfinite(g[-1]) and g[-1] > 0:
-            ratio = f" &nbsp;|&nbsp; |dL/dh_1| / |dL/dh_T| = {g[0] / g[-1]:.3g}"
-        return f"{eig}{ratio} &nbsp;|&nbsp; loss {stats.loss:.4g}"
+            ratio = f"|dL/dh_1| / |dL/dh_T| = {g[0] / g[-1]:.3g}"
+            note = f"{note} &nbsp;|&nbsp; {ratio}" if note else ratio
+        return note
 
     def _on_change(self, _change: Mapping[str, Any]) -> None:
         if not self._updating:
@@ -410,7 +408,7 @@ class GradientVisualizer(_widget_base()):  # type: ignore[misc]
 
 
 def static_plot(layers: Mapping[str, LayerSpec] | Sequence[str], *, namespace: Mapping[str, Any] | None = None,
-                hidden_size: int = 16, **settings: Any) -> tuple[bytes, GradientStats | None, str | None]:
+                parts: Mapping[str, Any] | None = None, hidden_size: int = 16, **settings: Any) -> tuple[bytes, GradientStats | None, str | None]:
     """PNG, stats and error message for one setting, without any widget (used when headless)."""
     layers = _normalize_layers(layers)
     name = settings.pop("layer", next(iter(layers)))
@@ -418,7 +416,7 @@ def static_plot(layers: Mapping[str, LayerSpec] | Sequence[str], *, namespace: M
     plot = GradientPlot()
     try:
         factory = resolve_layer(layers[name], namespace)
-        stats = gradient_magnitudes(factory, hidden_size=hidden_size, **merged)
+        stats = gradient_magnitudes(factory, hidden_size=hidden_size, **resolve_parts(namespace, parts), **merged)
     except Exception as error:  # noqa: BLE001 - student code may be unfinished
         message = _describe_error(error)
         plot.show_message(message)
@@ -443,8 +441,6 @@ def show_gradient_visualizer(layers: Mapping[str, LayerSpec] | Sequence[str] = (
         display(Image(data=png, format="png"))
         if error:
             print(error)
-        elif stats is not None and stats.max_abs_eigenvalue is not None:
-            print(f"static plot (headless run); largest |eigenvalue| of W_h = {stats.max_abs_eigenvalue:.3f}")
         else:
             print("static plot (headless run)")
         return None

@@ -28,6 +28,8 @@ class StandInLayer(nn.Module):
 
     ``h_t = tanh(P m_t + q + h0)`` where ``m_t = (x_1 + ... + x_t) / t``; as "cell state" it reports
     ``c_T = P m_T + q + c0``. It has parameters ``P`` (H, input_size) and ``q`` (H) with fixed start values.
+    Like the real layers it keeps ``h_list`` (h_1..h_T, gradients retained), so the 3d measurement can be
+    tested on it; no h_t depends on h_{t-1}, so gradients do not flow back in time through it.
     """
 
     def __init__(self, input_size: int, hidden_size: int, lstm: bool = False) -> None:
@@ -42,7 +44,11 @@ class StandInLayer(nn.Module):
         h0 = c0 = 0.0
         if hc0 is not None:
             h0, c0 = hc0[0].unsqueeze(1), hc0[1]
-        all_h = torch.tanh(pre + h0)
+        self.h_list = list(torch.tanh(pre + h0).unbind(dim=1))
+        for h in self.h_list:
+            if h.requires_grad:
+                h.retain_grad()
+        all_h = torch.stack(self.h_list, dim=1)
         if self.lstm:
             return all_h, (all_h[:, -1], pre[:, -1] + c0)
         return all_h, all_h[:, -1]

@@ -1,18 +1,18 @@
-"""Trusted pipeline of Problem 4: encoding, data set and splits, batches, training loop, evaluation, plots.
+"""The pipeline of Problem 4 around the student's code: data set and splits, batches, training loop,
+evaluation, plots.
 
-The notebook asks students for the normalization, the model and the hyperparameters; everything else that
-decides the grade (the canonical encoding, the split, the epochs, the evaluation and the grading bar) lives
-here so that autograding restores this copy. The course's constants (vocabulary, split seed, epochs, bar)
-are defined here once. What a finished training run hands in, and how the grader rebuilds the specified
-model from it, is :mod:`hw6utils.surname_log`.
+The notebook asks students for the normalization (``unicodeToAscii``), the encoding (``namesToBatch``), the
+model and the hyperparameters; the functions here take those as arguments (``encode=namesToBatch``,
+``normalize=unicodeToAscii``) and hold no copy of them. The course's constants (vocabulary, split seed,
+epochs, grading bar) are defined here once. What a finished training run hands in is
+:mod:`hw6utils.surname_log`; the grader's own encoding and model are instructor-only code.
 """
 from __future__ import annotations
 
 import math
 import string
 import time
-import unicodedata
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,38 +26,17 @@ EPOCHS = 20                                     # fixed by the course
 SPLIT_SEED = 6                                  # the course's seeded random 80/20 split
 EVAL_FRACTION = 0.2
 PASS_ACCURACY, FULL_ACCURACY = 70.0, 80.0       # linear grading bar (percent)
-_INDEX = {ch: i for i, ch in enumerate(ALL_LETTERS)}
 
 
-# ---------------------------------------------------------------- encoding
-def unicode_to_ascii(name: str) -> str:
-    """NFD-decompose, drop combining marks (Mn) and keep only ALL_LETTERS ("Ślusàrski" -> "Slusarski")."""
-    return "".join(ch for ch in unicodedata.normalize("NFD", name)
-                   if unicodedata.category(ch) != "Mn" and ch in _INDEX)
-
-
-def encode_names(names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalize and encode names as (x (B,L) long padded with PAD_INDEX, last_pos (B,) long).
-
-    ``L`` is the longest normalized name (at least 1); ``last_pos`` is the index of each name's last
-    character (0 for a name that normalizes to nothing, whose only position is padding).
-    """
-    ascii_names = [unicode_to_ascii(n) for n in names]
-    length = max([len(n) for n in ascii_names] + [1])
-    x = torch.full((len(names), length), PAD_INDEX, dtype=torch.long)
-    last = torch.zeros(len(names), dtype=torch.long)
-    for row, name in enumerate(ascii_names):
-        if name:
-            x[row, :len(name)] = torch.tensor([_INDEX[c] for c in name], dtype=torch.long)
-            last[row] = len(name) - 1
-    return x, last
+Encoder = Callable[[Sequence[str]], tuple[torch.Tensor, torch.Tensor]]  # namesToBatch: (x (B, L), last_pos (B,))
 
 
 # ---------------------------------------------------------------- data set and splits
 class SurnameData:
-    """All names with integer labels; ``categories`` are the SORTED language names."""
+    """All names with integer labels; ``categories`` are the SORTED language names; ``x`` and ``last_pos``
+    are every name encoded with ``encode`` (the notebook passes its ``namesToBatch``)."""
 
-    def __init__(self, names_by_language: dict[str, list[str]], checksum: str = ""):
+    def __init__(self, names_by_language: dict[str, list[str]], checksum: str, encode: Encoder):
         self.categories = sorted(names_by_language)
         self.names: list[str] = []
         self.labels: list[int] = []
@@ -66,7 +45,7 @@ class SurnameData:
                 self.names.append(name)
                 self.labels.append(label)
         self.checksum = checksum
-        self.x, self.last_pos = encode_names(self.names)
+        self.x, self.last_pos = encode(self.names)
         self.y = torch.tensor(self.labels, dtype=torch.long)
 
     def __len__(self) -> int:
@@ -87,14 +66,14 @@ def random_split(n: int, seed: int = SPLIT_SEED, eval_fraction: float = EVAL_FRA
     return perm[: n - n_eval].sort().values, perm[n - n_eval:].sort().values
 
 
-def grouped_split(names: Sequence[str], seed: int = SPLIT_SEED, eval_fraction: float = EVAL_FRACTION
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A split where no normalized name string is on both sides (all its lines go to one side)."""
-    keys = sorted({unicode_to_ascii(n) for n in names})
+def grouped_split(names: Sequence[str], normalize: Callable[[str], str], seed: int = SPLIT_SEED,
+                  eval_fraction: float = EVAL_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split where no name string normalized with ``normalize`` is on both sides (all its lines go to one side)."""
+    keys = sorted({normalize(n) for n in names})
     perm = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed)).tolist()
     n_eval_keys = int(round(len(keys) * eval_fraction))
     eval_keys = {keys[i] for i in perm[len(keys) - n_eval_keys:]}
-    is_eval = torch.tensor([unicode_to_ascii(n) in eval_keys for n in names])
+    is_eval = torch.tensor([normalize(n) in eval_keys for n in names])
     idx = torch.arange(len(names))
     return idx[~is_eval], idx[is_eval]
 
@@ -205,9 +184,10 @@ def accuracy_points(eval_accuracy: float, max_points: float) -> float:
     return float(max_points * min(1.0, max(0.0, frac)))
 
 
-def predict(model: nn.Module, name: str, categories: Sequence[str], k: int = 3) -> list[tuple[str, float]]:
-    """Top-``k`` languages for one name with their softmax probabilities."""
-    x, last = encode_names([name])
+def predict(model: nn.Module, name: str, categories: Sequence[str], encode: Encoder,
+            k: int = 3) -> list[tuple[str, float]]:
+    """Top-``k`` languages for one name (encoded with ``encode``) with their softmax probabilities."""
+    x, last = encode([name])
     probs = torch.softmax(predict_logits(model, x, last), dim=1)[0]
     top = probs.topk(min(k, len(categories)))
     return [(categories[i], float(p)) for p, i in zip(top.values, top.indices)]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.gradescope.results import AFTER_PUBLISHED, Results, Test, failure, write
+from coursekit.sandbox import machine_memory_bytes
 
 ROOT = Path(os.environ.get("COURSEKIT_AUTOGRADER_ROOT", "/autograder"))
 MANIFEST = "gradescope.json"
@@ -380,18 +381,6 @@ TIMEOUT_ENV = "COURSEKIT_GRADESCOPE_TIMEOUT"  # seconds; default: the manifest's
 BUDGET_ENV = "COURSEKIT_GRADESCOPE_BUDGET"  # read by the nbgrader_config.py block: the grading budget
 
 
-def container_memory() -> int | None:
-    """The container's memory limit in bytes (cgroup v2 or v1), None when unlimited or unknown."""
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 1 << 50:
-            return int(text)
-    return None
-
-
 def grade_submission(root: Path) -> Results:
     manifest = json.loads((root / "source" / MANIFEST).read_text(encoding="utf-8"))
     course_dir = root / "source" / "course"
@@ -444,8 +433,8 @@ def main(root: Path = ROOT) -> int:
     target = root / "results" / "results.json"
     timeout = _timeout(root)
     budget = max(timeout - DEADLINE_MARGIN - 30.0, 30.0)  # grading stops notebooks itself before the deadline
-    memory = container_memory()
-    staff = [f"container: memory limit {human_size(memory) if memory else 'none'}, timeout {timeout:.0f} s, "
+    memory = machine_memory_bytes()  # the container's cgroup limit where it has one; kernels get no more
+    staff = [f"container: memory limit {human_size(memory)}, timeout {timeout:.0f} s, "
              f"grading budget {budget:.0f} s"]
     answer = root / "results" / ".child.json"
     env = {**os.environ, BUDGET_ENV: str(int(budget)), "TQDM_DISABLE": "1"}

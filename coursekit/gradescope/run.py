@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -38,19 +39,58 @@ NO_SANDBOX = ("Your submission could not be run safely on this grading machine, 
 
 # --- the container ---------------------------------------------------------------------------------
 
+def _debris(rel: Path) -> bool:
+    return any(part.startswith(".") or part in ("__MACOSX", "__pycache__") for part in rel.parts)
+
+
 def submitted_files(folder: Path) -> list[Path]:
-    """Regular files of the submission (no links, no macOS or editor debris), sorted."""
-    if not folder.is_dir():
+    """Regular files of the submission (no links, hard links, special files, macOS or editor debris), sorted."""
+    return [path for path, kind in _entries(folder) if kind is None]
+
+
+def refused_entries(folder: Path) -> list[str]:
+    """One line per link, hard link or special file of the submission: never followed, read or copied."""
+    return [f"{path.name}: {kind}, not read (upload the file itself)." for path, kind in _entries(folder) if kind]
+
+
+def _entries(folder: Path) -> list[tuple[Path, str | None]]:
+    """(path, None or the kind of entry that may not be used), judged by ``lstat`` (links never followed)."""
+    from coursekit.intake import _is_odd  # the one rule: links, hard links, special files
+
+    if not folder.is_dir() or folder.is_symlink():
         return []
-    files = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if path.is_symlink() or not path.is_file():
+    out = []
+    for path in sorted(folder.rglob("*")):  # rglob does not descend into linked folders
+        if _debris(path.relative_to(folder)):
             continue
-        if any(part.startswith(".") or part in ("__MACOSX", "__pycache__") for part in rel.parts):
+        info = path.lstat()
+        if stat.S_ISDIR(info.st_mode):
             continue
-        files.append(path)
-    return files
+        out.append((path, _is_odd(info.st_mode, info.st_nlink)))
+    return out
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes | str:
+    """The bytes of a regular file with one name, read by descriptor (never through a link, never blocking
+    on a FIFO), or a line saying why it was not read."""
+    from coursekit.intake import _is_odd
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return f"{path.name}: could not be opened as a plain file; it was not read."
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        kind = _is_odd(info.st_mode, info.st_nlink)
+        if kind:
+            return f"{path.name}: {kind}, not read (upload the file itself)."
+        if info.st_size > max_bytes:
+            return (f"{path.name} is {human_size(info.st_size)}, over the {human_size(max_bytes)} limit per file; "
+                    "it was not read.")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return f"{path.name} grew while it was read; it was not read."
+    return data
 
 
 def human_size(n: int) -> str:
@@ -268,17 +308,16 @@ def stage_submission(root: Path, course, assignment: str, max_bytes: int) -> tup
     target = course.folder("submitted", STUDENT, assignment)
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    reasons, copied = [], 0
+    reasons, copied = refused_entries(root / "submission"), 0
     for path in submitted_files(root / "submission"):
-        size = path.stat().st_size
-        if size > max_bytes:
-            reasons.append(f"{path.name} is {human_size(size)}, over the {human_size(max_bytes)} limit per file; "
-                           "it was not read.")
-            continue
         if (target / path.name).exists():
             reasons.append(f"{path.name} was uploaded twice; only the first copy was graded.")
             continue
-        shutil.copyfile(path, target / path.name)
+        data = read_regular(path, max_bytes)  # by descriptor: the entry may have changed since it was listed
+        if isinstance(data, str):
+            reasons.append(data)
+            continue
+        (target / path.name).write_bytes(data)
         copied += 1
     created = _submission_time(root)
     if created:

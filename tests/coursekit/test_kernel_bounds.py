@@ -186,3 +186,21 @@ def processes_with(text: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def test_a_grader_holds_no_file_or_thread_of_a_finished_kernel(tmp_path):
+    """A long grading run starts thousands of kernels in one process: each must give back its sockets,
+    contexts and threads (they leaked about 30 open files per kernel, and a run died when ZeroMQ could
+    not open another socket)."""
+    import threading
+
+    def held() -> tuple[int, int]:
+        return len(os.listdir("/proc/self/fd")), threading.active_count()
+
+    run_cells(tmp_path, "print('warm-up')")
+    before = held()
+    for n in range(4):
+        _, report, _ = run_cells(tmp_path, f"print({n})", "1 / 0" if n % 2 else "pass")
+        assert report.executed_cells == 2, report.problems
+    files, threads = held()
+    assert files <= before[0] + 2 and threads <= before[1], (before, (files, threads))

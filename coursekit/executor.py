@@ -117,7 +117,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                     return  # the monitor stopped: the socket was closed
                 cell = self.cell
                 end = time.monotonic() + grace
-                while self.warden_pid() is not None and time.monotonic() < end:
+                while (self.warden_pid() is not None and time.monotonic() < end
+                       and not getattr(self, "finished", False)):
                     time.sleep(0.05)
                 pid = self.warden_pid()
                 if pid is not None and not getattr(self, "finished", False):
@@ -126,6 +127,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                                     f"(one huge output?) at cell {cell}; it was stopped and later cells did not run")
                     sandbox.stop(pid)
                 return
+        except zmq.ContextTerminated:
+            return  # the grader released the connection: nothing left to watch
         finally:
             monitor.close(linger=0)
 
@@ -359,7 +362,7 @@ def release_connections(client: NotebookClient, km: SandboxedKernelManager) -> N
     given the kernel manager (it does not own it), and without this every kernel leaks about 30 open files
     (a long grading run then dies when ZeroMQ cannot open a socket)."""
     for watcher in getattr(km, "watchers", []):  # they see `finished` within 0.2 s and close their monitor
-        watcher.join(timeout=2.0)
+        watcher.join(timeout=5.0)
     if client.kc is not None:
         client.kc.stop_channels()  # joins the channel threads, closes the client's own context
         client.kc = None

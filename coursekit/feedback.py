@@ -45,10 +45,18 @@ CHECK_NAME = r"[\w .\-/()\[\]]{1,80}"
 NAMED_REASON = re.compile(rf"(hidden check '{CHECK_NAME}'|{CHECK_NAME}) (failed|did not run)\Z")
 VISIBLE_REASON = re.compile(rf"({CHECK_NAME}): ")
 NO_REFERENCE = "the reference solution published no checks for this cell"
+MAX_NAME = 200  # characters of one failed check's name shown
 
 
 def failed_checks(cell: NotebookNode) -> list[str]:
-    """The failed checks of a judged test cell, by name only (from JudgeChecks' CheckFailed error)."""
+    """The failed checks of a judged test cell, by name only: as JudgeChecks named them in the cell's
+    metadata (``coursekit.failed_checks``, every one, in order), else read from its CheckFailed error."""
+    kit = cell.get("metadata", {}).get("coursekit")
+    named = kit.get("failed_checks") if isinstance(kit, dict) else None
+    judged = any(out.get("output_type") == "error" and out.get("ename") == "CheckFailed"
+                 for out in cell.get("outputs", []))
+    if judged and isinstance(named, list) and named and all(isinstance(name, str) for name in named):
+        return list(dict.fromkeys(" ".join(name.split())[:MAX_NAME] for name in named))
     names = []
     for out in cell.get("outputs", []):
         if out.get("output_type") != "error":
@@ -109,8 +117,6 @@ class HideHiddenTests(ClearHiddenTests):
 
     def preprocess(self, nb, resources):
         nb.cells = [cell for cell in nb.cells if not is_reference_answer(cell)]
-        for cell in nb.cells:
-            cell.get("metadata", {}).pop("coursekit", None)
         self._submitted = self._submitted_cells(resources)
         self._limit = LimitOutput(parent=self)
         return super().preprocess(nb, resources)
@@ -137,6 +143,11 @@ class HideHiddenTests(ClearHiddenTests):
         return self._limit.preprocess_cell(copy, resources, index)[0].outputs
 
     def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = self._verdict_or_submitted_outputs(cell, resources, cell_index)
+        cell.get("metadata", {}).pop("coursekit", None)  # records and check names stay with the staff
+        return cell, resources
+
+    def _verdict_or_submitted_outputs(self, cell, resources, cell_index):
         if cell.cell_type != "code":
             return cell, resources
         try:

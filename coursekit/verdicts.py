@@ -9,7 +9,7 @@ reference solution published for the same cell, using the criteria (tolerance, b
 package (judges that hold answers). The cell's outputs
 are then replaced by the verdict, which is what nbgrader's ``SaveAutoGrades`` scores; the student's
 records are kept in the cell's metadata (``coursekit.records``) for staff tools such as the similarity
-report.
+report, and the failed checks by name (``coursekit.failed_checks``) for feedback.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from nbformat.v4 import new_output
 from coursekit.notebook import grade_id, is_test_cell
 
 RecordsByCell = dict[str, list[dict[str, Any]]]
+NO_REFERENCE = "the reference solution published no checks for this cell"
 
 
 def records_in(outputs: list[dict[str, Any]], mime: str) -> list[dict[str, Any]]:
@@ -86,9 +87,18 @@ def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], c
     Every reference check must appear and every student record of that name must pass; a check with
     ``partial`` bounds scales the cell's points instead (the lowest fraction counts).
     """
+    reasons, _, fraction = judge_cell_named(reference, student, checks, resolve)
+    return reasons, fraction
+
+
+def judge_cell_named(reference: list[dict[str, Any]], student: list[dict[str, Any]], checks: ModuleType,
+                     resolve: Resolver | None = None) -> tuple[list[str], list[str], float]:
+    """:func:`judge_cell`, with every failed check also named alone, in the reference's words ("<name>
+    failed", "hidden check '<name>' failed", "<name> did not run"): what feedback may repeat, since a
+    reason's words about values can carry the student's text and a name can hold any character."""
     if not reference:
-        return ["the reference solution published no checks for this cell"], 0.0
-    reasons, fraction = [], 1.0
+        return [NO_REFERENCE], [NO_REFERENCE], 0.0
+    reasons, named, fraction = [], [], 1.0
     by_name: dict[str, list[dict[str, Any]]] = {}
     for record in student:
         by_name.setdefault(record["name"], []).append(record)
@@ -96,14 +106,16 @@ def judge_cell(reference: list[dict[str, Any]], student: list[dict[str, Any]], c
         got = by_name.get(ref["name"])
         if not got:
             reasons.append(f"{_label(ref)} did not run")
+            named.append(reasons[-1])
             continue
         for record in got:
             why, earned = judge_record(ref, record, checks, resolve)
             fraction = min(fraction, earned)
             if why:
                 reasons.append(f"{ref['name']}: {why}" if ref.get("visible") else f"{_label(ref)} failed")
+                named.append(f"{_label(ref)} failed")
                 break
-    return reasons, 0.0 if reasons else fraction
+    return reasons, named, 0.0 if reasons else fraction
 
 
 def verdict_outputs(reasons: list[str], n_checks: int, fraction: float = 1.0,
@@ -134,10 +146,12 @@ def apply_verdicts(nb: NotebookNode, reference: RecordsByCell, checks: ModuleTyp
             continue
         gid = grade_id(cell)
         student = records_in(cell.get("outputs", []), mime)
-        reasons, fraction = judge_cell(reference.get(gid, []), student, checks, resolve)
+        reasons, named, fraction = judge_cell_named(reference.get(gid, []), student, checks, resolve)
         cell.outputs = verdict_outputs(reasons, len(reference.get(gid, [])), fraction,
                                        float(cell.metadata["nbgrader"].get("points", 0)))
-        cell.metadata.setdefault("coursekit", {})["records"] = student
+        meta = cell.metadata.setdefault("coursekit", {})
+        meta["records"] = student
+        meta["failed_checks"] = named  # always written here: never what a submission brought along
         verdicts[gid] = reasons
     return verdicts
 

@@ -130,3 +130,33 @@ def test_checks_fail_closed_under_stock_nbgrader_autograde(expected):
     validated = subprocess.run([sys.executable, "-c", script], env=_kernel_env(NBGRADER_EXECUTION="validate"),
                                capture_output=True, text=True)
     assert (validated.returncode == 0) == (expected == ""), validated.stderr
+
+
+def test_feedback_names_every_failed_check_even_with_punctuation_in_its_name():
+    """Feedback repeats each failed check by name, all of them and in order, whatever characters the
+    instructor's names hold (commas, colons, '='), and nothing the student's values said."""
+    from coursekit.feedback import failed_checks
+
+    names = ["length of every hypothesis (T=2)", "rnn_1, every step: final loss", "rnn_2, every step: final loss",
+             "order of tied hypotheses", "secret"]
+    reference = [record(name, 0.001, at_most=0.01) for name in names[1:3]]
+    reference += [record(names[0], [2, 2]), record(names[3], ["a", "b"]), record(names[4], 1, visible=False)]
+    student = [record(names[0], [1, 1]), record(names[1], 0.5), record(names[2], 0.5),
+               record(names[3], ["<b>STUDENT TEXT</b>"]), record(names[4], 2)]
+    cell = new_code_cell("...")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2,
+                                 "grade_id": "test_runs", "schema_version": 3}
+    cell.metadata["coursekit"] = {"failed_checks": ["planted by the submission"]}
+    cell.outputs = [{"output_type": "display_data", "metadata": {}, "data": {RECORD_MIME: r}} for r in student]
+    nb = new_notebook(cells=[cell])
+    apply_verdicts(nb, {"test_runs": reference}, checks, RECORD_MIME)
+    shown = failed_checks(nb.cells[0])
+    assert shown == ["rnn_1, every step: final loss failed", "rnn_2, every step: final loss failed",
+                     "length of every hypothesis (T=2) failed", "order of tied hypotheses failed",
+                     "hidden check 'secret' failed"]
+    assert "STUDENT TEXT" not in " ".join(shown)
+    # a passing cell names nothing, whatever the submission's metadata said
+    cell.outputs = [{"output_type": "display_data", "metadata": {}, "data": {RECORD_MIME: record(names[0], [2, 2])}}]
+    cell.metadata["coursekit"] = {"failed_checks": ["planted by the submission"]}
+    apply_verdicts(nb, {"test_runs": [record(names[0], [2, 2])]}, checks, RECORD_MIME)
+    assert nb.cells[0].metadata["coursekit"]["failed_checks"] == [] and failed_checks(nb.cells[0]) == []

@@ -1,15 +1,22 @@
 """rnn_gradients.ipynb as a student meets it: the untouched release runs top to bottom with only
 NotImplementedError and its consequences, shows its figures before any code is written, and gives
-away no answer in its visible cells."""
+away no answer in its visible cells; what its 3k cells report about a student's training (a bias-less
+layer included) is what the grader judges."""
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
 
 import nbformat
 import pytest
+import torch
 
-from coursekit.testing.notebooks import RELEASE_DIR, SOURCE_DIR, is_test_cell, load, nbgrader_meta
+from coursekit.testing.notebooks import (RELEASE_DIR, SOURCE_DIR, helper_module, is_test_cell, load, nbgrader_meta,
+                                         runnable_source, solution_namespace, trusted_checks, trusted_judges,
+                                         working_directory)
+from coursekit.testing.notebooks import test_cell_records as cell_records  # (a helper, not a test)
 from tests.hw6.hw6_course import secret_lines
 
 NOTEBOOK = "rnn_gradients"
@@ -121,3 +128,126 @@ def test_untouched_release_runs_with_only_not_implemented_and_its_consequences(t
     assert set(consequences.values()) <= {"AssertionError"}, consequences
     figures = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") in FIGURES]
     assert all(any("image/png" in o.get("data", {}) for o in c.outputs) for c in figures)
+
+
+# --- 3k: what the notebook reports about a student's training is what the grader judges -------------
+
+RUN_LINE = re.compile(r"^(?P<name>(?:rnn|lstm)_\d, [a-z ]+?)\s+final loss (?P<loss>\S+)\s+"
+                      r"\(target < (?P<target>[^)]+)\): (?P<verdict>.+)$", re.M)
+SHORT_STEPS = 60  # agreement does not depend on how long a run trains; runs this short miss their targets
+
+
+def _biasless_rnn_layer(reference: dict) -> type:
+    """A student's RNNLayer that leaves out the bias: h_t = tanh(W_h h_{t-1} + W_x x_t) (b is never read)."""
+    class BiaslessRNNLayer(reference["RNNLayer"]):
+        def forward(self, x):
+            h, h_list = x.new_zeros(x.shape[0], self.hidden_size), []
+            for t in range(x.shape[1]):
+                h = self.nonlinearity(h @ self.W_h.T + x[:, t] @ self.W_x.T)
+                h_list.append(h)
+            self.store_h_for_grad(h_list)
+            return torch.stack(h_list, dim=1), h
+
+    return BiaslessRNNLayer
+
+
+def _biasless_lstm_layer(reference: dict) -> type:
+    """A student's LSTMLayer that leaves out the four gate biases b_f, b_i, b_o, b_g."""
+    class BiaslessLSTMLayer(reference["LSTMLayer"]):
+        def forward(self, x, hc0=None):
+            h, c = hc0 if hc0 is not None else (x.new_zeros(x.shape[0], self.hidden_size),) * 2
+            h_list = []
+            for t in range(x.shape[1]):
+                gate = {k: x[:, t] @ getattr(self, f"U_{k}") + h @ getattr(self, f"W_{k}") for k in "fiog"}
+                c = torch.sigmoid(gate["f"]) * c + torch.sigmoid(gate["i"]) * torch.tanh(gate["g"])
+                h = torch.tanh(c) * torch.sigmoid(gate["o"])
+                h_list.append(h)
+            self.store_h_for_grad(h_list)
+            return torch.stack(h_list, dim=1), (h, c)
+
+    return BiaslessLSTMLayer
+
+
+def _training_cells_run(namespace: dict, kind: str) -> tuple[dict, str]:
+    """The notebook's training cell(s) for ``kind`` run on a copy of ``namespace`` as a student runs them,
+    with SHORT_STEPS per run (the other kind's runs: 1 step); (namespace after, what the cells printed).
+    The stacked nets are defined again in the copy, so that they build the copy's layers."""
+    from dataclasses import replace
+
+    nb = load(SOURCE_DIR / f"{NOTEBOOK}.ipynb")
+    ns = dict(namespace)
+    ns["RECIPES"] = {name: replace(recipe, steps=SHORT_STEPS if name == kind else 1)
+                     for name, recipe in namespace["RECIPES"].items()}
+    printed = io.StringIO()
+    with working_directory(SOURCE_DIR), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        for grade_id in ("stacked_rnn", "stacked_lstm", "train_rnn", "train_lstm")[: 3 if kind == "rnn" else 4]:
+            cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+            exec(compile(runnable_source(cell.source), grade_id, "exec"), ns)
+    return ns, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def before_training() -> dict:
+    """The reference namespace just before the 3k training cells."""
+    return solution_namespace(f"{NOTEBOOK}.ipynb", until_grade_id="train_rnn")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_biasless_layer_notebook_and_grader_agree_on_every_run(before_training, kind, monkeypatch):
+    """A student who leaves out the bias: for every run, the final loss the training cell prints is the
+    one the grader recomputes from the published weights, every run the cell flags as missing its target
+    is failed by the grader (and no other), the student's own test cell names all of them, not only the
+    first, and so does the feedback."""
+    from coursekit.feedback import failed_checks
+    from coursekit.verdicts import judge_cell_named, verdict_outputs
+
+    layer = {"rnn": ("RNNLayer", _biasless_rnn_layer), "lstm": ("LSTMLayer", _biasless_lstm_layer)}[kind]
+    grade_id = f"test_training_{kind}"
+    judge = trusted_judges()("training.final_loss")
+    reference_ns, _ = _training_cells_run(before_training, kind)
+    reference, error = cell_records(f"{NOTEBOOK}.ipynb", grade_id, dict(reference_ns))
+    assert error is None, error
+    for student_ns, printed in (_training_cells_run(before_training, kind),  # the reference agrees too
+                                _training_cells_run(dict(before_training, **{layer[0]: layer[1](before_training)}),
+                                                    kind)):
+        lines = {m["name"]: m for m in RUN_LINE.finditer(printed) if m["name"].startswith(kind)}
+        assert len(lines) == 4, printed
+        records, error = cell_records(f"{NOTEBOOK}.ipynb", grade_id, dict(student_ns))
+        assert error is None, error
+        ref_by_name = {r["name"]: r for r in reference}
+        judged = {r["name"].removesuffix(": final loss"): judge(r["value"], reference=ref_by_name[r["name"]]["value"])
+                  for r in records if r["judge"] == "training.final_loss"}
+        assert set(judged) == set(lines)
+        for name, line in lines.items():
+            reported = student_ns[f"{kind}_runs"][name]["final_loss"]
+            assert line["loss"] == f"{judged[name]:.2e}", (name, line["loss"], judged[name])
+            assert judged[name] == pytest.approx(reported, rel=1e-5), name
+        flagged = {name for name, line in lines.items() if line["verdict"] == "MISSES THE TARGET"}
+        assert {name for name, line in lines.items() if line["verdict"] == "meets the target"} == set(lines) - flagged
+        assert len(flagged) >= 2, "runs this short should miss their targets"
+        assert f"{len(flagged)} run(s) missed the target: " in printed
+        assert all(name in printed.rsplit("missed the target: ", 1)[1].splitlines()[0] for name in flagged)
+        # the grader: every flagged run fails its final-loss check, no other run does
+        reasons, named, _ = judge_cell_named(reference, records, trusted_checks(), trusted_judges())
+        failed_runs = {reason.split(": final loss:")[0] for reason in reasons if ": final loss:" in reason}
+        assert failed_runs == flagged, reasons
+        # the feedback names each of them
+        cell = nbformat.v4.new_code_cell("")
+        cell.outputs = verdict_outputs(reasons, len(reference))
+        cell.metadata["coursekit"] = {"failed_checks": named}
+        assert {f"{name}: final loss failed" for name in flagged} <= set(failed_checks(cell))
+        # on the student's machine (no grader's judges), the test cell fails naming every flagged run
+        records_module = helper_module("records")
+
+        def unavailable(judge_name):
+            raise records_module.JudgeUnavailable(judge_name)
+
+        monkeypatch.setattr(helper_module("checks"), "resolve_judge", unavailable)
+        source = next(c for c in load(SOURCE_DIR / f"{NOTEBOOK}.ipynb").cells
+                      if nbgrader_meta(c).get("grade_id") == grade_id).source.split("### BEGIN HIDDEN TESTS")[0]
+        with working_directory(SOURCE_DIR), pytest.raises(AssertionError) as failure:
+            exec(compile(runnable_source(source), grade_id, "exec"), dict(student_ns))
+        assert {name for name in lines if f"{name}: final loss" in str(failure.value)} == flagged
+        assert "as your own code computes it" in str(failure.value)
+        monkeypatch.undo()

@@ -195,10 +195,59 @@ def plot_loss_curves(histories: dict[str, list[float]], targets: dict[str, float
 # A training test cell publishes each trained model's weights as plain data; the grader rebuilds the
 # model from them with instructor-only code and recomputes the final loss itself.
 
+def unread_parameters(model: nn.Module, input_size: int = 1) -> list[str]:
+    """Names of the parameters that ``model``'s forward never reads (e.g. the bias ``b`` of an
+    ``RNNLayer`` whose forward leaves it out).
+
+    A parameter is unread when no gradient reaches it on a small probe batch and setting it to 0 leaves
+    the predictions bitwise unchanged. Such a parameter keeps its untrained start values, which the
+    specified equations would add in; published as 0 instead, the weights describe the very function
+    the student trained (every term of the equations is linear in its parameter, so a 0 drops the term).
+    A forward that fails on the probe reads nothing here: then every parameter is published as it is.
+    """
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    probe = torch.randn(3, 4, input_size, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            before = _predictions(model, probe)
+        with torch.enable_grad():
+            out = _predictions(model, probe)
+            if not out.requires_grad:
+                return []
+            grads = torch.autograd.grad(out.sum(), [p for _, p in named], allow_unused=True)
+    except Exception:  # the student's forward, on a model the grader will judge from its weights anyway
+        return []
+    unread = [(name, p) for (name, p), grad in zip(named, grads) if grad is None]
+    if not unread:
+        return []
+    saved = [p.detach().clone() for _, p in unread]
+    try:
+        with torch.no_grad():
+            for _, p in unread:
+                p.zero_()
+            unchanged = torch.equal(_predictions(model, probe), before)
+    except Exception:
+        unchanged = False
+    finally:
+        with torch.no_grad():
+            for (_, p), value in zip(unread, saved):
+                p.copy_(value)
+    return [name for name, _ in unread] if unchanged else []
+
+
 def training_evidence(model: nn.Module, kind: str, last_timestep_only: bool) -> dict:
-    """What a graded training cell publishes about one trained model: its weights and its recipe."""
+    """What a graded training cell publishes about one trained model: its weights and its recipe.
+
+    Parameters the model's forward never reads are published as 0 (:func:`unread_parameters`), so the
+    grader, which evaluates the weights with the specified equations, judges the same function whose
+    final loss the notebook reports: a student who leaves out the bias loses the points of 3a, not
+    those of 3k again.
+    """
     recipe = RECIPES[kind]
     state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    input_size = getattr(getattr(model, "recurrent_net", None), "input_size", 1)
+    for name in unread_parameters(model, input_size if isinstance(input_size, int) else 1):
+        state[name] = torch.zeros_like(state[name])
     layers = {name.split(".")[2] for name in state if name.startswith("recurrent_net.layers.")}
     return {"model": kind, "num_layers": len(layers), "last_timestep_only": bool(last_timestep_only),
             "state_dict": state, "seed": recipe.seed, "recipe": {k: v for k, v in vars(recipe).items()}}

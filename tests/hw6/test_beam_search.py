@@ -346,6 +346,27 @@ def test_off_by_one_length_is_reported_as_a_length_problem(reference):
     assert message.startswith("length of every hypothesis for T=3: got [2, 2], expected [3, 3]"), message
 
 
+def test_off_by_one_feedback_names_the_length_first(reference):
+    """As the grader judges it and feedback shows it, the ties cell of a one-step-short search names the
+    length check first; the order check only follows from it."""
+    from nbformat.v4 import new_code_cell
+
+    from coursekit.feedback import failed_checks
+    from coursekit.testing.notebooks import reference_records, test_cell_records, trusted_checks, trusted_judges
+    from coursekit.verdicts import judge_cell_named, verdict_outputs
+
+    grade_id = "test_beam_search_ties"
+    records, _ = test_cell_records(NB, grade_id, dict(reference, beam_search=one_step_short))
+    ref = list(reference_records(NB, grade_id))
+    reasons, named, _ = judge_cell_named(ref, records, trusted_checks(), trusted_judges())
+    cell = new_code_cell("")
+    cell.outputs = verdict_outputs(reasons, len(ref))
+    cell.metadata["coursekit"] = {"failed_checks": named}
+    shown = failed_checks(cell)
+    assert shown[0] == "length of every hypothesis in the final beam (T=2) failed", shown
+    assert reasons[0].startswith("length of every hypothesis in the final beam (T=2): ") and "got [1, 1]" in reasons[0]
+
+
 def test_accepts_a_different_correct_implementation(reference):
     assert_accepted(NB, CELLS, reference, beam_search=full_sort_beam)
 

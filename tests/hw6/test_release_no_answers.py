@@ -317,6 +317,18 @@ def test_no_giveaway_in_text_figures_legends_captions_or_docstrings(label, drawn
         assert not match, f"{label}: {match.group(0)!r} in the release's {where}"
 
 
+def test_the_readme_points_at_the_cells_that_exist():
+    """Issue 21.10's stale references: the README names the 4.3 cell as the one that finds the data."""
+    from coursekit.testing.courses import home_course
+
+    readme = " ".join((home_course().root / "README.md").read_text().split())
+    assert "first code cell finds" not in readme
+    assert "the code cell of section 4.3 finds `data/names`" in readme
+    surnames = _release_text()
+    assert "## 4.3 The data" in surnames and "## 4.4 The model" in surnames
+    assert "architecture of 4.4" in surnames  # where the trained weights are loaded (not 4.3, the data)
+
+
 def test_the_original_questions_are_asked():
     text = " ".join(_release_text().split())
     for question in ("under what conditions would you expect exploding or vanishing",

@@ -160,3 +160,19 @@ def test_feedback_names_every_failed_check_even_with_punctuation_in_its_name():
     cell.metadata["coursekit"] = {"failed_checks": ["planted by the submission"]}
     apply_verdicts(nb, {"test_runs": [record(names[0], [2, 2])]}, checks, RECORD_MIME)
     assert nb.cells[0].metadata["coursekit"]["failed_checks"] == [] and failed_checks(nb.cells[0]) == []
+
+
+def test_feedback_cell_shows_the_named_checks_and_drops_the_staff_metadata():
+    from coursekit.feedback import HideHiddenTests
+
+    cell = new_code_cell("check('k=1: beams', ...)\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                 "grade_id": "test_beams", "schema_version": 3}
+    nb = new_notebook(cells=[cell])
+    apply_verdicts(nb, {"test_beams": [record("k=1: beams", 4), record("k=2: beams", 4)]},
+                   checks, RECORD_MIME)  # no records published: neither check ran
+    hide = HideHiddenTests()
+    hide._submitted = []
+    shown, _ = hide.preprocess_cell(nb.cells[0], {}, 0)
+    assert "Failed: k=1: beams did not run; k=2: beams did not run" in shown.outputs[0]["text"]
+    assert "secret" not in shown.source and "coursekit" not in shown.metadata

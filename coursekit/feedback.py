@@ -33,6 +33,7 @@ from traitlets import Integer
 from coursekit.course import Course
 from coursekit.notebook import is_test_cell
 from coursekit.preprocessors.show_reference_answers import is_reference_answer
+from coursekit.verdicts import NO_REFERENCE
 
 HIDDEN_NOTE = ("This cell also ran hidden tests. Their code and output are not shown; "
                "see the score on the right. {verdict}\n")
@@ -44,7 +45,6 @@ PARTIAL_LINE = re.compile(r"Partial credit: \d{1,3}% of the points\.\n?\Z")
 CHECK_NAME = r"[\w .\-/()\[\]]{1,80}"
 NAMED_REASON = re.compile(rf"(hidden check '{CHECK_NAME}'|{CHECK_NAME}) (failed|did not run)\Z")
 VISIBLE_REASON = re.compile(rf"({CHECK_NAME}): ")
-NO_REFERENCE = "the reference solution published no checks for this cell"
 MAX_NAME = 200  # characters of one failed check's name shown
 
 

@@ -7,13 +7,16 @@ Both run nbgrader_config.py's pipeline; "stock" is nbgrader's own command, seria
 Part 2 (N submissions, default 20, cycling reference/partial/untouched): stock `nbgrader autograde`
 serial against `coursekit autograde --jobs 2`; prints the throughput ratio. Part 3: the sandbox's
 per-notebook overhead, coursekit serial with and without the sandbox on the same submissions.
+Part 0 (on request, ``--parts 0``): where the CPU of one reference submission goes: per notebook the
+grader's and its kernels' CPU-seconds, the kernel's start-up, and the slowest cells.
 
-Run: .venv/bin/python bench/bench_autograde.py [--students 20] [--skip-stock]
+Run: .venv/bin/python bench/bench_autograde.py [--submissions 20] [--skip-stock] [--parts 0 1 2 3] [--keep DIR]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -46,18 +49,29 @@ def reset(course: Course) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--submissions", "--students", dest="students", type=int, default=20)
     parser.add_argument("--skip-stock", action="store_true", help="leave out the stock nbgrader runs")
-    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3],
-                        help="which parts to run (default: all)")
+    parser.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3], choices=[0, 1, 2, 3],
+                        help="which parts to run (default: 1 2 3; 0 is the profile)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build the throwaway course in DIR and reuse it (and its cached reference records) "
+                             "on the next run")
+    parser.add_argument("--modes", nargs="+", default=["checked", "ungraded"],
+                        help="optional_parts settings profiled side by side in part 0 (\"checked\" runs every cell, "
+                             "as grading did before optional parts were left out); the last one is used for "
+                             "parts 1-3")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        course = Course.open(copy_course(Path(tmp) / "course"))
-        course.generate_release("hw6")
-        build_samples(course, "hw6")
+        root = args.keep or Path(tmp) / "course"
+        shutil.rmtree(root / "source", ignore_errors=True)  # a kept course gets today's source and config
+        course = Course.open(copy_course(root, with_data=not (root / "data" / "names").is_dir()))
+        if not course.folder("submitted", "reference", "hw6").is_dir():
+            course.generate_release("hw6")
+            build_samples(course, "hw6")
         samples = ["reference", "partial", "untouched"]
         students = [f"student{i:02d}" for i in range(args.students)]
         for i, student in enumerate(students):
+            shutil.rmtree(course.folder("submitted", student, "hw6"), ignore_errors=True)
             shutil.copytree(course.folder("submitted", samples[i % 3], "hw6"), course.folder("submitted", student, "hw6"))
         notebooks = len(course.source_notebooks("hw6"))
 
@@ -65,7 +79,11 @@ def main() -> None:
         setup = clock(lambda: grading.autograde(course, "hw6", ["reference"]))
         print(f"  first coursekit run incl. reference records: {setup:.1f} s\n")
 
-        # Part 1: one full submission
+        if 0 in args.parts:
+            for mode in args.modes:
+                set_optional_parts(course, mode)
+                part_zero(course, mode)
+            set_optional_parts(course, args.modes[-1])
         if 1 in args.parts:
             part_one(args, course)
         if 2 in args.parts:
@@ -73,6 +91,80 @@ def main() -> None:
         if 3 in args.parts:
             part_three(course, samples, notebooks)
         print(f"\nmachine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def set_optional_parts(course: Course, mode: str) -> None:
+    """Set ``optional_parts`` in the throwaway course's pyproject.toml (read at every grading step)."""
+    path = course.root / "pyproject.toml"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("optional_parts")]
+    at = lines.index("[tool.coursekit]") + 1
+    path.write_text("\n".join([*lines[:at], f'optional_parts = "{mode}"', *lines[at:]]) + "\n")
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(this process, its reaped children: the kernels and their wardens) CPU seconds so far."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def part_zero(course: Course, mode: str, top: int = 6) -> None:
+    """Profile of one reference submission, serial: CPU per notebook, kernel start, slowest cells."""
+    from coursekit import executor
+    from coursekit.preprocessors import sandboxed_execute
+
+    cells: dict[str, list[tuple[float, int, str]]] = {}
+    starts: dict[str, float] = {}
+    cpu: dict[str, tuple[float, float, float]] = {}
+    current = {"notebook": "", "since": 0.0}
+    original_grade, original_cell = grading.grade_notebook, executor.CappedNotebookClient.execute_cell
+    original_execute = sandboxed_execute.execute
+
+    def timed_grade(task):
+        current["notebook"] = task.notebook
+        wall0, (me0, kids0) = time.perf_counter(), cpu_seconds()
+        try:
+            return original_grade(task)
+        finally:
+            me1, kids1 = cpu_seconds()
+            cpu[task.notebook] = (time.perf_counter() - wall0, me1 - me0, kids1 - kids0)
+
+    def timed_execute(*args, **kwargs):
+        current["since"] = time.perf_counter()
+        return original_execute(*args, **kwargs)
+
+    def timed_cell(self, cell, index, **kwargs):
+        name = current["notebook"]
+        if name not in starts:  # kernel started and ready: first cell
+            starts[name] = time.perf_counter() - current["since"]
+        t0 = time.perf_counter()
+        try:
+            return original_cell(self, cell, index, **kwargs)
+        finally:
+            label = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.source.split("\n")[0][:40]
+            cells.setdefault(name, []).append((time.perf_counter() - t0, index, label))
+
+    grading.grade_notebook, sandboxed_execute.execute = timed_grade, timed_execute
+    executor.CappedNotebookClient.execute_cell = timed_cell
+    reset(course)
+    try:
+        wall0, (me0, kids0) = time.perf_counter(), cpu_seconds()
+        grading.autograde(course, "hw6", ["reference"])
+        me1, kids1 = cpu_seconds()
+        wall = time.perf_counter() - wall0
+    finally:
+        grading.grade_notebook, sandboxed_execute.execute = original_grade, original_execute
+        executor.CappedNotebookClient.execute_cell = original_cell
+    print(f"Part 0: profile of one reference submission (coursekit autograde, serial), optional_parts = {mode!r}")
+    print(f"  {'notebook':28s} {'wall':>6s} {'grader CPU':>10s} {'kernel CPU':>10s} {'to 1st cell':>11s} "
+          f"{'cells':>6s}  slowest cells (s)")
+    for name in sorted(cpu):
+        wall_nb, me, kids = cpu[name]
+        timed = sorted(cells.get(name, []), reverse=True)
+        slow = ", ".join(f"{label} {seconds:.1f}" for seconds, _, label in timed[:top])
+        print(f"  {name:28s} {wall_nb:6.1f} {me:10.1f} {kids:10.1f} {starts.get(name, 0):11.1f} "
+              f"{sum(s for s, _, _ in timed):6.1f}  {slow}")
+    print(f"  whole run: wall {wall:.1f} s, CPU {me1 - me0 + kids1 - kids0:.1f} s "
+          f"(grader {me1 - me0:.1f} s, kernels {kids1 - kids0:.1f} s)\n")
 
 
 def part_one(args: argparse.Namespace, course: Course) -> None:

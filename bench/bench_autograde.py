@@ -192,7 +192,7 @@ def part_zero(course: Course, mode: str, top: int = 6) -> None:
     reset(course)
     try:
         wall0, cpu0 = time.perf_counter(), cpu_seconds()
-        grading.autograde(course, "hw6", ["reference"])
+        result = grading.autograde(course, "hw6", ["reference"])[0]
         total = cpu_seconds() - cpu0
         wall = time.perf_counter() - wall0
     finally:
@@ -208,7 +208,8 @@ def part_zero(course: Course, mode: str, top: int = 6) -> None:
         slow = ", ".join(f"{label} {seconds:.1f}" for seconds, _, label in timed[:top])
         print(f"  {name:28s} {wall_nb:6.1f} {used:6.1f} {starts.get(name, 0):11.1f} "
               f"{sum(s for s, _, _ in timed):6.1f}  {slow}")
-    print(f"  whole run: wall {wall:.1f} s, CPU {total:.1f} s (load average {os.getloadavg()[0]:.1f})\n")
+    print(f"  whole run: wall {wall:.1f} s, CPU {total:.1f} s (load average {os.getloadavg()[0]:.1f}); "
+          f"score {result.code_score:g} / {result.max_code_score:g}\n")
 
 
 def part_one(args: argparse.Namespace, course: Course) -> None:

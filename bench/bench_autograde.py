@@ -228,18 +228,18 @@ def part_one(args: argparse.Namespace, course: Course) -> None:
     judge_seconds: dict[str, float] = {}
     original_judge = judge_checks.apply_verdicts
 
-    def judged(nb, reference, checks, mime):
+    def judged(*args, **kwargs):
         t0 = time.perf_counter()
         try:
-            return original_judge(nb, reference, checks, mime)
+            return original_judge(*args, **kwargs)
         finally:
             judge_seconds[str(len(judge_seconds))] = time.perf_counter() - t0
 
     grading.grade_notebook, judge_checks.apply_verdicts = timed, judged
     reset(course)
-    cpu0 = cpu_seconds()
-    ours_one = clock(lambda: grading.autograde(course, "hw6", ["reference"]))
-    ours_cpu = cpu_seconds() - cpu0
+    cpu0, start = cpu_seconds(), time.perf_counter()
+    ours = grading.autograde(course, "hw6", ["reference"])[0]
+    ours_one, ours_cpu = time.perf_counter() - start, cpu_seconds() - cpu0
     grading.grade_notebook, judge_checks.apply_verdicts = original, original_judge
     reset(course)
     cpu0 = cpu_seconds()
@@ -248,12 +248,15 @@ def part_one(args: argparse.Namespace, course: Course) -> None:
     print("Part 1: one full submission (reference student)")
     for name, seconds in sorted(timings.items()):
         print(f"  {name:28s} {seconds:6.1f} s")
-    print(f"  coursekit (sandboxed, verdicts outside): {ours_one:6.1f} s wall, {ours_cpu:6.1f} s CPU")
+    print(f"  coursekit (sandboxed, verdicts outside): {ours_one:6.1f} s wall, {ours_cpu:6.1f} s CPU, "
+          f"score {ours.code_score:g} / {ours.max_code_score:g}")
     print(f"  of which judging outside the kernel:     {sum(judge_seconds.values()):6.2f} s "
-          f"(slowest notebook {max(judge_seconds.values()):.2f} s)")
+          f"(slowest notebook {max(judge_seconds.values(), default=0.0):.2f} s)")
     if stock_one:
-        print(f"  stock nbgrader autograde:                {stock_one:6.1f} s wall, {stock_cpu:6.1f} s CPU   "
-              f"ratio coursekit/stock {ours_one / stock_one:.2f} (CPU {ours_cpu / stock_cpu:.2f})")
+        stock_score = sum(nb.code_score for nb in grading.read_scores(course, "hw6", "reference"))
+        print(f"  stock nbgrader autograde:                {stock_one:6.1f} s wall, {stock_cpu:6.1f} s CPU, "
+              f"score {stock_score:g}   ratio coursekit/stock {ours_one / stock_one:.2f} "
+              f"(CPU {ours_cpu / stock_cpu:.2f})")
 
 
 

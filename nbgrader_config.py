@@ -64,6 +64,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
+    "coursekit.optional.SkipOptionalParts",  # optional parts that count for nothing are not run (optional_parts)
 ]
 c.Autograde.autograde_preprocessors = [
     "coursekit.preprocessors.SandboxedExecute",  # the student's kernel, sandboxed; checks only publish data

@@ -265,10 +265,14 @@ class CappedNotebookClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings) -> ExecutionReport:
-    """Execute ``nb`` in place with ``workdir`` as the kernel's working folder (made the sandbox's own)."""
+def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings,
+            skip: frozenset[int] = frozenset()) -> ExecutionReport:
+    """Execute ``nb`` in place with ``workdir`` as the kernel's working folder (made the sandbox's own),
+    leaving out the code cells whose indices are in ``skip`` (no kernel starts if nothing is left)."""
     report = ExecutionReport()
-    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in skip]
+    if not code_cells and skip:
+        return report
     budget = float(settings.notebook_timeout)
     if settings.deadline is not None:
         left = settings.deadline - time.monotonic()

@@ -7,14 +7,21 @@ cells and written answers included) is optional without marking each one.
 
 The setting: ``optional_parts`` in ``[tool.coursekit]`` of the course's pyproject.toml,
 
-* ``"ungraded"`` (the default, as in the original homework): optional cells run, are checked and get
-  feedback, but carry 0 points, so they are not part of any maximum score;
+* ``"ungraded"`` (the default, as in the original homework): optional cells carry 0 points, so they
+  are not part of any maximum score, and the grader does not run them (students run them themselves;
+  the feedback says "optional, not run by the grader"): grading a submission costs only what counts;
+* ``"checked"``: optional cells carry 0 points, but the grader runs and checks them, so the feedback
+  shows their verdicts;
 * ``"required"``: optional cells keep their points and count like every other cell.
 
-It is applied once, when nbgrader generates the release (:class:`ApplyOptionalParts`): nbgrader then
-records the points it finds in the gradebook, so autograding, the formgrader, exports and ``coursekit
-points`` agree. Released cells of optional parts also carry ``metadata.coursekit.optional = true``, and
+The points are applied once, when nbgrader generates the release (:class:`ApplyOptionalParts`): nbgrader
+then records them in the gradebook, so autograding, the formgrader, exports and ``coursekit points``
+agree. Released cells of optional parts also carry ``metadata.coursekit.optional = true``, and
 :class:`NoteOptionalParts` says on the feedback page that a part is optional and whether it counted.
+
+Not running them is decided at grading time, at every door (:class:`SkipOptionalParts`, a sanitising
+step of nbgrader's Autograde pipeline): which cells are optional comes from the instructor's source
+notebook, never from the submission, and a cell that carries points is always run.
 """
 from __future__ import annotations
 
@@ -26,7 +33,8 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 SETTING = "optional_parts"
-MODES = ("ungraded", "required")
+MODES = ("ungraded", "checked", "required")
+NOT_RUN_MODE = "ungraded"  # the mode in which the grader does not run optional parts
 DEFAULT_MODE = "ungraded"
 HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 PART_LABEL = re.compile(r"^(\d+[a-z]?)(?=[.\s])")
@@ -93,7 +101,7 @@ def optional_labels(nb: Any) -> list[str]:
 
 def apply_optional_parts(nb: Any, mode: str) -> Any:
     """Stamp every cell of an optional part with ``metadata.coursekit.optional`` and, in "ungraded"
-    mode, set the points of its graded cells to 0 (in place; returns ``nb``)."""
+    and "checked" modes, set the points of its graded cells to 0 (in place; returns ``nb``)."""
     if mode not in MODES:
         raise ValueError(f"unknown {SETTING} mode {mode!r}; use one of {MODES}")
     for index, label in optional_cells(nb):
@@ -103,7 +111,7 @@ def apply_optional_parts(nb: Any, mode: str) -> Any:
         if label:
             stamp["part"] = label
         meta = cell["metadata"].get("nbgrader", {})
-        if mode == "ungraded" and meta.get("grade"):
+        if mode != "required" and meta.get("grade"):
             meta["points"] = 0
     return nb
 
@@ -126,13 +134,86 @@ class ApplyOptionalParts(NbGraderPreprocessor):
         return apply_optional_parts(nb, optional_mode(_course_root(self))), resources
 
 
-FEEDBACK_NOTE = {"ungraded": "Optional part{part}: not counted in the grade (your course's setting).",
+FEEDBACK_NOTE = {"ungraded": "Optional part{part}: optional, not run by the grader and not counted in the grade "
+                             "(your course's setting).",
+                 "checked": "Optional part{part}: not counted in the grade (your course's setting).",
                  "required": "Optional part{part} in the original homework; your course counts it."}
+NOT_RUN_VERDICT = "Optional, not run by the grader (it counts for nothing in this course).\n"
 
 
-def optional_note(part: str, mode: str) -> str:
-    """The sentence the feedback page shows next to a cell of an optional part."""
-    return FEEDBACK_NOTE[mode].format(part=f" {part}" if part else "")
+def optional_note(part: str, mode: str, code: bool = True) -> str:
+    """The sentence the feedback page shows next to a cell of an optional part (a written answer is never
+    run, so it gets the "not counted" sentence)."""
+    return FEEDBACK_NOTE["checked" if mode == NOT_RUN_MODE and not code else mode].format(
+        part=f" {part}" if part else "")
+
+
+def _points(cell: Any) -> float:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return float(meta.get("points", 0) or 0) if meta.get("grade") else 0.0
+
+
+def is_not_run(cell: Any) -> bool:
+    """True for a code cell the grader leaves out: stamped by :class:`SkipOptionalParts` in this grading
+    run, and carrying no points (a cell with points always runs, whatever its metadata says)."""
+    stamp = cell.get("metadata", {}).get("coursekit", {})
+    return (cell.get("cell_type") == "code" and isinstance(stamp, dict) and stamp.get("not_run") is True
+            and _points(cell) == 0)
+
+
+def cells_not_run(submission: Any, reference: Any) -> list[int]:
+    """Indices of the submission's code cells that belong to an optional part of ``reference`` (the
+    instructor's source notebook), recognised by grade_id. A cell without a known grade_id (one the
+    student added) belongs to the part only if the known cells before and after it (or before it, at the
+    end) are optional. If any of those cells carries points, nothing is left out (fail closed)."""
+    optional = {reference.cells[i].metadata["nbgrader"]["grade_id"] for i, _ in optional_cells(reference)
+                if reference.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+    known = {c.metadata["nbgrader"]["grade_id"] for c in reference.cells
+             if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+    ids = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in submission.cells]
+    state = [None if gid not in known else gid in optional for gid in ids]
+    chosen, before = [], None
+    for index, cell in enumerate(submission.cells):
+        if state[index] is not None:
+            before = state[index]
+            inside = before
+        else:
+            after = next((s for s in state[index + 1:] if s is not None), None)
+            inside = before is True and after in (True, None)
+        if inside:
+            if _points(cell) != 0:
+                return []
+            if cell.get("cell_type") == "code":
+                chosen.append(index)
+    return chosen
+
+
+def _source_notebook(preprocessor: NbGraderPreprocessor, resources: dict[str, Any]) -> Path:
+    info = resources.get("nbgrader", {})
+    return (_course_root(preprocessor) / _course_setting(preprocessor, "source_directory", "source")
+            / str(info.get("assignment", "")) / f"{info.get('notebook', '')}.ipynb")
+
+
+class SkipOptionalParts(NbGraderPreprocessor):
+    """Sanitising step of autograding: with ``optional_parts = "ungraded"``, stamp the code cells of
+    optional parts ``metadata.coursekit.not_run`` so that ``SandboxedExecute`` leaves them out and
+    ``JudgeChecks`` says so. It first removes that stamp from every cell, so a submission's own metadata
+    never decides; which cells are optional is read from the instructor's source notebook. Without the
+    source notebook, or in the other modes, every cell runs."""
+
+    def preprocess(self, nb, resources):
+        for cell in nb.cells:
+            stamp = cell.get("metadata", {}).get("coursekit")
+            if isinstance(stamp, dict):
+                stamp.pop("not_run", None)
+        source = _source_notebook(self, resources)
+        if optional_mode(_course_root(self)) != NOT_RUN_MODE or not source.is_file():
+            return nb, resources
+        for index in cells_not_run(nb, nbformat.read(str(source), as_version=4)):
+            stamp = nb.cells[index].setdefault("metadata", {}).setdefault("coursekit", {})
+            if isinstance(stamp, dict):
+                stamp["not_run"] = True
+        return nb, resources
 
 
 class NoteOptionalParts(NbGraderPreprocessor):
@@ -145,9 +226,7 @@ class NoteOptionalParts(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         root = _course_root(self)
-        info = resources.get("nbgrader", {})
-        source = (root / _course_setting(self, "source_directory", "source") / str(info.get("assignment", ""))
-                  / f"{info.get('notebook', '')}.ipynb")
+        source = _source_notebook(self, resources)
         if not source.is_file():
             return nb, resources
         reference = nbformat.read(str(source), as_version=4)
@@ -158,7 +237,7 @@ class NoteOptionalParts(NbGraderPreprocessor):
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if grade_id not in parts:
                 continue
-            note = optional_note(parts[grade_id], mode)
+            note = optional_note(parts[grade_id], mode, code=cell.cell_type == "code")
             if cell.cell_type == "code":
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=note + "\n"), *cell.outputs]
             else:

@@ -24,7 +24,7 @@ def points_table(course: Course, assignment: str) -> str:
         optional = optional_points(nb)
         auto = manual = 0.0
         for cell in nb.cells:
-            if not (is_test_cell(cell) or is_manually_graded(cell)) or (mode == "ungraded" and grade_id(cell) in optional):
+            if not (is_test_cell(cell) or is_manually_graded(cell)) or (mode != "required" and grade_id(cell) in optional):
                 continue
             if is_test_cell(cell):
                 auto += points(cell)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.gradescope.results import AFTER_PUBLISHED, Results, Test, failure, write
+from coursekit.optional import NOT_RUN_VERDICT
 from coursekit.sandbox import machine_memory_bytes
 
 ROOT = Path(os.environ.get("COURSEKIT_AUTOGRADER_ROOT", "/autograder"))
@@ -361,8 +362,8 @@ def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bo
         ran = graded and judged.is_file()
         message = cell_message(judged, gid) if ran else "Not run: see the message at the top."
         passed = ran and message.startswith("All ") and " checks passed" in message.splitlines()[0]
-        if cell.get("optional") and points == 0:  # the title says so too (build.graded_cells)
-            message = "Optional, not counted. " + message
+        if cell.get("optional") and points == 0 and message != NOT_RUN_VERDICT.strip():  # the title says so too
+            message = "Optional, not counted. " + message  # (build.graded_cells); a part not run says it itself
         visibility = AFTER_PUBLISHED if cell["hidden"] else "visible"
         tests.append(Test(title, scores.get((name, gid), 0.0), points, message, visibility,
                           passed=passed if points == 0 else ran, number=cell.get("number", "")))

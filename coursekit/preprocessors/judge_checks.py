@@ -24,6 +24,7 @@ from traitlets import Dict, Unicode
 from coursekit.course import assignment_source, grading_dir, helper_dir
 from coursekit.helpers import judge_resolver, trusted_module
 from coursekit.notebook import grade_id, is_test_cell
+from coursekit.optional import NOT_RUN_VERDICT, is_not_run
 from coursekit.verdicts import RecordsByCell, apply_verdicts, fingerprint, records_by_cell
 
 
@@ -70,6 +71,10 @@ class JudgeChecks(NbGraderPreprocessor):
         resolve = judge_resolver(grading_dir(self.config, assignment), helpers)
         with environment(self.environment):
             verdicts = apply_verdicts(nb, reference, checks, records.RECORD_MIME, resolve)
+        for cell in nb.cells:  # optional parts the grader left out: 0 of 0 points, and the reason
+            if is_test_cell(cell) and is_not_run(cell) and not cell.metadata["coursekit"].get("records"):
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_VERDICT)]
+                verdicts[grade_id(cell)] = []
         resources.setdefault("coursekit", {})["verdicts"] = verdicts
         return nb, resources
 

@@ -3,7 +3,9 @@
 The kernel runs in a scratch copy of the notebook's folder, as an unprivileged user without network
 and without sight of the course (``coursekit.sandbox``), under resource and time limits, with
 ``COURSEKIT_RECORD_CHECKS=1`` so that test cells only publish plain data. What went wrong (time
-limits, a dead kernel) is logged and collected in ``resources["coursekit"]["problems"]``.
+limits, a dead kernel) is logged and collected in ``resources["coursekit"]["problems"]``. Code cells
+of optional parts that ``coursekit.optional.SkipOptionalParts`` stamped in this run (and that carry no
+points) are not run.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from coursekit.course import assignment_source, helper_dir
 from coursekit.executor import ExecutionSettings, execute, remove_scratch, scratch_copy
 from coursekit.helpers import trusted_module
 from coursekit.intake import shadowing_entries
+from coursekit.optional import is_not_run
 
 GiB, MiB = 1024 ** 3, 1024 ** 2
 
@@ -105,7 +108,8 @@ class SandboxedExecute(Execute):
             for path in shadowing_entries(workdir, trusted):  # intake reported them to the instructor
                 self.log.warning("%s: would shadow an installed module, left out of the kernel's folder", path.name)
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
-            report = execute(nb, workdir, settings)
+            skip = frozenset(i for i, cell in enumerate(nb.cells) if is_not_run(cell))  # optional parts
+            report = execute(nb, workdir, settings, skip)
         finally:
             remove_scratch(workdir)
         for problem in report.problems:

@@ -100,7 +100,7 @@ def _tiny_course_with_optional_squares(root: Path, mode: str | None) -> Course:
     return Course.open(root)
 
 
-@pytest.mark.parametrize("mode, squares_points", [(None, 0.0), ("required", 1.0)])
+@pytest.mark.parametrize("mode, squares_points", [(None, 0.0), ("checked", 0.0), ("required", 1.0)])
 def test_release_applies_the_setting_and_the_gradebook_agrees(tmp_path, mode, squares_points):
     from coursekit.commands.points import points_table
 
@@ -131,10 +131,16 @@ def test_feedback_note_names_the_part_and_the_setting(tmp_path):
     config.CourseDirectory.root = str(course.root)
     resources = {"nbgrader": {"assignment": ASSIGNMENT, "notebook": "squares"}}
     nb, _ = NoteOptionalParts(config=config).preprocess(nb, resources)
-    assert test_cell.outputs[0]["text"].startswith("Optional part 2: not counted in the grade")
+    assert test_cell.outputs[0]["text"].startswith("Optional part 2: optional, not run by the grader and not "
+                                                   "counted in the grade")
     assert test_cell.outputs[1]["text"] == "ok\n"
     assert all("Optional" not in "".join(o.get("text", "") for o in c.get("outputs", []))
                for c in nb.cells if nbgrader_meta(c).get("grade_id") != "test_square")
+    (course.root / "pyproject.toml").write_text('[tool.coursekit]\noptional_parts = "checked"\n')
+    test_cell.outputs = []
+    nb, _ = NoteOptionalParts(config=config).preprocess(nb, resources)
+    assert test_cell.outputs[0]["text"].startswith("Optional part 2: not counted in the grade")
+    (course.root / "pyproject.toml").unlink()
     # The release step reads the same setting.
     released, _ = ApplyOptionalParts(config=config).preprocess(nbformat.read(
         str(course.folder("source", ASSIGNMENT, "squares.ipynb")), as_version=4), {})

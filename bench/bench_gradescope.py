@@ -101,18 +101,24 @@ def container_runs(sizes: list[str], zip_path: Path | None, submissions: list[st
                 finally:
                     group.remove()
                 score = results["score"] if results else None
-                kinds = ", ".join(f"{k} {v:.0f}" for k, v in stats["rss_mb"].items() if v >= 20)
+                kinds = ", ".join(f"{k} {v:.0f} MB (VmPeak {stats['address_space_mb'][k]:.0f}) / "
+                                  f"{stats['cpu_by_kind'].get(k, 0):.0f} s"
+                                  for k, v in stats["rss_mb"].items() if v >= 20)
                 rows.append(f"| {name} | {cpus:g} CPU, {memory_mb} MB | {score} / {auto:g} | {wall:.0f} s | "
                             f"{stats['cpu_s']:.0f} s | {stats['peak_mb']:.0f} MB | {stats['rss_sum_mb']:.0f} MB | "
                             f"{stats['oom_kills']} | {kinds} |")
                 print(rows[-1], flush=True)
                 if score != expected[name]:
-                    print(f"  score {score}, expected {expected[name]:g}:\n{stdout[-3000:]}")
+                    lost = [f"  {t.get('number', '')} {t['name']}: {t['score']:g}/{t['max_score']:g}: "
+                            f"{t['output'][:300]!r}" for t in (results or {}).get("tests", [])
+                            if t["score"] < t["max_score"] and name == "reference"]
+                    print(f"  score {score}, expected {expected[name]:g}: {(results or {}).get('output', '')[:1500]}\n"
+                          + "\n".join(lost[:12]) + f"\n{stdout[-2000:]}", flush=True)
     env_text = " ".join(f"{k}={v}" for k, v in env.items()) or "none"
     print(f"\nhw6 notebooks mode in cgroups (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
           f"extra environment: {env_text})\n")
     print("| submission | container | score | wall | CPU | cgroup peak | largest RSS sum | OOM kills | "
-          "largest RSS per process kind (MB) |")
+          "per process kind: largest RSS (largest VmPeak) / CPU |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     print("\n".join(rows))
 

@@ -99,6 +99,7 @@ def run(tree: Path, *, python: str | None = None, env: dict[str, str] | None = N
 # --- a container's size -----------------------------------------------------------------------------------
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Cgroup:
@@ -126,6 +127,8 @@ class Cgroup:
             (self.dirs["cpu"] / "cpu.cfs_period_us").write_text("100000")
             (self.dirs["cpu"] / "cpu.cfs_quota_us").write_text(str(quota))
         self.peaks: dict[str, float] = {}  # MB of resident memory, the largest process of each kind
+        self.address_space: dict[str, float] = {}  # MB: the largest VmPeak (what RLIMIT_AS limits) of each kind
+        self.cpu: dict[str, dict[str, float]] = {}  # kind -> pid -> CPU-seconds last seen
         self.peak_sum = 0.0  # MB: the largest sum of every process's resident memory at one sample
         self._done = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True) if sample else None
@@ -146,18 +149,24 @@ class Cgroup:
             total = 0.0
             for pid in pids:
                 try:
-                    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                               if line.startswith("VmRSS:")) / 1024
+                    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                  if line.startswith(("VmRSS:", "VmPeak:")))
+                    rss, virtual = (int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmPeak"))
                     kind = process_kind(Path(f"/proc/{pid}/cmdline").read_bytes())
-                except (OSError, StopIteration, ValueError):
+                    ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]
+                except (OSError, KeyError, IndexError, ValueError):  # gone, or a zombie
                     continue
+                self.cpu.setdefault(kind, {})[pid] = sum(int(t) for t in ticks) / CLOCK_TICKS
                 total += rss
                 self.peaks[kind] = max(self.peaks.get(kind, 0.0), rss)
+                self.address_space[kind] = max(self.address_space.get(kind, 0.0), virtual)
             self.peak_sum = max(self.peak_sum, total)
 
     def stats(self) -> dict[str, Any]:
         """peak_mb (the cgroup's own peak: page cache included), cpu_s, oom_kills; with sampling also
-        rss_sum_mb and rss_mb (largest resident memory of each kind of process)."""
+        rss_sum_mb, rss_mb (largest resident memory of each kind of process), address_space_mb (largest
+        VmPeak of each kind: what the sandbox's RLIMIT_AS bounds) and cpu_by_kind (CPU-seconds
+        of each kind as last sampled: a process's last quarter second is missed)."""
         mem, acct = self.dirs["memory"], self.dirs.get("cpuacct", self.dirs["cpu"])
         if self.v2:
             peak = int((mem / "memory.peak").read_text()) if (mem / "memory.peak").exists() else 0
@@ -169,7 +178,9 @@ class Cgroup:
             out = {"peak_mb": int((mem / "memory.max_usage_in_bytes").read_text()) / 2**20,
                    "cpu_s": int((acct / "cpuacct.usage").read_text()) / 1e9, "oom_kills": int(control.get("oom_kill", 0))}
         if self._sampler:
-            out.update(rss_sum_mb=self.peak_sum, rss_mb=dict(sorted(self.peaks.items())))
+            out.update(rss_sum_mb=self.peak_sum, rss_mb=dict(sorted(self.peaks.items())),
+                       address_space_mb=dict(sorted(self.address_space.items())),
+                       cpu_by_kind={kind: sum(pids.values()) for kind, pids in sorted(self.cpu.items())})
         return out
 
     def remove(self) -> None:

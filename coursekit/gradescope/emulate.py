@@ -205,7 +205,7 @@ def process_kind(cmdline: bytes) -> str:
     if "ipykernel_launcher" in text:
         return "kernel"
     if "--grade-to" in text:
-        return "grader (autograde)"
+        return "grader"
     if "coursekit.gradescope.run" in text:
         return "run_autograder (parent)"
     return Path(args[0]).name if args else "?"

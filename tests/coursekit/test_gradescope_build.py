@@ -43,7 +43,8 @@ from coursekit.gradescope.emulate import Cgroup, notebook_upload
 from coursekit.testing.submission_logs import reference_submission_log
 from tests.support.gradescope import assert_reads_right, expected_max
 
-# In CI: about 20 minutes alone in one xdist worker (docs/benchmarks.md, "Gradescope image build").
+# About 26 minutes (1,537 s on 2026-12-01 with hw6 in notebooks mode), alone in one xdist worker
+# (docs/benchmarks.md, "Gradescope image build").
 pytestmark = [pytest.mark.slow, pytest.mark.gradescope_build, pytest.mark.xdist_group("gradescope_build"),
               pytest.mark.timeout(3600)]
 

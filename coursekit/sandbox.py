@@ -15,7 +15,7 @@ supervises it and cleans up after it. Three modes:
     outside its working folder lives in that tmpfs and vanishes with it, so no two commands share a
     writable place and nothing survives the command except its working folder;
   * an unprivileged numeric user (no groups, no capabilities, no_new_privs) and resource limits: CPU
-    seconds, address space, processes per uid, file size, open files, no core dumps;
+    seconds, private memory and address space, processes per uid, file size, open files, no core dumps;
   * a seccomp filter that denies the kernel keyrings (they belong to the uid and outlive its processes,
     so they would carry data to the next kernel), new namespaces (no user namespaces) and mounts.
 
@@ -443,7 +443,9 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits of one sandboxed run."""
     cpu_seconds: int = 60
-    memory_bytes: int = 4096 * MiB          # address space (never more than the machine has); torch maps ~0.8 GiB
+    memory_bytes: int = 4096 * MiB          # private memory, RLIMIT_DATA (never more than the machine has)
+    mapping_bytes: int = 2048 * MiB         # address space beyond that: libraries and reservations (torch maps
+                                            # ~0.8 GiB it never touches); shared mappings stop here
     max_processes: int = 64                 # threads count too (RLIMIT_NPROC is per user)
     max_file_bytes: int = 64 * MiB
     open_files: int = 256
@@ -645,7 +647,13 @@ def _limit_resources(limits: Limits | None):
         if limits is None:
             return
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_AS, (memory + limits.mapping_bytes, memory + limits.mapping_bytes))
+        try:  # in a container at its memory limit, the kernel (not the grader) is the one the OOM killer ends
+            with open("/proc/self/oom_score_adj", "w") as handle:
+                handle.write("1000")
+        except OSError:
+            pass
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
         resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
@@ -654,7 +662,9 @@ def _limit_resources(limits: Limits | None):
 
 
 def memory_limit(limits: Limits) -> int:
-    """The address space a command gets: its limit, but never more than this machine or container has."""
+    """The private memory a command gets (RLIMIT_DATA): its limit, but never more than this machine or
+    container has. An address-space cap (RLIMIT_AS) of that much would starve torch, which reserves far more
+    than it uses; the address space gets ``mapping_bytes`` on top instead, which bounds shared mappings."""
     return min(limits.memory_bytes, machine_memory_bytes())
 
 

@@ -40,9 +40,10 @@ class SandboxedExecute(Execute):
                                                 "that printing cannot crowd out the tests; trained weights "
                                                 "are a few MB).").tag(config=True)
     cpu_seconds = Integer(1800, help="CPU seconds per kernel.").tag(config=True)
-    memory_bytes = Integer(8 * GiB, help="Address space per kernel (torch alone maps ~0.8 GiB); never more than "
-                                         "the machine or its container has (MemTotal, the memory cgroup's "
-                                         "limit), whatever is set here.").tag(config=True)
+    memory_bytes = Integer(8 * GiB, help="Private memory per kernel (RLIMIT_DATA: heap, arrays, tensors); never "
+                                         "more than the machine or its container has (MemTotal, the memory "
+                                         "cgroup's limit), whatever is set here. The address space gets 2 GiB "
+                                         "more for libraries and the reservations torch never touches.").tag(config=True)
     writable_bytes = Integer(1 * GiB, help="Everything a kernel can write, in bytes: its working folder (a file "
                                            "system of its own, in memory) and its private /tmp, /var/tmp and "
                                            "/dev/shm (a quarter, at most 256 MiB). A kernel that fills it gets "

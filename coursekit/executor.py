@@ -72,6 +72,25 @@ class ExecutionReport:
     sandbox_mode: str = ""  # how the kernel was confined (sandbox.mode()), for reports
 
 
+# ``python -m ipykernel_launcher``, except that the kernel's IOPub socket queues without a message limit
+# (ZeroMQ's SNDHWM 0, instead of 1,000 messages, past which it drops output). The grader reads at most
+# ``max_queued_messages`` ahead (RCVHWM), so a burst of output waits in the kernel's own memory (under its
+# memory limit) instead of being dropped or filling the grader's.
+KERNEL_LAUNCHER = """
+import sys
+if sys.path and sys.path[0] == '':
+    del sys.path[0]  # as ipykernel_launcher: never import from the working folder first
+import zmq
+from ipykernel import kernelapp
+_init_iopub = kernelapp.IPKernelApp.init_iopub
+def _init_iopub_unlimited(app, context):
+    context.setsockopt(zmq.SNDHWM, 0)
+    _init_iopub(app, context)
+kernelapp.IPKernelApp.init_iopub = _init_iopub_unlimited
+kernelapp.launch_new_instance()
+"""
+
+
 class CountedChannel(AsyncZMQSocketChannel):
     """A channel that tells its kernel manager the size of every message as received, before it is decoded,
     so that a kernel sending more than the notebook's budget is stopped (``SandboxedKernelManager.received``)."""
@@ -188,7 +207,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # parent poller would take for "the grader exited".
         # capture_fd_output=False: what C code writes to stderr (a crash's last words) comes straight to the
         # grader's pipe, not through a thread of the kernel that dies with it
-        command = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+        command = [sys.executable, "-c", KERNEL_LAUNCHER, "-f", self.connection_file,
                    "--IPKernelApp.parent_handle=0", "--IPKernelApp.capture_fd_output=False",
                    *(extra_arguments or [])]
         self._prepared = sandbox.prepare(command, workdir=self.workdir, limits=self.settings.limits,

@@ -14,7 +14,7 @@ round sees the same load); medians are reported:
   ``max_received_bytes`` unlimited, ZeroMQ's default queue of 1,000 messages; needs several GB of memory).
 
 Target: the attacks' peak memory bounded (within 1.2x of honest for one huge message). Run:
-.venv/bin/python bench/bench_message_cap.py [--repeats 3] [--uncapped]
+.venv/bin/python bench/bench_message_cap.py [--repeats 3] [--uncapped] [--only floods]
 """
 from __future__ import annotations
 
@@ -32,11 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--uncapped", action="store_true", help="also the attacks without the caps (old behaviour)")
+    parser.add_argument("--only", help="only the cases whose name contains this (and the honest one)")
     args = parser.parse_args()
     cases = {name: (cells, {}) for name, cells in CASES.items()}
     if args.uncapped:
         cases["prints 1 GB, uncapped"] = (PRINTS_1GB, UNCAPPED)
         cases["floods 15 MiB messages, uncapped"] = (FLOODS_15MIB, UNCAPPED)
+    if args.only:
+        cases = {name: case for name, case in cases.items() if name == "honest" or args.only in name}
     results: dict[str, list[dict]] = {name: [] for name in cases}
     for round_ in range(args.repeats):
         for name, (cells, traits) in cases.items():

@@ -243,7 +243,9 @@ def test_cluster_every_json_type_in_every_metadata_field_harms_only_its_notebook
         adder = _scores(got, student).get("adder")
         if adder not in ((0.0, 2.0) if plausible(field, value) else (0.0,)):
             wrong[student] = (adder, results[student].reasons)
-        elif not plausible(field, value) and not any("malformed metadata" in r for r in results[student].reasons):
-            wrong[student] = ("no reason line", results[student].reasons)
+        elif not plausible(field, value) and not any(r.startswith("adder.ipynb: ") for r in results[student].reasons):
+            wrong[student] = ("no reason line naming the notebook", results[student].reasons)
+        elif any("Traceback" in r for r in results[student].reasons):
+            wrong[student] = ("a traceback", results[student].reasons)
     assert not wrong, wrong
     assert _scores(got, "honest") == {"adder": 2.0, "squares": 1.0}  # graded in the same run

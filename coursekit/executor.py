@@ -144,7 +144,7 @@ class CappedKernelClient(AsyncKernelClient):
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts ``python -m ipykernel_launcher`` through the sandbox, talking over IPC sockets."""
+    """Starts the kernel (``KERNEL_LAUNCHER``: ipykernel's launcher) through the sandbox, talking over IPC sockets."""
 
     settings: ExecutionSettings
     workdir: Path

@@ -13,8 +13,19 @@ from typing import Any
 
 HONEST = ["print('hello')", "print('y' * 100_000)", "x = sum(range(10**6)); print(x)"]
 PRINTS_1GB = ["print('hello')", "print('x' * 10**9)", "print('after')"]
-# 200 messages of 15 MiB (3 GB), each just under the 16 MiB message limit, as fast as the kernel can
-FLOODS_15MIB = ["chunk = 'x' * (15 * 2**20)\nfor _ in range(200):\n    print(chunk, flush=True)", "print('after')"]
+# 200 messages of 15 MiB (3 GB), each just under the 16 MiB message limit, packed once and only re-signed
+# (a new header each, or the grader refuses a replay): faster than a grader decodes them, as a hostile
+# kernel need not go through print
+FLOODS_15MIB = [
+    "kernel = get_ipython().kernel\n"
+    "session = kernel.session\n"
+    "content = session.pack({'name': 'stdout', 'text': 'x' * (15 * 2**20)})\n"
+    "parent, metadata = session.pack(kernel.get_parent()), session.pack({})\n"
+    "for _ in range(200):\n"
+    "    parts = [session.pack(session.msg_header('stream')), parent, metadata, content]\n"
+    "    kernel.iopub_socket.send_multipart([b'<IDS|MSG>', session.sign(parts), *parts])\n"
+    "import time; time.sleep(5)",
+    "print('after')"]
 
 _GRADER = """
 import json, resource, sys, tempfile, time

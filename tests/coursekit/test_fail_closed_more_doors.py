@@ -8,7 +8,7 @@ tiny course.
   schema_version, a huge int) harms only its own notebook: 0 for it with a reason, the run goes on.
   At the cluster door every wrong JSON type in every field (test_fail_closed.py's matrix less the
   values of the expected type, 107 students) is graded in the same single run; at Gradescope (one container run per upload) the five cases above and
-  one upload whose notebook carries all nine JSON types in eleven fields at once.
+  one upload whose notebook carries all nine JSON types in nine fields at once.
 """
 from __future__ import annotations
 
@@ -128,13 +128,12 @@ def test_gradescope_malformed_metadata_harms_only_its_notebook(tiny, tmp_path, k
 
 ALL_TYPES_AT_ONCE = {"grade": None, "solution": 7, "locked": 2.5, "task": 10 ** 400, "grade_id": True,
                      "points": "x", "schema_version": [1, "a"], "checksum": {"k": 1},
-                     "cell_type": {"a": [{"b": [None, {"c": 1.5}]}]}, "kernelspec": ["python3"],
-                     "language_info": "python"}
+                     "cell_type": {"a": [{"b": [None, {"c": 1.5}]}]}}
 
 
 def every_type_at_once(adder: nbformat.NotebookNode) -> str:
-    """The adder notebook with a wrong JSON type in each nbgrader field of its test cell and in its
-    kernelspec and language_info: all nine JSON types, eleven fields, one notebook."""
+    """The adder notebook with a wrong JSON type in each nbgrader field of its test cell: all nine JSON
+    types, nine fields, one notebook (the notebook-level fields would stop at nbformat's schema first)."""
     nb = json.loads(json.dumps(adder))
     for field, value in sorted(ALL_TYPES_AT_ONCE.items(), key=lambda item: item[0] == "grade_id"):
         assert not plausible(field, value), field  # grade_id last: ``malformed`` finds the cell by it

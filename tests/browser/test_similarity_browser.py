@@ -99,7 +99,7 @@ def test_report_page_shows_the_top_pair(tmp_path):
             assert "100% (1 of 1 answers)" in first[4] and "rnn_gradients: rnn_layer" in first[6]
             assert {second[1], second[2]} == {"dave", REFERENCE} and int(second[3].rstrip("%")) >= 80
 
-            weights = _row_texts(page, page.locator("#weights"))  # trained differently yet equal: first
+            weights = _row_texts(page, page.locator("#user-content-weights"))  # trained differently yet equal: first
             assert weights[0][1] == "Problem 4 surname classifier" and weights[0][3] == "alice, gina"
             assert "worth a look" in weights[0][9]
 

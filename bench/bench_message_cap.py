@@ -1,81 +1,52 @@
-"""Benchmark: the grader's peak memory while a kernel prints 1 GB, against an honest notebook, side by side.
+"""Benchmark: the grader's peak memory while a kernel prints 1 GB, or floods messages just under the size
+limit, against an honest notebook, side by side.
 
-Each case runs in a fresh grader process (``executor.execute`` of a small notebook in the full sandbox,
-with the course's default limits), which reports its own peak resident memory (``ru_maxrss``), so the
-cases do not share a high-water mark. Cases alternate (the machine is shared, each round sees the same
-load); medians are reported:
+Each case runs in a fresh grader process (``coursekit.testing.floods``: ``executor.execute`` of a small
+notebook in the full sandbox, with the course's default limits), which reports its own peak resident memory
+(``ru_maxrss``), so the cases do not share a high-water mark. Cases alternate (the machine is shared, each
+round sees the same load); medians are reported:
 
 * ``honest``: a notebook that prints a few lines and a 100 kB output (what a student's notebook does);
 * ``prints 1 GB``: one cell ``print('x' * 10**9)``, one output message of 1 GB (issue 19, item 8: this
   raised the grader's peak from 130 MiB to 2,990 MiB before messages were capped);
-* ``--uncapped`` adds the same notebook with ``max_message_bytes`` raised to 2 GiB (the old behaviour:
-  needs several GB of free memory).
+* ``floods 15 MiB messages``: 200 messages of 15 MiB (3 GB), each under the 16 MiB message limit;
+* ``--uncapped`` adds the two attacks without the caps (the old behaviour: ``max_message_bytes`` 2 GiB,
+  ``max_received_bytes`` unlimited, ZeroMQ's default queue of 1,000 messages; needs several GB of memory).
 
-Target: the 1 GB case within 1.2x of the honest one. Run:
-.venv/bin/python bench/bench_message_cap.py [--repeats 3] [--uncapped]
+Target: the attacks' peak memory bounded (within 1.2x of honest for one huge message). Run:
+.venv/bin/python bench/bench_message_cap.py [--repeats 3] [--uncapped] [--only floods]
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
-import time
 
-CASES = {
-    "honest": ["print('hello')", "print('y' * 100_000)", "x = sum(range(10**6)); print(x)"],
-    "prints 1 GB": ["print('hello')", "print('x' * 10**9)", "print('after')"],
-}
+from coursekit.testing.floods import FLOODS_15MIB, HONEST, PRINTS_1GB, grade_in_fresh_process
 
-GRADER = """
-import json, resource, sys, tempfile, time
-from pathlib import Path
-from nbformat.v4 import new_code_cell, new_notebook
-from coursekit.executor import execute, remove_scratch, scratch_copy
-from coursekit.preprocessors import SandboxedExecute
-from coursekit.testing.courses import home_course
-
-cells, message_bytes = json.loads(sys.argv[1]), int(sys.argv[2])
-nb = new_notebook(cells=[new_code_cell(c) for c in cells])
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-traits = {"timeout": 300, "notebook_timeout": 600,
-          "extra_arguments": list(home_course().config.Execute.extra_arguments)}
-if message_bytes:
-    traits["max_message_bytes"] = message_bytes
-settings = SandboxedExecute(**traits).execution_settings()
-workdir = scratch_copy(Path(tempfile.mkdtemp()), settings.limits.workdir_bytes)
-started = time.monotonic()
-try:
-    report = execute(nb, workdir, settings)
-finally:
-    remove_scratch(workdir)
-print(json.dumps({"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "seconds": time.monotonic() - started, "problems": report.problems}))
-"""
-
-
-def run_case(cells: list[str], message_bytes: int = 0) -> dict:
-    done = subprocess.run([sys.executable, "-c", GRADER, json.dumps(cells), str(message_bytes)],
-                          capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        raise SystemExit(f"grader failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+CASES = {"honest": HONEST, "prints 1 GB": PRINTS_1GB, "floods 15 MiB messages": FLOODS_15MIB}
+UNCAPPED = {"max_message_bytes": 2 * 2 ** 30, "max_received_bytes": 2 ** 62, "max_queued_messages": 1000}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--uncapped", action="store_true", help="also the 1 GB case with the cap raised to 2 GiB")
+    parser.add_argument("--uncapped", action="store_true", help="also the attacks without the caps (old behaviour)")
+    parser.add_argument("--only", help="only the cases whose name contains this (and the honest one)")
     args = parser.parse_args()
-    cases = {name: (cells, 0) for name, cells in CASES.items()}
+    cases = {name: (cells, {}) for name, cells in CASES.items()}
     if args.uncapped:
-        cases["prints 1 GB, cap raised to 2 GiB"] = (CASES["prints 1 GB"], 2 * 2 ** 30)
+        cases["prints 1 GB, uncapped"] = (PRINTS_1GB, UNCAPPED)
+        cases["floods 15 MiB messages, uncapped"] = (FLOODS_15MIB, UNCAPPED)
+    if args.only:
+        cases = {name: case for name, case in cases.items() if name == "honest" or args.only in name}
     results: dict[str, list[dict]] = {name: [] for name in cases}
     for round_ in range(args.repeats):
-        for name, (cells, message_bytes) in cases.items():
-            results[name].append(run_case(cells, message_bytes))
-            print(f"round {round_ + 1}: {name}: {results[name][-1]}", file=sys.stderr)
+        for name, (cells, traits) in cases.items():
+            run = grade_in_fresh_process(cells, **traits)
+            results[name].append(run)
+            print(f"round {round_ + 1}: {name}: {run['peak_mib']:.0f} MiB, {run['seconds']:.1f} s, "
+                  f"{run['problems']}", file=sys.stderr)
     honest = statistics.median(r["peak_mib"] for r in results["honest"])
     print(f"| case | grader peak memory (MiB, median of {args.repeats}) | vs honest | wall s | reason given |")
     print("|---|---|---|---|---|")

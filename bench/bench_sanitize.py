@@ -1,48 +1,100 @@
-"""Page sanitiser benchmark: what the kit's allow-list (coursekit/sanitize.py) adds to rendering a page.
+"""Page sanitiser benchmark: what the kit's allow-list (coursekit/sanitize.py) adds to rendering a page,
+the current sanitiser side by side with a previous one (``--old``, taken from git).
 
-Each notebook is rendered to HTML three ways, side by side in one process, ``--rounds`` times each
-(median kept): ``none`` (nbconvert's HTMLExporter, no sanitising), ``bleach`` (the kit's former setting:
-``sanitize_html`` plus nbconvert's ``SanitizeHTML`` preprocessor), ``formgrader`` (the course's
-nbgrader_config.py: the kit's ``markdown2html`` and ``clean_html`` filters clean every fragment) and
-``feedback`` (``SanitizedHTMLExporter``: ``clean_page`` over the whole page). Times are CPU seconds of this process (``time.process_time``):
-on a shared machine wall time mostly measures the other jobs. The column that answers "what does the
-sanitiser add" is ``in the sanitiser``: the CPU time spent inside ``coursekit.sanitize`` (every
-``clean_html`` call and ``clean_page``) during the ``kit`` render, timed around those calls. Notebooks: the six hw6 source notebooks (rich Markdown and math,
-no outputs), the tiny course's adder notebook with every payload of ``coursekit.testing.xss`` planted,
-and a synthetic notebook of 200 cells, each with a 50-row HTML table and a Markdown output.
+Each notebook is rendered to HTML ``--rounds`` times each way, interleaved in one process (median kept):
+``none`` (nbconvert's HTMLExporter, no sanitising), ``bleach`` (the kit's first setting: ``sanitize_html``
+plus nbconvert's ``SanitizeHTML`` preprocessor), ``formgrader`` (the course's nbgrader_config.py: the
+``markdown2html`` and ``clean_html`` filters clean every fragment) and ``feedback``
+(``SanitizedHTMLExporter``: ``clean_page`` over the whole page), the last two once with the old and once
+with the current ``coursekit/sanitize.py``. Times are CPU seconds of this process
+(``time.process_time``): on a shared machine wall time mostly measures the other jobs. The columns that
+answer "what does the sanitiser add" are ``in the sanitiser``: CPU time spent inside the sanitiser
+module (every ``clean_html`` call and ``clean_page``) during those renders, timed around its calls.
+Notebooks: the six hw6 source notebooks (rich Markdown and math, no outputs), the tiny course's adder
+notebook with every payload of ``coursekit.testing.xss`` planted, and the stress page: 200 cells, each
+with a 50-row HTML table (563 KB of HTML) and a Markdown output.
 
-    .venv/bin/python bench/bench_sanitize.py [--rounds 5]
+    .venv/bin/python bench/bench_sanitize.py [--rounds 3] [--old COMMIT] [--only NAME]
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.util
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-
-import coursekit.sanitize as sanitize
+from pathlib import Path
+from types import ModuleType
 
 import nbformat
 from nbconvert.exporters import HTMLExporter
 from traitlets.config import Config
 
-from coursekit.course import Course
+import coursekit.sanitize
 from coursekit.preprocessors.math_to_mathml import MathToMathML
 from coursekit.samples import fill_answers
-from coursekit.sanitize import SanitizedHTMLExporter
 from coursekit.testing.courses import home_course, source_dir
 from coursekit.testing.tiny_course import adder_notebook
 from coursekit.testing.xss import plant_payloads
 
+REPO = Path(__file__).resolve().parents[1]
+OLD_DEFAULT = "be19dd9"  # main before the sanitiser's fast path and the student id namespace
 
-def exporters() -> dict[str, HTMLExporter]:
-    """The three ways a page is rendered; MathToMathML runs in each (it is not part of the sanitiser)."""
-    kit = Config(home_course().config)  # the course's nbgrader_config.py: filters, sanitize_html
+
+def load_old(commit: str, folder: Path) -> ModuleType:
+    """``coursekit/sanitize.py`` as it was at ``commit``, as a module of its own."""
+    text = subprocess.run(["git", "show", f"{commit}:coursekit/sanitize.py"], cwd=REPO, check=True,
+                          capture_output=True, text=True).stdout
+    (folder / "old_sanitize.py").write_text(text)
+    spec = importlib.util.spec_from_file_location("old_sanitize", folder / "old_sanitize.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["old_sanitize"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Timed:
+    """Wraps a sanitiser module's entry points (in the module, so its own calls are timed too) and adds
+    up the CPU time spent in them; a ``clean_html`` inside ``clean_page`` is counted once."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.seconds = 0.0
+        clean_html, clean_page = module.clean_html, module.clean_page
+        timed = self
+
+        def timed_clean_html(fragment):
+            started = time.process_time()
+            try:
+                return clean_html(fragment)
+            finally:
+                timed.seconds += time.process_time() - started
+
+        def timed_clean_page(page: str, scripts=()) -> str:
+            started, inner = time.process_time(), timed.seconds
+            try:
+                return clean_page(page, scripts)
+            finally:
+                timed.seconds = inner + (time.process_time() - started)
+
+        module.clean_html, module.clean_page = timed_clean_html, timed_clean_page
+
+
+def exporters(modules: dict[str, ModuleType]) -> dict[str, HTMLExporter]:
+    """Every way a page is rendered; MathToMathML runs in each (it is not part of the sanitiser)."""
+    course = Config(home_course().config)  # the course's nbgrader_config.py: filters, sanitize_html
     none = Config({"HTMLExporter": {"sanitize_html": False}})
     bleach = Config({"HTMLExporter": {"sanitize_html": True,
                                       "preprocessors": ["nbconvert.preprocessors.sanitize.SanitizeHTML"]}})
-    out = {"none": HTMLExporter(config=none), "bleach": HTMLExporter(config=bleach),
-           "formgrader": HTMLExporter(config=kit), "feedback": SanitizedHTMLExporter(config=kit)}
+    out = {"none": HTMLExporter(config=none), "bleach": HTMLExporter(config=bleach)}
+    for version, module in modules.items():
+        kit = copy.deepcopy(course)
+        kit.HTMLExporter.filters = {"markdown2html": module.markdown2html, "clean_html": module.clean_html}
+        out[f"formgrader {version}"] = HTMLExporter(config=kit)
+        out[f"feedback {version}"] = module.SanitizedHTMLExporter(config=kit)
     for exporter in out.values():
         exporter.register_preprocessor(MathToMathML, enabled=True)
     return out
@@ -65,63 +117,49 @@ def notebooks() -> dict[str, nbformat.NotebookNode]:
     out = {path.stem: nbformat.read(str(path), as_version=4) for path in sorted(source_dir().glob("*.ipynb"))}
     adder = adder_notebook()
     out["tiny adder + all payloads"] = plant_payloads(fill_answers(adder, adder_notebook()), "why", "add")
-    out["200 HTML-table outputs"] = table_notebook()
+    out["200 HTML-table outputs (stress)"] = table_notebook()
     return out
-
-
-class Timed:
-    """Wraps the sanitiser's entry points and adds up the time spent in them."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._cleaner, self._clean_page = sanitize._CLEANER, sanitize.clean_page
-        timed = self
-
-        class Cleaner:
-            def clean(self, html: str) -> str:
-                started = time.process_time()
-                try:
-                    return timed._cleaner.clean(html)
-                finally:
-                    timed.seconds += time.process_time() - started
-
-        def clean_page(page: str, scripts=()) -> str:
-            started, inner = time.process_time(), timed.seconds
-            try:
-                return timed._clean_page(page, scripts)
-            finally:  # clean_page's own regex work plus its clean_html call, counted once
-                timed.seconds = inner + (time.process_time() - started)
-
-        sanitize._CLEANER, sanitize.clean_page = Cleaner(), clean_page
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--old", default=OLD_DEFAULT, help="git commit of the sanitiser to compare with")
+    parser.add_argument("--only", help="only notebooks whose name contains this")
     args = parser.parse_args()
-    ways = exporters()
-    timer = Timed()
-    print("| notebook | cells | none | bleach (former) | formgrader | feedback | in the sanitiser: formgrader "
-          "| in the sanitiser: feedback |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    worst = 0.0
-    for name, nb in notebooks().items():
-        times: dict[str, list[float]] = {way: [] for way in ways}
-        inside: dict[str, list[float]] = {"formgrader": [], "feedback": []}
-        for _ in range(args.rounds):
-            for way, exporter in ways.items():  # interleaved: the same load on each
-                timer.seconds = 0.0
-                started = time.process_time()
-                exporter.from_notebook_node(nbformat.from_dict(nb), resources={})
-                times[way].append(time.process_time() - started)
-                if way in inside:
-                    inside[way].append(timer.seconds)
-        med = {way: statistics.median(t) for way, t in times.items()}
-        own = {way: statistics.median(t) for way, t in inside.items()}
-        worst = max(worst, *own.values())
-        print(f"| {name} | {len(nb.cells)} | {med['none']:.3f} s | {med['bleach']:.3f} s | {med['formgrader']:.3f} s "
-              f"| {med['feedback']:.3f} s | {own['formgrader']:.4f} s | {own['feedback']:.4f} s |")
-    print(f"\nlargest CPU time in the sanitiser per notebook: {worst:.4f} s (load average {os.getloadavg()[0]:.1f})")
+    with tempfile.TemporaryDirectory() as folder:
+        modules = {"old": load_old(args.old, Path(folder)), "new": coursekit.sanitize}
+        timers = {version: Timed(module) for version, module in modules.items()}
+        ways = exporters(modules)
+        print(f"| notebook | cells | none | bleach (first) | formgrader | feedback | in the sanitiser: formgrader, "
+              f"old ({args.old}) | new | in the sanitiser: feedback, old | new |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        worst = {"old": 0.0, "new": 0.0}
+        for name, nb in notebooks().items():
+            if args.only and args.only not in name:
+                continue
+            times: dict[str, list[float]] = {way: [] for way in ways}
+            inside: dict[str, list[float]] = {way: [] for way in ways if " " in way}
+            for _ in range(args.rounds):
+                for way, exporter in ways.items():  # interleaved: the same load on each
+                    timer = timers[way.split()[-1]] if way in inside else None
+                    if timer:
+                        timer.seconds = 0.0
+                    started = time.process_time()
+                    exporter.from_notebook_node(nbformat.from_dict(nb), resources={})
+                    times[way].append(time.process_time() - started)
+                    if timer:
+                        inside[way].append(timer.seconds)
+            med = {way: statistics.median(t) for way, t in times.items()}
+            own = {way: statistics.median(t) for way, t in inside.items()}
+            for version in worst:
+                worst[version] = max(worst[version], own[f"formgrader {version}"], own[f"feedback {version}"])
+            print(f"| {name} | {len(nb.cells)} | {med['none']:.3f} s | {med['bleach']:.3f} s "
+                  f"| {med['formgrader new']:.3f} s | {med['feedback new']:.3f} s "
+                  f"| {own['formgrader old']:.4f} s | {own['formgrader new']:.4f} s "
+                  f"| {own['feedback old']:.4f} s | {own['feedback new']:.4f} s |", flush=True)
+    print(f"\nlargest CPU time in the sanitiser per notebook: old {worst['old']:.4f} s, new {worst['new']:.4f} s "
+          f"(load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -29,12 +29,13 @@ from typing import Any
 import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
-from traitlets import default
+from traitlets import Type, default
 from zmq.utils.monitor import recv_monitor_message
 
 from coursekit import sandbox
@@ -52,6 +53,8 @@ class ExecutionSettings:
     kernel_arguments: tuple[str, ...]
     max_output_bytes: int  # per notebook, as received from the kernel
     max_message_bytes: int  # per message: a larger one is refused before it is read, and the kernel stopped
+    max_received_bytes: int  # per notebook, every message as received (dropped output too): then the kernel stops
+    max_queued_messages: int  # per socket: received, not yet read (with max_message_bytes, bounds the memory)
     max_record_bytes: int  # check records kept per notebook (trained weights are large)
     limits: sandbox.Limits
     allow_degraded: bool | None  # sandbox without namespaces allowed (None: the environment decides)
@@ -69,16 +72,59 @@ class ExecutionReport:
     sandbox_mode: str = ""  # how the kernel was confined (sandbox.mode()), for reports
 
 
+# ``python -m ipykernel_launcher``, except that the kernel's IOPub socket queues without a message limit
+# (ZeroMQ's SNDHWM 0, instead of 1,000 messages, past which it drops output). The grader reads at most
+# ``max_queued_messages`` ahead (RCVHWM), so a burst of output waits in the kernel's own memory (under its
+# memory limit) instead of being dropped or filling the grader's.
+KERNEL_LAUNCHER = """
+import sys
+if sys.path and sys.path[0] == '':
+    del sys.path[0]  # as ipykernel_launcher: never import from the working folder first
+import zmq
+from ipykernel import kernelapp
+_init_iopub = kernelapp.IPKernelApp.init_iopub
+def _init_iopub_unlimited(app, context):
+    context.setsockopt(zmq.SNDHWM, 0)
+    _init_iopub(app, context)
+kernelapp.IPKernelApp.init_iopub = _init_iopub_unlimited
+kernelapp.launch_new_instance()
+"""
+
+
+class CountedChannel(AsyncZMQSocketChannel):
+    """A channel that tells its kernel manager the size of every message as received, before it is decoded,
+    so that a kernel sending more than the notebook's budget is stopped (``SandboxedKernelManager.received``)."""
+
+    manager: SandboxedKernelManager | None = None
+
+    async def _recv(self, **kwargs: Any) -> dict[str, Any]:
+        frames = await self.socket.recv_multipart(**kwargs)
+        if self.manager is not None:
+            self.manager.received(sum(len(frame) for frame in frames))
+        _, message = self.session.feed_identities(frames)
+        return self.session.deserialize(message)
+
+
 class CappedKernelClient(AsyncKernelClient):
     """A kernel client whose sockets refuse any message larger than ``max_message_bytes`` before reading
     it (ZeroMQ's MAXMSGSIZE: the kernel is disconnected instead), so the grader's memory does not grow
-    with what a kernel sends. Its manager watches the disconnections and stops the kernel, saying why."""
+    with what a kernel sends. Its manager watches the disconnections and stops the kernel, saying why.
+
+    Many messages just under that size are bounded too: each socket queues at most ``max_queued_messages``
+    (ZeroMQ's RCVHWM; beyond it ZeroMQ stops reading from the kernel, whose own queue then fills, in its
+    own memory), and every message is counted as it arrives (``CountedChannel``)."""
+
+    shell_channel_class = Type(CountedChannel)
+    iopub_channel_class = Type(CountedChannel)
+    stdin_channel_class = Type(CountedChannel)
+    control_channel_class = Type(CountedChannel)
 
     @default("context")
     def _context_default(self) -> zmq.asyncio.Context:
         self._created_context = True
         context = zmq.asyncio.Context()
         context.setsockopt(zmq.MAXMSGSIZE, self.parent.settings.max_message_bytes)
+        context.setsockopt(zmq.RCVHWM, self.parent.settings.max_queued_messages)
         return context
 
     def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> zmq.Socket:
@@ -87,14 +133,38 @@ class CappedKernelClient(AsyncKernelClient):
             self.parent.watch(socket)
         return socket
 
+    def _counted(self, channel: CountedChannel) -> CountedChannel:
+        channel.manager = self.parent
+        return channel
+
+    shell_channel = property(lambda self: self._counted(AsyncKernelClient.shell_channel.fget(self)))
+    iopub_channel = property(lambda self: self._counted(AsyncKernelClient.iopub_channel.fget(self)))
+    stdin_channel = property(lambda self: self._counted(AsyncKernelClient.stdin_channel.fget(self)))
+    control_channel = property(lambda self: self._counted(AsyncKernelClient.control_channel.fget(self)))
+
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts ``python -m ipykernel_launcher`` through the sandbox, talking over IPC sockets."""
+    """Starts the kernel (``KERNEL_LAUNCHER``: ipykernel's launcher) through the sandbox, talking over IPC sockets."""
 
     settings: ExecutionSettings
     workdir: Path
     cut_off = ""  # why the grader stopped the kernel itself (a message over the limit)
     cell = 0  # the cell being run
+    received_bytes = 0  # every message from the kernel, as received
+
+    def received(self, size: int) -> None:
+        """Count a message from the kernel; past the notebook's budget, stop the kernel (once), saying why.
+        Output past ``max_output_bytes`` is dropped, but reading and decoding it still costs the grader:
+        a kernel that floods messages just under the size limit is stopped here."""
+        self.received_bytes += size
+        if self.received_bytes <= self.settings.max_received_bytes or self.cut_off:
+            return
+        limit = self.settings.max_received_bytes / 2 ** 20
+        self.cut_off = (f"the kernel sent more than the grader's limit of {limit:g} MiB of messages (output "
+                        f"in a loop?) at cell {self.cell}; it was stopped and later cells did not run")
+        pid = self.warden_pid()
+        if pid is not None:  # not in the event loop: the warden may take a moment to end the kernel's tree
+            threading.Thread(target=sandbox.stop, args=(pid,), daemon=True).start()
 
     def watch(self, socket: zmq.Socket) -> None:
         """Stop the kernel when ``socket`` loses it while it runs: ZeroMQ dropped an oversize message."""
@@ -137,7 +207,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         # parent poller would take for "the grader exited".
         # capture_fd_output=False: what C code writes to stderr (a crash's last words) comes straight to the
         # grader's pipe, not through a thread of the kernel that dies with it
-        command = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+        command = [sys.executable, "-c", KERNEL_LAUNCHER, "-f", self.connection_file,
                    "--IPKernelApp.parent_handle=0", "--IPKernelApp.capture_fd_output=False",
                    *(extra_arguments or [])]
         self._prepared = sandbox.prepare(command, workdir=self.workdir, limits=self.settings.limits,
@@ -287,6 +357,7 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings,
     km.settings, km.workdir = settings, workdir
     km.client_factory = CappedKernelClient
     km.context.setsockopt(zmq.MAXMSGSIZE, settings.max_message_bytes)  # its own socket: control
+    km.context.setsockopt(zmq.RCVHWM, settings.max_queued_messages)
     client = CappedNotebookClient(nb, km=km, timeout=settings.cell_timeout, interrupt_on_timeout=True,
                                   allow_errors=True, record_timing=False, startup_timeout=settings.startup_timeout,
                                   extra_arguments=list(settings.kernel_arguments),

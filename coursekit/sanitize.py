@@ -19,6 +19,7 @@ link only after Markdown). So cleaning is the LAST step, on HTML:
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 import secrets
@@ -79,17 +80,48 @@ SIBLING_PAGE = re.compile(r"[A-Za-z0-9_.%-]+\.html(#[A-Za-z0-9_.%-]*)?\Z")  # a 
 RISKY_STYLE = re.compile(r"url|expression|javascript|behavior|binding|image-set|import|\\|&#|/\*", re.I)
 
 
+# Student ids and anchor names live in their own namespace (GitHub's ``user-content-``), so no student
+# element can clobber a DOM global or an element id the page's own code or anchors rely on (nbgrader's
+# formgrader script, ``#top``); links to a fragment (``#x``, ``page.html#x``) are rewritten alike, so the
+# kit's links (feedback summary -> ``adder.html#test_add``, nbconvert's heading anchors) keep working.
+ID_PREFIX = "user-content-"
+ID_REFERENCE_LISTS = {"headers"}  # space-separated lists of ids
+
+
+def _prefixed(name: str) -> str:
+    """``name`` in the student namespace; idempotent, so cleaning twice gives the same page."""
+    return name if name.startswith(ID_PREFIX) else ID_PREFIX + name
+
+
+def _with_prefixed_fragment(url: str) -> str:
+    before, hash_, fragment = url.partition("#")
+    return f"{before}#{_prefixed(fragment)}" if hash_ and fragment else url
+
+
+@functools.lru_cache(maxsize=4096)
+def _risky_style(value: str) -> bool:
+    """Cached: generated tables repeat a few inline styles thousands of times."""
+    return RISKY_STYLE.search(value) is not None
+
+
 def _attribute(element: str, attribute: str, value: str) -> str | None:
-    """Narrow what the tag/attribute allow-list lets through: URLs, and no MathML link of any kind."""
+    """Narrow what the tag/attribute allow-list lets through: URLs, inline CSS, no MathML link of any
+    kind; ids, anchor names and fragment links moved into the student namespace (``ID_PREFIX``)."""
+    if attribute == "style":
+        return None if _risky_style(value) else value
     if attribute in ("href", "src"):
         url = value.strip()
         if element == "img" and attribute == "src" and DATA_IMAGE.match(url):
             return value
         if element == "a" and attribute == "href" and SIBLING_PAGE.match(url):
-            return value
-        return value if SAFE_URL.match(url) and element in ("a", "img") else None
-    if attribute == "style" and RISKY_STYLE.search(value):
+            return _with_prefixed_fragment(url)
+        if element in ("a", "img") and SAFE_URL.match(url):
+            return _with_prefixed_fragment(url) if url.startswith("#") else value
         return None
+    if attribute == "id" or attribute == "name":
+        return _prefixed(value)
+    if attribute in ID_REFERENCE_LISTS:
+        return " ".join(_prefixed(name) for name in value.split())
     return value
 
 
@@ -113,11 +145,18 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+class Cleaned(str):
+    """HTML that ``clean_html`` produced; cleaning it again (nbconvert's ``markdown2html | clean_html``)
+    would change nothing, so it is passed through. Only ``clean_html`` makes one."""
+
+
 def clean_html(fragment: Any) -> str:
     """``fragment`` (student-derived HTML) reduced to the allow-list: no active content survives."""
+    if isinstance(fragment, Cleaned):
+        return fragment
     if isinstance(fragment, bytes):
         fragment = fragment.decode("utf-8", errors="replace")
-    return _CLEANER.clean(fragment if isinstance(fragment, str) else str(fragment))
+    return Cleaned(_CLEANER.clean(fragment if isinstance(fragment, str) else str(fragment)))
 
 
 @pass_context

@@ -54,6 +54,14 @@ class SandboxedExecute(Execute):
                                                "grader's memory does not grow with what a kernel prints, and the "
                                                "kernel is stopped with a reason. At least the largest check record."
                                 ).tag(config=True)
+    max_received_bytes = Integer(256 * MiB, help="Everything the grader reads from a kernel per notebook, in "
+                                                 "bytes as received (output past max_output_bytes included: "
+                                                 "dropped, but still read and decoded). A kernel that sends "
+                                                 "more is stopped with a reason.").tag(config=True)
+    max_queued_messages = Integer(4, help="Messages from a kernel that each of the grader's sockets holds before "
+                                          "it stops reading from the kernel (ZeroMQ's receive high-water mark; "
+                                          "the kernel then waits, or its own queue fills in its own memory). "
+                                          "Times max_message_bytes, it bounds the grader's memory.").tag(config=True)
     max_processes = Integer(256, help="Processes and threads per kernel (each job has its own uid).").tag(config=True)
     max_file_bytes = Integer(256 * MiB, help="Largest file a kernel may write.").tag(config=True)
     open_files = Integer(1024, help="Open files per kernel.").tag(config=True)
@@ -84,7 +92,8 @@ class SandboxedExecute(Execute):
             sandboxed=self.sandboxed, cell_timeout=self.timeout, notebook_timeout=self.notebook_timeout,
             startup_timeout=int(self.startup_timeout), kernel_arguments=tuple(self.extra_arguments),
             max_output_bytes=self.max_output_bytes, max_record_bytes=self.max_record_bytes,
-            max_message_bytes=self.max_message_bytes, limits=limits,
+            max_message_bytes=self.max_message_bytes, max_received_bytes=self.max_received_bytes,
+            max_queued_messages=self.max_queued_messages, limits=limits,
             allow_degraded=self.allow_degraded, read_only=tuple(p for p in self.read_only if Path(p).exists()),
             environment=dict(self.environment), uid=self.uid if self.sandboxed else None)
 

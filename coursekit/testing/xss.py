@@ -25,6 +25,19 @@ _JS_ENTITIES = "".join(f"&#{ord(c)};" for c in "javascript:")
 _JS_ENTITIES_PADDED = "".join(f"&#000{ord(c)}" for c in "javascript:")
 _JS_HEX_NO_SEMI = "".join(f"&#x{ord(c):x}" for c in "javascript:")
 
+# Names a page relies on: nbgrader's grade ids and feedback anchors (``test_add``, ``top``), the
+# formgrader's elements (``statusmessage``, ``notebook-container``), DOM globals a script reads.
+CLOBBERED = ("test_add", "top", "toc", "statusmessage", "notebook-container", "clobber-alert", "document")
+CLOBBER_PAYLOADS: list[str] = [
+    "<a id='test_add' href='#top'>clobber76</a><a name='top'>clobber77</a>",
+    "<img id='statusmessage' name='statusmessage' src='data:image/png;base64,iVBORw0KGgo='>",
+    "<div id='notebook-container'><h2 id='toc'>clobber78</h2></div>",
+    "<math id='clobber-alert'><mi id='document'>x</mi></math>",
+    "<table><tr><th id='test_add'>h</th></tr><tr><td headers='test_add top'>clobber79</td></tr></table>",
+    "## test_add",  # nbconvert's Markdown renderer gives the heading id="test_add"
+    "[clobber80](adder.html#test_add) [clobber81](#toc)",
+]
+
 PAYLOADS: list[str] = [
     # script tags
     "<script>alert('XSS-1')</script>",
@@ -113,6 +126,8 @@ PAYLOADS: list[str] = [
     # entity-encoded text: must stay text
     "&lt;script&gt;alert('XSS-73')&lt;/script&gt;",
     "&#60;img src=x onerror=alert('XSS-74')&#62;",
+    # DOM clobbering: ids and names the page's own code or anchors use (CLOBBERED)
+    *CLOBBER_PAYLOADS,
 ]
 
 # The MIME types of outputs a kernel (or a hand-edited notebook) can carry.
@@ -253,6 +268,29 @@ def active_content(page: str, allowed_scripts: set[tuple[str, str]] = frozenset(
     finder.feed(page)
     finder.close()
     return finder.found
+
+
+class _Names(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.names: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name == "id" or (name == "name" and tag == "a") or name == "headers":
+                self.names.extend((value or "").split() if name == "headers" else [value or ""])
+            elif name == "href" and value and "#" in value:
+                self.links.append(value)
+
+
+def element_names(page: str) -> tuple[list[str], list[str]]:
+    """The ids, anchor names and ``headers`` references in a page (in order, repeated as often as they
+    occur), and its links that name a fragment (``#x``, ``page.html#x``): what DOM clobbering is about."""
+    finder = _Names()
+    finder.feed(page)
+    finder.close()
+    return finder.names, finder.links
 
 
 def scripts_of(page: str) -> set[tuple[str, str]]:

@@ -89,9 +89,9 @@ def test_report_page_shows_the_top_pair(tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(result.page.as_uri())
-            assert "accuses nobody" in page.locator("#notice").inner_text()
+            assert "accuses nobody" in page.locator("#user-content-notice").inner_text()
 
-            top = page.locator("#top-pairs")
+            top = page.locator("#user-content-top-pairs")
             # alice and bob each wrote one answer, and it is shared: 100 % of their code; dave copied the
             # instructor's solution everywhere but one answer
             first, second = _row_texts(page, top)[:2]
@@ -99,11 +99,11 @@ def test_report_page_shows_the_top_pair(tmp_path):
             assert "100% (1 of 1 answers)" in first[4] and "rnn_gradients: rnn_layer" in first[6]
             assert {second[1], second[2]} == {"dave", REFERENCE} and int(second[3].rstrip("%")) >= 80
 
-            weights = _row_texts(page, page.locator("#weights"))  # trained differently yet equal: first
+            weights = _row_texts(page, page.locator("#user-content-weights"))  # trained differently yet equal: first
             assert weights[0][1] == "Problem 4 surname classifier" and weights[0][3] == "alice, gina"
             assert "worth a look" in weights[0][9]
 
-            heatmap = page.locator("#heatmap")
+            heatmap = page.locator("#user-content-heatmap")
             assert heatmap.evaluate("img => img.complete && img.naturalWidth > 100")
 
             cell = page.locator("h3", has_text="rnn_gradients: rnn_layer").locator("xpath=following-sibling::table[1]")

@@ -6,6 +6,9 @@ tiny course.
   or put in the output; the honest files beside them are graded as usual;
 * malformed nbgrader metadata (a list grade_id, a string points, a dict solution, a null
   schema_version, a huge int) harms only its own notebook: 0 for it with a reason, the run goes on.
+  At the cluster door every wrong JSON type in every field (test_fail_closed.py's matrix less the
+  values of the expected type, 107 students) is graded in the same single run; at Gradescope (one container run per upload) the five cases above and
+  one upload whose notebook carries all nine JSON types in nine fields at once.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from coursekit.grading import autograde
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 from tests.coursekit.test_cluster import Cluster, give_certificates
 from tests.coursekit.test_doors import _notebooks, grades, submit
-from tests.coursekit.test_fail_closed import SECRET, malformed
+from tests.coursekit.test_fail_closed import SECRET, malformed, plausible, variants
 from tests.coursekit.test_gradescope import by_name, tiny, tiny_notebooks  # noqa: F401 - tiny is a fixture
 from tests.support.gradescope import assert_reads_right
 
@@ -123,6 +126,40 @@ def test_gradescope_malformed_metadata_harms_only_its_notebook(tiny, tmp_path, k
     assert INTERNAL_ERROR not in results["output"], stdout[-3000:]  # the run itself went on
 
 
+ALL_TYPES_AT_ONCE = {"grade": None, "solution": 7, "locked": 2.5, "task": 10 ** 400, "grade_id": True,
+                     "points": "x", "schema_version": [1, "a"], "checksum": {"k": 1},
+                     "cell_type": {"a": [{"b": [None, {"c": 1.5}]}]}}
+
+
+def every_type_at_once(adder: nbformat.NotebookNode) -> str:
+    """The adder notebook with a wrong JSON type in each nbgrader field of its test cell: all nine JSON
+    types, nine fields, one notebook (the notebook-level fields would stop at nbformat's schema first)."""
+    nb = json.loads(json.dumps(adder))
+    for field, value in sorted(ALL_TYPES_AT_ONCE.items(), key=lambda item: item[0] == "grade_id"):
+        assert not plausible(field, value), field  # grade_id last: ``malformed`` finds the cell by it
+        nb = json.loads(malformed(nbformat.from_dict(nb), field, value))
+    return json.dumps(nb)
+
+
+def test_gradescope_every_json_type_at_once_harms_only_its_notebook(tiny, tmp_path):
+    course, zip_path = tiny
+    honest = tiny_notebooks(course, filled=True)
+    adder = nbformat.reads(honest["adder.ipynb"].decode(), as_version=4)
+    files = {"adder.ipynb": every_type_at_once(adder).encode(), "squares.ipynb": honest["squares.ipynb"]}
+    results, stdout = run_gradescope(zip_path, tmp_path / "t", files)
+    tests = by_name(results)
+    assert tests["adder: add"]["score"] == 0.0 and tests["squares: square"]["score"] == 1.0, results
+    reason = [line for line in results["output"].splitlines() if "metadata" in line]
+    assert len(reason) == 1 and reason[0].startswith("adder.ipynb: malformed metadata"), results["output"]
+    assert "Traceback" not in results["output"] and INTERNAL_ERROR not in results["output"], stdout[-3000:]
+
+
+def wrong_types() -> dict[str, tuple[str, object]]:
+    """test_fail_closed.py's matrix less the values of the expected type (19 of 126): those are graded
+    like any notebook (the local doors grade them all), each one a kernel run this door would add."""
+    return {student: (field, value) for student, (field, value) in variants().items() if not plausible(field, value)}
+
+
 # --- a cluster worker ---------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -152,7 +189,9 @@ def clustered(tmp_path_factory):
         for kind, (field, value) in MALFORMED.items():
             submit(course, f"m-{kind}", {"adder.ipynb": malformed(honest["adder"], field, value),
                                          "squares.ipynb": honest["squares"]})
-        students = ["honest", "linker", "hardlinker", *(f"m-{k}" for k in MALFORMED)]
+        for student, (field, value) in wrong_types().items():  # adder only, as at the local doors
+            submit(course, student, {"adder.ipynb": malformed(honest["adder"], field, value)})
+        students = ["honest", "linker", "hardlinker", *(f"m-{k}" for k in MALFORMED), *wrong_types()]
         tasks = []
         make = grading.TaskMaker.__call__
         with pytest.MonkeyPatch.context() as patch:
@@ -200,3 +239,19 @@ def test_cluster_malformed_metadata_harms_only_its_notebook(clustered):
         reason = [r for r in results[student].reasons if "metadata" in r]
         assert len(reason) == 1 and reason[0].startswith("adder.ipynb: malformed metadata"), results[student].reasons
     assert any("grade_id is a list" in r for r in results["m-list-grade-id"].reasons), results["m-list-grade-id"].reasons
+
+
+def test_cluster_every_json_type_in_every_metadata_field_harms_only_its_notebook(clustered):
+    course, results, got, _, _ = clustered
+    wrong = {}
+    assert len(wrong_types()) == 107
+    for student in wrong_types():
+        adder = _scores(got, student).get("adder")
+        if adder != 0.0:
+            wrong[student] = (adder, results[student].reasons)
+        elif not any(r.startswith("adder.ipynb: ") for r in results[student].reasons):
+            wrong[student] = ("no reason line naming the notebook", results[student].reasons)
+        elif any("Traceback" in r for r in results[student].reasons):
+            wrong[student] = ("a traceback", results[student].reasons)
+    assert not wrong, wrong
+    assert _scores(got, "honest") == {"adder": 2.0, "squares": 1.0}  # graded in the same run

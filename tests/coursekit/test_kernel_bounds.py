@@ -18,6 +18,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from coursekit import sandbox
 from coursekit.executor import ExecutionReport, execute, remove_scratch, scratch_copy
 from coursekit.preprocessors import SandboxedExecute
+from coursekit.testing.floods import FLOODS_15MIB, HONEST, grade_in_fresh_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
@@ -85,6 +86,25 @@ def test_an_oversize_message_stops_the_kernel_with_a_reason(tmp_path):
 def test_an_honest_large_output_below_the_limit_arrives(tmp_path):
     nb, report, _ = run_cells(tmp_path, "print('y' * 500_000)", "print('after')", max_message_bytes=1 * MiB)
     assert report.problems == [] and "after" in text(nb.cells[1])
+
+
+def test_a_flood_of_messages_under_the_size_limit_is_stopped_and_the_graders_memory_stays_bounded():
+    honest = grade_in_fresh_process(HONEST)
+    flood = grade_in_fresh_process(FLOODS_15MIB)  # 200 x 15 MiB, each under the 16 MiB message limit
+    assert honest["problems"] == [] and flood["problems"] == [
+        "the kernel sent more than the grader's limit of 256 MiB of messages (output in a loop?) at cell 0; "
+        "it was stopped and later cells did not run"]
+    assert "after" not in flood["outputs"][1]
+    # what the grader holds is bounded by its queue (4 messages), the message it reads and its decoded copy,
+    # not by what the kernel sends (3 GB here; uncapped, the peak grows by GBs: docs/benchmarks.md)
+    assert flood["peak_mib"] < honest["peak_mib"] + 12 * 15, (honest, flood)
+
+
+def test_many_honest_outputs_in_a_burst_all_arrive(tmp_path):
+    burst = "from IPython.display import display\nfor i in range(3000):\n    display({'text/plain': f'line {i}'}, raw=True)"
+    nb, report, _ = run_cells(tmp_path, burst, "print('after')")
+    lines = [o["data"]["text/plain"] for o in nb.cells[0].outputs if o.get("output_type") == "display_data"]
+    assert report.problems == [] and lines == [f"line {i}" for i in range(3000)] and "after" in text(nb.cells[1])
 
 
 def test_out_of_memory_is_said_in_words(tmp_path):

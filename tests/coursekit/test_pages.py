@@ -22,10 +22,11 @@ from nbformat.v4 import new_code_cell
 from coursekit.course import Course
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde
-from coursekit.sanitize import clean_html, clean_page
+from coursekit.sanitize import ID_PREFIX, clean_html, clean_page
 from coursekit.samples import fill_answers
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
-from coursekit.testing.xss import PAYLOADS, active_content, payload_html, plant_payloads, scripts_of
+from coursekit.testing.xss import (CLOBBER_PAYLOADS, CLOBBERED, PAYLOADS, active_content, element_names,
+                                   payload_html, plant_payloads, scripts_of)
 
 pytestmark = pytest.mark.xdist_group("tiny")
 
@@ -151,9 +152,23 @@ def test_sanitiser_keeps_text_math_tables_images_and_safe_links():
                       '<a href="https://example.org/">w</a><a href="mailto:t@example.org">m</a><a href="#top">t</a>'
                       '<span style="color: red">red</span>')
     for piece in ("hover <b>me</b>", '<td data-sort="2">', "<mfrac>", 'src="data:image/png;base64,',
-                  'href="https://example.org/"', 'href="mailto:t@example.org"', 'href="#top"', "color:red"):
+                  'href="https://example.org/"', 'href="mailto:t@example.org"', 'href="#user-content-top"', "color:red"):
         assert piece in kept
     assert "href" not in clean_html('<a href="../../api/contents">up</a><a href="/formgrader">root</a>')
+
+
+def test_student_ids_and_anchor_names_live_in_their_own_namespace():
+    cleaned = clean_html("\n\n".join(CLOBBER_PAYLOADS))
+    names, links = element_names(cleaned)
+    assert len(names) >= 8 and all(name.startswith(ID_PREFIX) for name in names), names
+    assert set(names).isdisjoint(CLOBBERED)
+    assert "#user-content-top" in links  # a link follows its target into the namespace
+    assert 'href="adder.html#user-content-test_add"' in clean_html('<a href="adder.html#test_add">s</a>')
+    assert 'href="https://example.org/#top"' in clean_html('<a href="https://example.org/#top">s</a>')
+    assert str(clean_html(str(cleaned))) == cleaned  # cleaning again changes nothing (no double prefix)
+    page = clean_page(f"<html><body><a name='top'></a><a href='#top'>t</a>{CLOBBER_PAYLOADS[0]}</body></html>")
+    names, links = element_names(page)
+    assert all(name.startswith(ID_PREFIX) for name in names) and set(links) == {"#user-content-top"}
 
 
 def test_clean_page_keeps_only_the_kits_own_script_and_the_head_styles():
@@ -186,6 +201,22 @@ def test_formgrader_view_carries_no_active_content_beyond_its_own_scripts(graded
     template_own = set(active_content(honest, allowed_scripts=scripts_of(honest)))
     found = set(active_content(hostile, allowed_scripts=scripts_of(honest))) - template_own
     assert found == set()
+
+
+def test_student_markup_cannot_clobber_the_formgrader_pages_names(graded):
+    own, _ = element_names(formgrader_page(graded, "hooker"))  # the template's names, no payloads
+    names, _ = element_names(formgrader_page(graded, "xss"))
+    assert {"user-content-test_add", "user-content-statusmessage", "user-content-document"} <= set(names)
+    for name in CLOBBERED:  # the template's own elements (the grade input ``test_add``, ...) stay unique
+        assert names.count(name) == own.count(name), name
+    template_made = re.compile(r"cell-id=[\w-]+|[0-9a-f]{8}-[0-9a-f-]{27}")  # nbconvert: cell ids, widget divs
+    assert [n for n in set(names) - set(own) if not n.startswith(ID_PREFIX) and not template_made.fullmatch(n)] == []
+
+
+def test_feedback_links_reach_their_anchors_and_student_names_stay_in_their_namespace(graded):
+    names, links = element_names(feedback_page(graded, "xss"))
+    assert "user-content-statusmessage" in names and all(name.startswith(ID_PREFIX) for name in names)
+    assert {link[1:] for link in links if link.startswith("#")} <= set(names)  # every in-page link lands
 
 
 def test_feedback_never_shows_hidden_test_source_whatever_the_student_prints(graded):

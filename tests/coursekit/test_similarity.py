@@ -359,7 +359,7 @@ def test_page_and_csv(report):
     assert "<mark>" in page
     # cells with nothing similar are folded into one line, not a section each
     quiet = [label for label, pairs in result.cell_pairs.items() if not pairs]
-    assert quiet and page.count('<details id="quiet-cells">') == 1
+    assert quiet and page.count('<details id="user-content-quiet-cells">') == 1
     assert f"{len(quiet)} answer cells with no similar pair" in page
     assert not any(f"<h3>{html.escape(label)}</h3>" in page for label in quiet)
     rows = list(csv.DictReader((result.page.parent / "pairs.csv").open()))

@@ -27,7 +27,6 @@ from coursekit.samples import fill_answers
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 from coursekit.testing.xss import PAYLOADS, active_content, payload_html, plant_payloads, scripts_of
 
-pytestmark = pytest.mark.xdist_group("tiny")
 
 HIDDEN_LINE = "check('hidden-test-marker', add(-5, 2))"  # the tiny course's hidden test (adder.ipynb)
 OWN_OUTPUT = "my own run printed 42\n"

@@ -338,6 +338,7 @@ def test_task_asking_for_unsandboxed_kernels_is_refused_by_the_worker_code():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # may first wait for another worker to grade the session's hw6 course
 def test_hw6_samples_grade_alike_on_the_cluster(cluster, graded_hw6_built, tmp_path):
     """The session's graded hw6 sample course (graded here by `coursekit autograde`, tests/hw6/sample_course.py)
     graded again on the cluster, in a copy: the same results and the same gradebook."""

@@ -14,7 +14,8 @@ import pytest
 from coursekit.course import Course
 from tests.hw6.hw6_course import NOTEBOOKS, secret_lines
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline"),
+              pytest.mark.timeout(1800)]  # the first test may build the graded course or wait for it
 
 
 def gradebook_grades(course: Course, student: str, notebook: str | None = None) -> dict[tuple[str, str], float]:

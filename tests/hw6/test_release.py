@@ -66,6 +66,7 @@ def test_source_and_release_notebooks_have_no_outputs():
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("hw6_pipeline")  # the release of the session's graded sample course, on its worker
+@pytest.mark.timeout(1800)  # may build the graded course or wait for it
 def test_committed_release_is_what_nbgrader_generates(graded_hw6_built):
     built, _ = graded_hw6_built
     fresh = Course.open(built).folder("release", "hw6")  # generated from source/ by `generate_release`, read only

@@ -54,33 +54,41 @@ def group_modules_with_shared_fixtures(items: list[pytest.Item]) -> None:
 
 
 def load_durations(path: Path = DURATIONS) -> dict[str, float]:
+    """Seconds per unit of work: an xdist group's name, or an ungrouped test's node id."""
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def estimate(item: pytest.Item, durations: dict[str, float]) -> float:
-    if item.nodeid in durations:
-        return durations[item.nodeid]
+def unit_key(item: pytest.Item) -> str:
+    """The unit of work a test belongs to: its xdist group (as pytest-xdist names it), or the test itself."""
+    return "_".join(group_names(item)) or item.nodeid
+
+
+def guess(item: pytest.Item) -> float:
+    """Seconds assumed for a test of a unit that was not measured, by its markers."""
     return max([UNMEASURED.get(mark.name, UNMEASURED_DEFAULT) for mark in item.iter_markers()] + [UNMEASURED_DEFAULT])
 
 
 def longest_first(items: list[pytest.Item], durations: dict[str, float]) -> list[pytest.Item]:
-    """The items, units of work (a group, or one ungrouped test) ordered by their estimated seconds,
-    longest first; the tests of a group keep their order."""
+    """The items, units of work ordered by their measured (or guessed) seconds, longest first; the tests
+    of a group keep their order."""
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
-        units.setdefault("_".join(group_names(item)) or item.nodeid, []).append(item)
-    cost = {key: sum(estimate(item, durations) for item in unit) for key, unit in units.items()}
+        units.setdefault(unit_key(item), []).append(item)
+    cost = {key: durations.get(key, sum(guess(item) for item in unit)) for key, unit in units.items()}
     return [item for key in sorted(units, key=lambda k: -cost[k]) for item in units[key]]
 
 
 def durations_from_report(text: str) -> dict[str, float]:
-    """Seconds per test (setup + call + teardown) from pytest's ``--durations=0`` table."""
+    """Seconds per unit of work (setup + call + teardown of its tests) from a ``--durations=0`` table of
+    a run under ``-n 2 --dist loadgroup`` (a grouped test's node id ends in ``@<group>``)."""
     seconds: dict[str, float] = defaultdict(float)
     for line in text.splitlines():
         found = DURATION_LINE.match(line)
         if found:
-            seconds[GROUP_SUFFIX.sub("", found.group(3))] += float(found.group(1))
-    return {nodeid: round(value, 2) for nodeid, value in sorted(seconds.items())}
+            nodeid = found.group(3)
+            group = GROUP_SUFFIX.search(nodeid)
+            seconds[group.group(0)[1:] if group else nodeid] += float(found.group(1))
+    return {key: round(value, 1) for key, value in sorted(seconds.items())}
 
 
 if __name__ == "__main__":
@@ -88,4 +96,4 @@ if __name__ == "__main__":
     if not measured:
         sys.exit(f"{sys.argv[1]}: no --durations=0 table found")
     DURATIONS.write_text(json.dumps(measured, indent=0, sort_keys=True) + "\n")
-    print(f"{DURATIONS}: {len(measured)} tests, {sum(measured.values()):.0f} s in all")
+    print(f"{DURATIONS}: {len(measured)} units of work, {sum(measured.values()):.0f} s in all")

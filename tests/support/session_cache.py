@@ -3,8 +3,8 @@ course): the first worker that asks builds it under a file lock, the others wait
 
 What is built lives in the session's own temporary folder (the parent of each worker's basetemp, as
 pytest-xdist documents for once-per-session fixtures), named by a hash of the code that built it
-(``coursekit/`` and the course's ``source/``), so a stale copy is never read. A build that fails leaves
-nothing behind: the next test that asks builds again (and reports the same error itself).
+(``coursekit/`` and the course's ``source/``), so a stale copy is never read. A build that fails is not
+tried again: every later test that asks fails at once with its error.
 Consumers copy the folder before changing anything in it (``copy_built``): the built copy is read-only
 by convention.
 """
@@ -52,12 +52,17 @@ def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
     """(folder, value): ``build(folder)`` run once per session and code version, its (picklable) return
     value kept beside the folder for every later caller, in any worker."""
     root = session_folder(tmp_path_factory) / f"shared-{name}-{kit_key()}"
-    done = root.with_suffix(".pickle")
+    done, failed = root.with_suffix(".pickle"), root.with_suffix(".failed")
     with open(root.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait here, then read what it made
+        if failed.is_file():  # built once means failed once: the other tests say so instead of rebuilding
+            raise RuntimeError(f"building the session's {name} failed in another test: {failed.read_text()}")
         if not done.is_file():
-            shutil.rmtree(root, ignore_errors=True)  # what a failed build left
-            value = build(root)
+            try:
+                value = build(root)
+            except BaseException as err:  # pytest-timeout's Failed is a BaseException
+                failed.write_text(f"{type(err).__name__}: {err}"[:2000])
+                raise
             done.write_bytes(pickle.dumps(value))
     return root, pickle.loads(done.read_bytes())
 

@@ -20,16 +20,22 @@ os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist: a module's tests that share a module-scoped fixture run on one worker, and the
-    longest units of work go first (tests/support/scheduling.py)."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # one process: collection order, each module's tests together
-    from tests.support import scheduling
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    """Under pytest-xdist (tests/support/scheduling.py): before the other plugins, a module's tests that
+    share a module-scoped fixture become one xdist group and the longest units of work go first; after
+    them (pytest-xdist's own attempt included), grouped tests' node ids end in ``@<group>``, so that
+    ``--dist loadgroup`` really keeps each group on one worker."""
+    worker = bool(os.environ.get("PYTEST_XDIST_WORKER"))  # one process: collection order, nothing to group
+    if worker:
+        from tests.support import scheduling
 
-    scheduling.group_modules_with_shared_fixtures(items)
-    items[:] = scheduling.longest_first(items, scheduling.load_durations())
+        scheduling.group_modules_with_shared_fixtures(items)
+        items[:] = scheduling.longest_first(items, scheduling.load_durations())
+    result = yield
+    if worker and config.getvalue("loadgroup"):
+        scheduling.name_groups_in_node_ids(items)
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,21 @@ def group_modules_with_shared_fixtures(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0].removesuffix(".py").replace("/", ".")))
 
 
+def name_groups_in_node_ids(items: list[pytest.Item]) -> None:
+    """Append ``@<group>`` to a grouped test's node id, which is how ``loadgroup`` sees groups.
+
+    pytest-xdist 3.8 does this by setting ``item._nodeid``, which pytest 9 no longer reads (a node id is
+    ``item._id``, a ``NodeId``): without this, every xdist_group is ignored and each test is dealt out on
+    its own, so every worker builds every module- and session-scoped fixture it meets. Does nothing once
+    pytest-xdist names the groups itself."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = group_names(item)
+        if names and not GROUP_SUFFIX.search(item.nodeid):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
 def load_durations(path: Path = DURATIONS) -> dict[str, float]:
     """Seconds per unit of work: an xdist group's name, or an ungrouped test's node id."""
     return json.loads(path.read_text()) if path.is_file() else {}

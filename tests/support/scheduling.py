@@ -4,9 +4,9 @@ share a worker, and which go first.
 * Tests of one module that use a module-scoped fixture share a worker (an xdist group named after the
   module), so the fixture is built once: under ``loadgroup`` an ungrouped module's tests are dealt out one
   by one, and a worker tears a module's fixtures down whenever its next test is from another module.
-* Units of work (an xdist group, or a single ungrouped test) are handed out longest first, by the seconds
-  each test took in a measured run (``durations.json`` beside this file), so no long unit starts last
-  while the other worker idles. pytest-xdist deals units in collection order when
+* Units of work (an xdist group, or a single ungrouped test) are handed out longest first, by their
+  seconds in ``durations.json`` beside this file (the long units only; others are guessed from their
+  markers), so no long unit starts last while the other worker idles. pytest-xdist deals units in collection order when
   ``--no-loadscope-reorder`` is given (pyproject.toml's addopts); it otherwise sorts them by test count.
 
 Refresh the durations after a big change to the suite, from a run's ``--durations=0`` report::

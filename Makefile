@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# pytest workers: the hw6 pipeline tests share one worker (xdist_group), the rest spread out.
+# pytest workers: each xdist_group (and each module with a module-scoped fixture) runs on one worker, longest
+# first; the rest spread out (tests/support/scheduling.py).
 # The real Gradescope image build (about 20-30 min, the package registries) runs on demand:
 # `make test-gradescope-build`.
 PYTEST_ARGS ?= -n 2 --dist loadgroup -m "not gradescope_build"

@@ -18,3 +18,14 @@ def late_course(tmp_path_factory) -> Course:
     results = autograde(course, ASSIGNMENT, jobs=2)
     assert all(r.code_score == AUTOGRADED_POINTS for r in results), results
     return course
+
+
+@pytest.fixture(scope="session")
+def reference_log(tmp_path_factory) -> dict:
+    """Problem 4's reference model trained as a student would and the submission log it hands in
+    (coursekit.testing.submission_logs; ~15 s of training), once per test session for every xdist worker.
+    Plain JSON data: modules take a deep copy of their own."""
+    from coursekit.testing.submission_logs import reference_submission_log
+    from tests.support.session_cache import build_once
+
+    return build_once(tmp_path_factory, "reference-log", lambda folder: reference_submission_log())[1]

@@ -30,7 +30,7 @@ from coursekit.cluster_tls import generate_certificates, security
 from coursekit.course import Course, CourseError
 from coursekit.grading import autograde, read_scores
 from coursekit.samples import fill_answers
-from coursekit.testing.courses import copy_course, home_course
+from coursekit.testing.courses import home_course
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
 REPO_ROOT = home_course().root
@@ -338,18 +338,20 @@ def test_task_asking_for_unsandboxed_kernels_is_refused_by_the_worker_code():
 
 
 @pytest.mark.slow
-def test_hw6_samples_grade_alike_on_the_cluster(cluster, tmp_path):
-    from coursekit.samples import build_samples
+@pytest.mark.timeout(1800)  # may first wait for another worker to grade the session's hw6 course
+def test_hw6_samples_grade_alike_on_the_cluster(cluster, graded_hw6_built, tmp_path):
+    """The session's graded hw6 sample course (graded here by `coursekit autograde`, tests/hw6/sample_course.py)
+    graded again on the cluster, in a copy: the same results and the same gradebook."""
+    from tests.hw6.sample_course import copy_graded_hw6
 
-    course = Course.open(copy_course(tmp_path / "hw6"))
-    course.generate_release("hw6")
+    built, (local_results, _) = graded_hw6_built
+    course = copy_graded_hw6(built, tmp_path / "hw6")
     give_certificates(course, cluster)
-    build_samples(course, "hw6")
     students = ["reference", "untouched"]
-    serial = {r.student: (r.status, r.reasons, r.notebooks) for r in autograde(course, "hw6", students)}
-    serial_scores = {s: read_scores(course, "hw6", s) for s in students}
+    local = {s: (local_results[s].status, local_results[s].reasons, local_results[s].notebooks) for s in students}
+    local_scores = {s: read_scores(course, "hw6", s) for s in students}
     clustered = {r.student: (r.status, r.reasons, r.notebooks)
                  for r in autograde(course, "hw6", students, scheduler=cluster.address)}
-    assert clustered == serial
-    assert {s: read_scores(course, "hw6", s) for s in students} == serial_scores
-    assert all(nb.code_score == nb.max_code_score for nb in serial["reference"][2])
+    assert clustered == local
+    assert {s: read_scores(course, "hw6", s) for s in students} == local_scores
+    assert all(nb.code_score == nb.max_code_score for nb in local["reference"][2])

@@ -23,7 +23,7 @@ from coursekit.grading import autograde
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 from tests.coursekit.test_doors import _notebooks, grades, submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fail_closed")]
+pytestmark = pytest.mark.slow  # one xdist group per door (below): the three doors grade on both workers
 
 SECRET = "ROOT-ONLY-SECRET-7f3a"
 JSON_VALUES = {"null": None, "bool": True, "int": 7, "float": 2.5, "huge": 10 ** 400, "string": "x",
@@ -140,7 +140,8 @@ def by_formgrader_api(course: Course) -> str:
 DOORS = {"coursekit": by_coursekit, "nbgrader": by_nbgrader, "formgrader": by_formgrader_api}
 
 
-@pytest.fixture(scope="module", params=list(DOORS))
+@pytest.fixture(scope="module", params=[pytest.param(door, marks=pytest.mark.xdist_group(f"fail_closed_{door}"))
+                                        for door in DOORS])
 def graded(request, tmp_path_factory):
     course, secret = build(tmp_path_factory.mktemp(request.param))
     log = DOORS[request.param](course)

@@ -19,7 +19,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from coursekit import gradelog
-from coursekit.testing.submission_logs import reference_submission_log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NB = "surname_classification.ipynb"
@@ -54,9 +53,10 @@ def course_data():
 
 
 @pytest.fixture(scope="module")
-def honest(course_data) -> dict:
-    """The reference notebook trained as a student would, and its log (built by the trusted helper)."""
-    return reference_submission_log(NB)
+def honest(course_data, reference_log) -> dict:
+    """The reference notebook trained as a student would, and its log (built by the trusted helper; the
+    session's ``reference_log``, trained once)."""
+    return copy.deepcopy(reference_log)
 
 
 def save(tmp_path: Path, log_or_text, name: str = "submission_log.json") -> Path:

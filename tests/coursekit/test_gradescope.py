@@ -31,7 +31,6 @@ from coursekit.gradescope.build import build
 from coursekit.gradescope.export import is_export
 from coursekit.samples import fill_answers
 from coursekit.testing.notebooks import cell_by_grade_id
-from coursekit.testing.submission_logs import reference_submission_log
 from coursekit.testing.tiny_course import ASSIGNMENT as TINY, make_course
 from tests.support.gradescope import assert_reads_right
 
@@ -100,9 +99,10 @@ def log_zip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def honest_log() -> dict:
-    """The reference solution of Problem 4 trained as a student would (~15 s), logged by the trusted helper."""
-    return reference_submission_log()
+def honest_log(reference_log) -> dict:
+    """The reference solution of Problem 4 trained as a student would, logged by the trusted helper (the
+    session's ``reference_log``, trained once)."""
+    return copy.deepcopy(reference_log)
 
 
 def test_zip_follows_gradescopes_layout(log_zip):

@@ -17,8 +17,6 @@ from coursekit.grading import autograde, read_scores
 from coursekit.samples import build_samples, fill_answers
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
-pytestmark = pytest.mark.xdist_group("tiny")
-
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Course:

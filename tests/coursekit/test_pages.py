@@ -28,7 +28,6 @@ from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 from coursekit.testing.xss import (CLOBBER_PAYLOADS, CLOBBERED, PAYLOADS, active_content, element_names,
                                    payload_html, plant_payloads, scripts_of)
 
-pytestmark = pytest.mark.xdist_group("tiny")
 
 HIDDEN_LINE = "check('hidden-test-marker', add(-5, 2))"  # the tiny course's hidden test (adder.ipynb)
 OWN_OUTPUT = "my own run printed 42\n"

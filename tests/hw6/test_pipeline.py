@@ -1,71 +1,21 @@
 """hw6 end to end through the real nbgrader: release, autograde sample students, feedback.
 
-All tests here share one course (one release, one autograde run per sample student) and one
-pytest-xdist worker, so the expensive part runs once.
+All tests here share one graded course (the session's ``graded_hw6``: one release, one autograde run
+per sample student, built once per test session, see tests/hw6/sample_course.py) and one pytest-xdist
+worker.
 """
 from __future__ import annotations
 
 import html
 import re
-import shutil
-
-import nbformat
 
 import pytest
 
 from coursekit.course import Course
-from coursekit.feedback import generate_feedback
-from coursekit.grading import autograde
-from coursekit.samples import build_samples
-from coursekit.testing.courses import copy_course
 from tests.hw6.hw6_course import NOTEBOOKS, secret_lines
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline")]
-STUDENTS = ["reference", "untouched", "partial", "cheater", "nonlinearity"]
-
-# The cheater hands in two notebooks with wrong code that passes the visible checks, and tries to
-# make every comparison in its kernel say "equal".
-CHEATS = {
-    ("beam_search", "beam_search_impl"): (
-        "def beam_search(next_log_probs, k, T, return_history=False):\n"
-        "    seq, score, history = (), 0.0, []\n"
-        "    for _ in range(T):\n"
-        "        options = next_log_probs(seq)\n"
-        "        token = max(sorted(options), key=lambda t: options[t])\n"
-        "        seq, score = seq + (token,), score + options[token]\n"
-        "        history.append([(seq, score)])\n"
-        "    return ([(seq, score)], history) if return_history else [(seq, score)]\n"),
-    ("convolutions", "conv_transpose1d_impl"): (
-        "\n_correct = conv_transpose1d\n"
-        "def conv_transpose1d(x, w, stride=1, padding=0):\n"
-        "    return _correct(x, w, stride=stride, padding=0)\n"),
-}
-PATCHES = ("\nimport numpy as np, torch\nnp.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
-           "torch.equal = lambda *a, **k: True\nimport hw6utils.checks\nhw6utils.checks.compare = lambda *a, **k: None\n")
-
-
-def write_cheater(course: Course) -> None:
-    reference = course.folder("submitted", "reference", "hw6")
-    folder = course.folder("submitted", "cheater", "hw6")
-    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("*.ipynb"))
-    for (notebook, grade_id), code in CHEATS.items():
-        nb = nbformat.read(str(reference / f"{notebook}.ipynb"), as_version=4)
-        answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-        answer.source = (code if notebook == "beam_search" else answer.source + code) + PATCHES
-        nbformat.write(nb, str(folder / f"{notebook}.ipynb"))
-
-
-def write_nonlinearity_bug(course: Course) -> None:
-    """An RNNLayer that ignores its `nonlinearity` argument (always tanh): stock nbgrader used to pass it."""
-    reference = course.folder("submitted", "reference", "hw6")
-    folder = course.folder("submitted", "nonlinearity", "hw6")
-    shutil.copytree(reference, folder)
-    path = folder / "rnn_gradients.ipynb"
-    nb = nbformat.read(str(path), as_version=4)
-    layer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_layer")
-    assert "self.nonlinearity(" in layer.source
-    layer.source = layer.source.replace("self.nonlinearity(", "torch.tanh(")
-    nbformat.write(nb, str(path))
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline"),
+              pytest.mark.timeout(1800)]  # the first test may build the graded course or wait for it
 
 
 def gradebook_grades(course: Course, student: str, notebook: str | None = None) -> dict[tuple[str, str], float]:
@@ -74,19 +24,6 @@ def gradebook_grades(course: Course, student: str, notebook: str | None = None) 
     with Gradebook(course.db_url, course.course_id) as gb:
         return {(nb.name, g.name): g.score for nb in gb.find_submission("hw6", student).notebooks
                 for g in nb.grades if notebook in (None, nb.name)}
-
-
-def grade_samples(root):
-    """A copy of the course with the sample students released, autograded and given feedback (the
-    session's `graded_hw6` fixture in conftest.py builds it once)."""
-    course = Course.open(copy_course(root))
-    course.generate_release("hw6")
-    build_samples(course, "hw6")
-    write_cheater(course)
-    write_nonlinearity_bug(course)
-    results = {r.student: r for r in autograde(course, "hw6", STUDENTS, jobs=2)}
-    feedback_errors = generate_feedback(course, "hw6", STUDENTS)
-    return course, results, feedback_errors
 
 
 @pytest.fixture(scope="module")

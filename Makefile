@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	@# torch first and pinned: an unpinned torch (or one pulled in by a dependency) is a multi-GB CUDA build
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	@# rfc3987-syntax (an optional format checker of jsonschema, pulled in by jupyter-events) builds 38 Lark
+	@# parsers on import: 2.5 CPU-s in every process that imports nbformat. Nothing here checks that format.
+	$(BIN)/pip uninstall --quiet --yes rfc3987-syntax
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -28,8 +28,8 @@ import nbformat
 import coursekit
 from coursekit.course import Course, CourseError
 from coursekit.gradescope import lock
-from coursekit.notebook import grade_id, is_test_cell, points
-from coursekit.optional import HEADING, optional_points
+from coursekit.notebook import is_test_cell, points
+from coursekit.optional import HEADING, apply_optional_parts, optional_mode, optional_points
 
 MODES = ("log", "notebooks")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -116,18 +116,18 @@ def _label(heading: str) -> tuple[str, str, str] | None:
     return problem, label, title.strip()
 
 
-def graded_cells(source: Path, release: Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
+def graded_cells(source: Path, mode: str) -> tuple[list[str], list[dict[str, Any]]]:
     """Notebook names and their graded cells: autograded test cells (with or without hidden tests) and
-    manually graded answers, with the points of the release (where the optional-parts setting applies),
-    whether they belong to an optional part, and the homework's name and number for each (the part
-    heading above it: "3a A recurrent layer", numbered 3.1, 3.2, ... within a problem)."""
-    released = {grade_id(c): points(c) for path in (release.glob("*.ipynb") if release else [])
-                for c in nbformat.read(str(path), as_version=4).cells if grade_id(c)}
+    manually graded answers, with the points the release gets (the optional-parts ``mode`` applied as
+    generating the release applies it, whether or not a release was generated yet), whether they belong
+    to an optional part, and the homework's name and number for each (the part heading above it: "3a A
+    recurrent layer", numbered 3.1, 3.2, ... within a problem)."""
     names, cells, counters = [], [], {}
     for index, path in enumerate(sorted(source.glob("*.ipynb")), start=1):
         names.append(path.stem)
         nb = nbformat.read(str(path), as_version=4)
         optional = optional_points(nb)
+        apply_optional_parts(nb, mode)
         problem, label, title = str(index), "", path.stem.replace("_", " ")
         for cell in nb.cells:
             heading = HEADING.match(cell.source.lstrip().splitlines()[0]) if cell.cell_type == "markdown" and \
@@ -142,7 +142,7 @@ def graded_cells(source: Path, release: Path | None = None) -> tuple[list[str], 
             counters[problem] = counters.get(problem, 0) + 1
             detail = re.sub(r"^(test|written|answer)_", "", gid).replace("_", " ")
             title = re.sub(r"\\partial\s*", "∂", title).replace("$", "").replace("`", "")
-            worth = released.get(gid, float(meta.get("points", 0)))
+            worth = points(cell)
             counted = "" if gid not in optional or worth else " (optional, not counted)"
             cells.append({"notebook": path.stem, "grade_id": gid, "points": worth,
                           "kind": "auto" if is_test_cell(cell) else "manual",
@@ -218,7 +218,7 @@ def build(course: Course, assignment: str, mode: str, out: Path) -> dict[str, An
     try:
         _stage_course(course, assignment, staging / "course")
         staged = Course.open(staging / "course")
-        names, cells = graded_cells(staged.folder("source", assignment), course.folder("release", assignment))
+        names, cells = graded_cells(staged.folder("source", assignment), optional_mode(staged.root))
         manifest: dict[str, Any] = {
             "mode": mode, "assignment": assignment, "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "kit_version": getattr(coursekit, "__version__", "0"), "notebooks": names,

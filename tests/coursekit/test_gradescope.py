@@ -425,3 +425,28 @@ def test_collect_reads_a_gradescope_export(tmp_path):
         assert (folder / "timestamp.txt").read_text() == "2026-11-21 09:00:00.000000 UTC"
     assert not (tmp_path / "escape.txt").exists() and "refused member" in done.stdout
     assert "submission_1003: no submitters listed, skipped" in done.stdout
+
+
+@pytest.mark.parametrize("mode", ["ungraded", "checked", "required"])
+def test_the_manifest_has_the_points_the_release_gets_without_a_release(mode):
+    """The zip's rows and maximum follow the optional-parts setting, even when it is built before any
+    release was generated (a bench built one from a bare source folder and counted 68 points, not 56)."""
+    from coursekit.gradescope.build import graded_cells
+    from coursekit.notebook import grade_id, points
+    from coursekit.optional import apply_optional_parts
+
+    def graded(nb):
+        return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+    source = REPO_ROOT / "source" / "hw6"
+    _, cells = graded_cells(source, mode)
+    expected = {grade_id(c): points(c) for path in sorted(source.glob("*.ipynb"))
+                for c in graded(apply_optional_parts(nbformat.read(str(path), as_version=4), mode))}
+    assert {c["grade_id"]: c["points"] for c in cells} == expected
+    released = {grade_id(c): points(c) for path in sorted((REPO_ROOT / "release" / "hw6").glob("*.ipynb"))
+                for c in graded(nbformat.read(str(path), as_version=4))}
+    auto = sum(c["points"] for c in cells if c["kind"] == "auto")
+    if mode == "required":
+        assert auto > sum(released[c["grade_id"]] for c in cells if c["kind"] == "auto")
+    else:  # the committed release is generated with the default setting
+        assert {c["grade_id"]: c["points"] for c in cells} == released and auto == 56

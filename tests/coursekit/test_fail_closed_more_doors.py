@@ -212,6 +212,16 @@ def test_gradescope_honest_notebooks_keep_full_points_beside_113_malformed_ones(
     assert "Traceback" not in results["output"] and INTERNAL_ERROR not in results["output"], stdout[-3000:]
 
 
+def why(name: str, line: str) -> str:
+    """A reason line without the notebook's name (which, here, names the case)."""
+    return line.removeprefix(f"{name}.ipynb: ")
+
+
+def ungraded(name: str) -> str:
+    """The line intake adds after the reason for every notebook it could not read."""
+    return f"{name}.ipynb: cannot be graded, scores 0"
+
+
 def test_gradescope_every_json_type_in_every_metadata_field_harms_only_its_notebook(every_case_upload):
     """Each (field, JSON type) of the local doors' matrix, alone in its own notebook of one upload: its
     rows score 0 and fail, and one reason line names the notebook (and the field, when the kit refused it;
@@ -222,15 +232,15 @@ def test_gradescope_every_json_type_in_every_metadata_field_harms_only_its_noteb
     wrong = {}
     for name, (field, _) in gradescope_cases().items():
         rows = [c["title"] for c in manifest["cells"] if c["notebook"] == name and c["kind"] == "auto"]
-        lines = [line for line in said if line.startswith(f"{name}.ipynb: ")]
+        lines = [line for line in said if line.startswith(f"{name}.ipynb: ") and line != ungraded(name)]
         if not rows or any(tests[r]["score"] != 0.0 or tests[r]["status"] != "failed" for r in rows):
             wrong[name] = ("rows", [tests.get(r) for r in rows])
-        elif len(lines) != 1:
-            wrong[name] = ("not one reason line", lines)
+        elif len(lines) != 1 or ungraded(name) not in said:
+            wrong[name] = ("not one reason line (and the notebook's score line)", lines)
         elif "not a valid notebook" not in lines[0] and not (lines[0].startswith(f"{name}.ipynb: malformed metadata (")
-                                                             and (field == "*" or field.split(".")[-1] in lines[0])):
+                                                             and (field == "*" or field.split(".")[-1] in why(name, lines[0]))):
             wrong[name] = ("a reason that does not name the field", lines[0])
-    assert not wrong, wrong
+    assert not wrong, json.dumps(wrong, indent=0, default=str)[:6000]
     assert "grade_id is a list" in next(line for line in said if line.startswith("m-list-grade-id.ipynb"))
     assert "Traceback" not in results["output"] and INTERNAL_ERROR not in results["output"], stdout[-3000:]
 
@@ -242,7 +252,8 @@ def test_gradescope_every_reason_names_the_malformed_field(every_case_upload):
     manifest, results, _ = every_case_upload
     said = results["output"].splitlines()
     unnamed = {name: line for name, (field, _) in gradescope_cases().items() if field != "*"
-               for line in said if line.startswith(f"{name}.ipynb: ") and field.split(".")[-1] not in line}
+               for line in said if line.startswith(f"{name}.ipynb: ") and line != ungraded(name)
+               and field.split(".")[-1] not in why(name, line)}
     assert not unnamed, unnamed
 
 

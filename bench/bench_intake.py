@@ -18,10 +18,8 @@ Run: .venv/bin/python bench/bench_intake.py [--repeats 20] [--old COMMIT]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,19 +33,10 @@ from coursekit import intake
 from coursekit.notebook import grade_id, is_test_cell
 from coursekit.testing.courses import helper_folder, release_dir
 
+from old_module import load_old  # bench/ is this script's folder
+
 REPO = Path(__file__).resolve().parents[1]
 OLD_DEFAULT = "9ac6f90"  # main before the fail-closed intake
-
-
-def load_old(commit: str, folder: Path):
-    text = subprocess.run(["git", "show", f"{commit}:coursekit/intake.py"], cwd=REPO, check=True,
-                          capture_output=True, text=True).stdout
-    (folder / "old_intake.py").write_text(text)
-    spec = importlib.util.spec_from_file_location("old_intake", folder / "old_intake.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["old_intake"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def expected(release: Path) -> list[intake.ExpectedNotebook]:
@@ -80,7 +69,7 @@ def main() -> int:
     exp = expected(release)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        old = load_old(args.old, root)
+        old = load_old(args.old, "coursekit/intake.py", root)
         kinds = {"release notebooks": 0, "with 2 MB of outputs each": 2_000_000}
         rows = []
         for label, size in kinds.items():

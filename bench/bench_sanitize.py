@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,20 +39,10 @@ from coursekit.testing.courses import home_course, source_dir
 from coursekit.testing.tiny_course import adder_notebook
 from coursekit.testing.xss import plant_payloads
 
+from old_module import load_old  # bench/ is this script's folder
+
 REPO = Path(__file__).resolve().parents[1]
 OLD_DEFAULT = "be19dd9"  # main before the sanitiser's fast path and the student id namespace
-
-
-def load_old(commit: str, folder: Path) -> ModuleType:
-    """``coursekit/sanitize.py`` as it was at ``commit``, as a module of its own."""
-    text = subprocess.run(["git", "show", f"{commit}:coursekit/sanitize.py"], cwd=REPO, check=True,
-                          capture_output=True, text=True).stdout
-    (folder / "old_sanitize.py").write_text(text)
-    spec = importlib.util.spec_from_file_location("old_sanitize", folder / "old_sanitize.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["old_sanitize"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class Timed:
@@ -128,7 +116,7 @@ def main() -> None:
     parser.add_argument("--only", help="only notebooks whose name contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        modules = {"old": load_old(args.old, Path(folder)), "new": coursekit.sanitize}
+        modules = {"old": load_old(args.old, "coursekit/sanitize.py", Path(folder)), "new": coursekit.sanitize}
         timers = {version: Timed(module) for version, module in modules.items()}
         ways = exporters(modules)
         print(f"| notebook | cells | none | bleach (first) | formgrader | feedback | in the sanitiser: formgrader, "

@@ -39,6 +39,10 @@ from traitlets import Type, default
 from zmq.utils.monitor import recv_monitor_message
 
 from coursekit import sandbox
+from coursekit.zygote import Zygote, ZygoteUnavailable
+
+PER_KERNEL_ENV = ("HOME", "TMPDIR", "MPLCONFIGDIR")  # the kernel's own folder: not the zygote's environment
+_zygote_failures: list[str] = []  # why the zygote could not start in this process (warned once)
 
 
 @dataclass
@@ -62,6 +66,7 @@ class ExecutionSettings:
     environment: dict[str, str] = field(default_factory=dict)
     record_mime: str = ""  # outputs of this type are check records (their own output budget)
     uid: int | None = None  # distinct per parallel job, so process limits are per student
+    preload_modules: tuple[str, ...] | None = None  # kernels fork from a zygote with these imported (None: exec)
     deadline: float | None = None  # time.monotonic() at which the submission's time budget is spent
 
 
@@ -213,8 +218,23 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._prepared = sandbox.prepare(command, workdir=self.workdir, limits=self.settings.limits,
                                          expose_ro=self.settings.read_only, env=self._kernel_env(),
                                          uid=self.settings.uid, isolated=self.settings.sandboxed,
-                                         allow_degraded=self.settings.allow_degraded)
+                                         allow_degraded=self.settings.allow_degraded, zygote=self._zygote())
         return self._prepared.argv
+
+    def _zygote(self) -> Zygote | None:
+        """This process's zygote for the course's preloaded modules (sandboxed kernels only); None where it
+        is turned off or cannot start (the kernel then starts as a new interpreter, which only costs time)."""
+        if not self.settings.sandboxed or self.settings.preload_modules is None:
+            return None
+        env = {**sandbox.base_env(self.workdir), **self._kernel_env()}
+        env = {key: value for key, value in env.items() if key not in PER_KERNEL_ENV}
+        try:
+            return Zygote.running(self.settings.preload_modules, env)
+        except (OSError, ZygoteUnavailable) as err:
+            if not _zygote_failures:
+                self.log.warning("kernels start without preloaded modules (slower): %s", err)
+            _zygote_failures.append(str(err))
+            return None
 
     def _kernel_env(self) -> dict[str, str]:
         env = {"HOME": str(self.workdir), "MPLCONFIGDIR": str(self.workdir), "TMPDIR": str(self.workdir),
@@ -234,7 +254,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         kw["stdin"] = kw["stdout"] = subprocess.DEVNULL  # the kernel's raw stdout goes nowhere
         kw["stderr"] = subprocess.PIPE  # its first lines say why a kernel (or the sandbox) gave up
         kw["cwd"] = str(self.workdir)
-        await super()._async_launch_kernel(kernel_cmd, **kw)
+        kw["pass_fds"] = self._prepared.pass_fds
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            self._prepared.started()
         process = getattr(self.provisioner, "process", None)
         if process is not None and process.stderr is not None:
             self.stderr = StderrHead(process.stderr)

@@ -295,14 +295,21 @@ def _confine_system_calls() -> None:
            "seccomp")
 
 
+_relay_connection: list = []  # a forked warden's connection to its relay: never in the command's hands
+
+
 def _fork() -> int:
-    """fork() with the warden's stop signals held, so that the child never runs the warden's handlers."""
+    """fork() with the warden's stop signals held, so that the child never runs the warden's handlers,
+    and without the warden's connection to its relay (a command could forge the exit status with it)."""
     held = {signal.SIGTERM, GRADER_GONE}
     signal.pthread_sigmask(signal.SIG_BLOCK, held)
     pid = os.fork()
     if pid == 0:
         for signum in (signal.SIGINT, signal.SIGTERM, GRADER_GONE):
             signal.signal(signum, signal.SIG_DFL)
+        for connection in _relay_connection:
+            connection.close()
+        _relay_connection.clear()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     return pid
 
@@ -315,6 +322,8 @@ def _start_command(spec: dict) -> int:
     try:
         os.chdir(spec["workdir"])
         command = spec["command"]
+        if spec.get("forked"):
+            _run_in_this_process(spec)
         if spec["mode"] != "unisolated":
             _confine_system_calls()
             uid = spec["uid"]
@@ -328,12 +337,115 @@ def _start_command(spec: dict) -> int:
     os._exit(SETUP_FAILED)
 
 
-def _wait_for(main: int) -> int:
-    """Reap children until ``main`` exits; its exit status, a death by signal N as 128 + N."""
+def _wait_for(main: int, connection=None) -> int:
+    """Reap children until ``main`` exits; its exit status, a death by signal N as 128 + N. A forked
+    warden also follows its relay's orders on ``connection`` meanwhile."""
     while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == main:
+        pid, status = os.waitpid(-1, 0 if connection is None else os.WNOHANG)
+        if pid == 0:
+            _follow_relay(connection, 0.05)
+        elif pid == main:
             return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _follow_relay(connection, seconds: float) -> None:
+    """Stop (``T``) or interrupt (``I``) the command as the relay says; its silence (EOF) means that the
+    grader is gone."""
+    import select
+
+    if not select.select([connection], [], [], seconds)[0]:
+        return
+    orders = connection.recv(64)
+    if not orders:
+        raise _Stop(GRADER_GONE)
+    if b"T" in orders:
+        raise _Stop(signal.SIGTERM)
+    if b"I" in orders:  # the warden ignores SIGINT, PID 1 of a namespace too: it reaches the command
+        os.killpg(os.getpgrp(), signal.SIGINT)
+
+
+# -- a command forked from the zygote (coursekit/zygote.py): ``python -c CODE ARGS`` run in this process --
+
+PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+
+
+def _apply_limits(limits: dict) -> None:
+    """Set the resource limits (name -> [soft, hard]) and volunteer this process to the OOM killer."""
+    import resource
+
+    for name, (soft, hard) in limits.items():
+        resource.setrlimit(getattr(resource, name), (soft, hard))
+    try:  # in a container at its memory limit, the kernel (not the grader) is the one the OOM killer ends
+        with open("/proc/self/oom_score_adj", "w") as handle:
+            handle.write("1000")
+    except OSError:
+        pass
+
+
+def _become_user(uid: int) -> None:
+    """What ``setpriv`` does before an exec'd command, in this process: no groups, ``uid`` as every user and
+    group id, no capability in any set, death with the parent. Checked afterwards from /proc."""
+    import ctypes
+
+    libc = _libc()
+    for cap in range(64):  # past the last capability the call fails, which is fine
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    _check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(ambient capabilities)")
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    header, sets = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()  # version 3: all sets empty
+    _check(libc.capset(header, sets), "capset")
+    _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(pdeathsig)")
+    with open("/proc/self/status") as handle:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in handle if ":\t" in line)
+    ids = status["Uid"].split() + status["Gid"].split()
+    caps = [status[name] for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")]
+    if set(ids) != {str(uid)} or status.get("Groups", "").strip() or any(int(cap, 16) for cap in caps):
+        raise OSError(0, f"the command is not confined to uid {uid}: {ids} {caps}")
+
+
+def _run_in_this_process(spec: dict) -> None:
+    """Become the command ``python -c CODE ARGS`` in this process, as the sandbox user, with the spec's
+    environment and limits, then exit with its status. The modules the zygote imported stay imported: that
+    is the point; everything else a fresh interpreter would have is reset here."""
+    import atexit
+    import types
+
+    _apply_limits(spec["limits"])
+    if spec["mode"] != "unisolated":
+        _confine_system_calls()
+        _become_user(spec["uid"])
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    sys.dont_write_bytecode = True
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None  # found again from TMPDIR
+    if "numpy.random" in sys.modules:
+        sys.modules["numpy.random"].seed()  # not the zygote's state, which every fork would share
+    for name in [name for name in sys.modules if name == "coursekit" or name.startswith("coursekit.")]:
+        del sys.modules[name]  # the zygote's own code: nothing the command should import from memory
+    code, args = spec["command"][2], spec["command"][3:]
+    main = types.ModuleType("__main__")
+    sys.modules["__main__"], sys.argv = main, ["-c", *args]
+    status = 0
+    try:
+        exec(compile(code, "<string>", "exec"), main.__dict__)
+    except SystemExit as done:
+        status = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:  # noqa: BLE001 - as the interpreter would: a traceback and status 1
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    finally:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+    os._exit(status)
 
 
 def _namespaced_init(spec: dict) -> None:
@@ -348,8 +460,11 @@ def _namespaced_init(spec: dict) -> None:
     os._exit(_wait_for(_start_command(spec)))
 
 
-def warden(spec: dict) -> int:
-    """Start the command as the spec says and stay until it and everything it started are gone."""
+def warden(spec: dict, connection=None) -> int:
+    """Start the command as the spec says and stay until it and everything it started are gone.
+
+    ``connection``: a warden forked from the zygote talks to the grader through its relay (``relay``)
+    instead of signals; it closes when the grader is gone."""
     def stop(signum, frame):
         raise _Stop(signum)
 
@@ -358,8 +473,10 @@ def warden(spec: dict) -> int:
     signal.signal(GRADER_GONE, stop)
     libc = _libc()
     main = None
+    if connection is not None:
+        _relay_connection.append(connection)
     try:
-        if os.getppid() != spec["parent"]:
+        if connection is None and os.getppid() != spec["parent"]:
             raise _Stop(GRADER_GONE)
         if spec["mode"] == "full":
             _check(libc.unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
@@ -369,7 +486,7 @@ def warden(spec: dict) -> int:
         else:
             _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(subreaper)")
             main = _start_command(spec)
-        code = _wait_for(main)
+        code = _wait_for(main, connection)
     except _Stop as why:
         code = 128 + why.signum
         if why.signum == GRADER_GONE:  # nobody is left to read or remove the working folder
@@ -423,11 +540,38 @@ def _probe() -> int:
         return 1
 
 
+def relay(fd: int, parent: int) -> int:
+    """Stand in for a command forked by the zygote, as the grader's child: hand the forked warden this
+    process's stdin, stdout and stderr, pass on SIGTERM (stop) and SIGINT (interrupt), and exit with the
+    command's status. When the grader dies (GRADER_GONE) this process exits, the connection closes, and the
+    forked warden ends the command and removes its working folder, as the warden itself would."""
+    import socket
+
+    connection = socket.socket(fileno=fd)
+    signal.signal(signal.SIGTERM, lambda signum, frame: connection.send(b"T"))
+    signal.signal(signal.SIGINT, lambda signum, frame: connection.send(b"I"))
+    signal.signal(GRADER_GONE, lambda signum, frame: os._exit(128 + GRADER_GONE))
+    if os.getppid() != parent:
+        return 128 + GRADER_GONE
+    socket.send_fds(connection, [b"S"], [0, 1, 2])
+    while True:
+        try:
+            said = connection.recv(64)
+        except OSError:
+            said = b""
+        if not said:
+            return SETUP_FAILED
+        if said.startswith(b"X"):
+            return int(said[1:])
+
+
 if __name__ == "__main__":
     import json
 
     if sys.argv[1:] == ["probe"]:
         sys.exit(_probe())
+    if sys.argv[1] == "relay":
+        sys.exit(relay(int(sys.argv[2]), int(sys.argv[3])))
     sys.exit(warden(json.loads(sys.argv[1])))
 
 
@@ -640,25 +784,22 @@ def mode(uid: int | None = None, allow_degraded: bool | None = None) -> str:
 def _limit_resources(limits: Limits | None):
     """The pre-exec step of the warden: it dies with the thread that started it, within limits."""
     libc = _libc()  # loaded before fork: the child only calls it
-    memory = memory_limit(limits) if limits is not None else 0
+    rlimits = _rlimits(limits) if limits is not None else None
 
     def apply() -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(GRADER_GONE), 0, 0, 0)
-        if limits is None:
-            return
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_AS, (memory + limits.mapping_bytes, memory + limits.mapping_bytes))
-        try:  # in a container at its memory limit, the kernel (not the grader) is the one the OOM killer ends
-            with open("/proc/self/oom_score_adj", "w") as handle:
-                handle.write("1000")
-        except OSError:
-            pass
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if rlimits is not None:
+            _apply_limits(rlimits)
     return apply
+
+
+def _rlimits(limits: Limits) -> dict[str, tuple[int, int]]:
+    """The resource limits of a sandboxed command, by ``resource`` name."""
+    memory = memory_limit(limits)
+    return {"RLIMIT_CPU": (limits.cpu_seconds, limits.cpu_seconds + 1), "RLIMIT_DATA": (memory, memory),
+            "RLIMIT_AS": (memory + limits.mapping_bytes,) * 2,
+            "RLIMIT_NPROC": (limits.max_processes,) * 2, "RLIMIT_FSIZE": (limits.max_file_bytes,) * 2,
+            "RLIMIT_NOFILE": (limits.open_files,) * 2, "RLIMIT_CORE": (0, 0)}
 
 
 def memory_limit(limits: Limits) -> int:
@@ -752,6 +893,17 @@ class Prepared:
     preexec_fn: object
     stage: Path | None = None  # kept for callers of the former sandbox; nothing is staged on the host
     mode: str = ""
+    relay_connection: object = None  # forked from the zygote: the relay's end, for Popen's pass_fds
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return (self.relay_connection.fileno(),) if self.relay_connection is not None else ()
+
+    def started(self) -> None:
+        """Call once Popen has run (or failed): the relay holds its own copy of the connection, and the
+        forked warden must see it close when the relay ends."""
+        if self.relay_connection is not None:
+            self.relay_connection.close()
 
 
 def give_to_sandbox_user(path: Path, uid: int | None = None) -> None:
@@ -805,7 +957,7 @@ def kill_user_processes(uid: int) -> None:
 def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | None = None,
             expose_ro: Sequence[Path | str] = (),
             env: dict[str, str] | None = None, uid: int | None = None, isolated: bool = True,
-            allow_degraded: bool | None = None) -> Prepared:
+            allow_degraded: bool | None = None, zygote=None) -> Prepared:
     """Build the sandboxed form of ``command``, with ``workdir`` (made the sandbox user's) as its only
     writable folder.
 
@@ -813,7 +965,9 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
     always added); nothing else of the host exists inside. ``uid`` runs the command as that numeric user and
     group instead of nobody (one per parallel job, so that process limits are per job). ``isolated=False``
     runs the command as the caller, with the caller's environment plus ``env`` and no limits, and only ends
-    its process tree with it (trusted code). ``allow_degraded``: see the module docstring.
+    its process tree with it (trusted code). ``allow_degraded``: see the module docstring. ``zygote`` (a
+    ``coursekit.zygote.Zygote``; sandboxed ``python -c CODE ARGS`` commands only): the command is a fork of
+    that process, its modules already imported, in the same sandbox; the argv then starts its relay.
     """
     workdir = Path(workdir).resolve()
     spec: dict = {"command": _without_links(command), "workdir": str(workdir), "parent": os.getpid()}
@@ -834,12 +988,37 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
         exposed += [str(path) for path in dict.fromkeys([given.resolve(), given]) if str(path) not in exposed]
     spec.update(mode=kind, uid=uid, python=[str(p) for p in python_paths()], read_only=exposed,
                 tmpfs_bytes=int(limits.tmpfs_bytes))
-    run_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
-               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONNOUSERSITE": "1", "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir)}
-    run_env.update(env or {})
+    run_env = {**base_env(workdir), **(env or {})}
+    if zygote is not None and (kind == "full" or _python_open_to_others()):
+        if list(command)[1:2] != ["-c"]:
+            raise ValueError("only a `python -c CODE ARGS` command can be forked from the zygote")
+        spec.update(forked=True, env=run_env, limits=_rlimits(limits))
+        connection = zygote.fork(spec)
+        argv = [sys.executable, "-I", "-S", WARDEN, "relay", str(connection.fileno()), str(os.getpid())]
+        return Prepared(argv=argv, env={"PATH": run_env["PATH"]}, preexec_fn=_limit_resources(None),
+                        mode=mode(uid, allow_degraded), relay_connection=connection)
     return Prepared(argv=[sys.executable, "-I", "-S", WARDEN, _json(spec)], env=run_env,
                     preexec_fn=_limit_resources(limits), mode=mode(uid, allow_degraded))
+
+
+def base_env(workdir: Path | str) -> dict[str, str]:
+    """The environment every sandboxed command starts from (its own additions come on top)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONNOUSERSITE": "1", "TMPDIR": str(workdir), "MPLCONFIGDIR": str(workdir)}
+
+
+def _python_open_to_others() -> bool:
+    """Whether the sandbox user can read the Python installation on the host (degraded mode sees the host's
+    tree). A fork of the zygote needs it for every module imported after the fork; an exec'd interpreter
+    can still start without it, from the system's standard library."""
+    if not _python_open:
+        _python_open.append(all(_closed_to_others(path, ancestors=True, most=50) is None
+                                for path in python_paths()))
+    return _python_open[0]
+
+
+_python_open: list[bool] = []
 
 
 def _without_links(command: Sequence[str]) -> list[str]:

@@ -9,6 +9,7 @@ serial against `coursekit autograde --jobs 2`; prints the throughput ratio. Part
 per-notebook overhead, coursekit serial with and without the sandbox on the same submissions.
 Part 0 (on request, ``--parts 0``): where the CPU of one reference submission goes: per notebook the
 grader's and its kernels' CPU-seconds, the kernel's start-up, and the slowest cells.
+``--kernels exec forked`` runs part 1's coursekit grading once per way of starting kernels, side by side.
 
 Run: .venv/bin/python bench/bench_autograde.py [--submissions 20] [--skip-stock] [--parts 0 1 2 3] [--keep DIR]
 """
@@ -61,6 +62,10 @@ def main() -> None:
                         help="optional_parts settings profiled side by side in part 0 (\"checked\" runs every cell, "
                              "as grading did before optional parts were left out); the last one is used for "
                              "parts 1-3")
+    parser.add_argument("--kernels", nargs="+", default=["forked"], choices=["exec", "forked"],
+                        help="how kernels start, side by side in part 1 (\"exec\": a new interpreter per notebook, "
+                             "as before the zygote; \"forked\": a fork of the zygote); the last one is used for "
+                             "the stock run and parts 2-3")
     args = parser.parse_args()
     global METER
     METER = CpuMeter()
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> None:
                                                  expected_notebooks(course.config, "hw6")))
         print(f"  reference records: {setup:.1f} s\n")
 
+        set_kernels(course, args.kernels[-1])
         if 0 in args.parts:
             for mode in args.modes:
                 set_optional_parts(course, mode)
@@ -102,6 +108,15 @@ def run(args: argparse.Namespace) -> None:
         if 3 in args.parts:
             part_three(course, samples, notebooks)
         print(f"\nmachine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def set_kernels(course: Course, kernels: str) -> None:
+    """Set how kernels start in the throwaway course's nbgrader_config.py (read by every grading step)."""
+    path = course.root / "nbgrader_config.py"
+    setting = "c.SandboxedExecute.fork_kernels = "
+    lines = [line for line in path.read_text().splitlines() if not line.startswith(setting)]
+    path.write_text("\n".join([*lines, f"{setting}{kernels == 'forked'}"]) + "\n")
+    course.__dict__.pop("config", None)  # Course.config is read once: read it again
 
 
 def set_optional_parts(course: Course, mode: str) -> None:
@@ -236,10 +251,16 @@ def part_one(args: argparse.Namespace, course: Course) -> None:
             judge_seconds[str(len(judge_seconds))] = time.perf_counter() - t0
 
     grading.grade_notebook, judge_checks.apply_verdicts = timed, judged
-    reset(course)
-    cpu0, start = cpu_seconds(), time.perf_counter()
-    ours = grading.autograde(course, "hw6", ["reference"])[0]
-    ours_one, ours_cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+    by_kernels = {}
+    for kernels in args.kernels:  # the last one stays set for the stock run and parts 2-3
+        set_kernels(course, kernels)
+        reset(course)
+        timings.clear()
+        judge_seconds.clear()
+        cpu0, start = cpu_seconds(), time.perf_counter()
+        ours = grading.autograde(course, "hw6", ["reference"])[0]
+        ours_one, ours_cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+        by_kernels[kernels] = (ours_one, ours_cpu, ours.code_score, ours.max_code_score)
     grading.grade_notebook, judge_checks.apply_verdicts = original, original_judge
     reset(course)
     cpu0 = cpu_seconds()
@@ -248,8 +269,12 @@ def part_one(args: argparse.Namespace, course: Course) -> None:
     print("Part 1: one full submission (reference student)")
     for name, seconds in sorted(timings.items()):
         print(f"  {name:28s} {seconds:6.1f} s")
-    print(f"  coursekit (sandboxed, verdicts outside): {ours_one:6.1f} s wall, {ours_cpu:6.1f} s CPU, "
-          f"score {ours.code_score:g} / {ours.max_code_score:g}")
+    for kernels, (wall, cpu, score, most) in by_kernels.items():
+        print(f"  coursekit, {kernels} kernels:{' ' * (6 - len(kernels))}            {wall:6.1f} s wall, {cpu:6.1f} s CPU, "
+              f"score {score:g} / {most:g}")
+    if len(by_kernels) == 2:
+        print(f"  forked / exec: wall {by_kernels['forked'][0] / by_kernels['exec'][0]:.2f}, "
+              f"CPU {by_kernels['forked'][1] / by_kernels['exec'][1]:.2f}")
     print(f"  of which judging outside the kernel:     {sum(judge_seconds.values()):6.2f} s "
           f"(slowest notebook {max(judge_seconds.values(), default=0.0):.2f} s)")
     if stock_one:

@@ -41,6 +41,8 @@ from zmq.utils.monitor import recv_monitor_message
 from coursekit import sandbox
 from coursekit.zygote import Zygote, ZygoteUnavailable
 
+KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", "NBGRADER_EXECUTION": "autograde",
+              "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 PER_KERNEL_ENV = ("HOME", "TMPDIR", "MPLCONFIGDIR")  # the kernel's own folder: not the zygote's environment
 _zygote_failures: list[str] = []  # why the zygote could not start in this process (warned once)
 
@@ -226,8 +228,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         is turned off or cannot start (the kernel then starts as a new interpreter, which only costs time)."""
         if not self.settings.sandboxed or self.settings.preload_modules is None:
             return None
-        env = {**sandbox.base_env(self.workdir), **self._kernel_env()}
-        env = {key: value for key, value in env.items() if key not in PER_KERNEL_ENV}
+        env = {key: value for key, value in {**sandbox.base_env(self.workdir), **KERNEL_ENV}.items()
+               if key not in PER_KERNEL_ENV}  # what imports may read; the course's own variables come per kernel
         try:
             return Zygote.running(self.settings.preload_modules, env)
         except (OSError, ZygoteUnavailable) as err:
@@ -237,11 +239,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             return None
 
     def _kernel_env(self) -> dict[str, str]:
-        env = {"HOME": str(self.workdir), "MPLCONFIGDIR": str(self.workdir), "TMPDIR": str(self.workdir),
-               "MPLBACKEND": "module://matplotlib_inline.backend_inline", "NBGRADER_EXECUTION": "autograde",
-               "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        env.update(self.settings.environment)
-        return env
+        return {"HOME": str(self.workdir), "MPLCONFIGDIR": str(self.workdir), "TMPDIR": str(self.workdir),
+                **KERNEL_ENV, **self.settings.environment}
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)

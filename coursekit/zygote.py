@@ -41,14 +41,15 @@ class ZygoteUnavailable(RuntimeError):
 class Zygote:
     """A running zygote of this process, and the way to fork a sandboxed command from it."""
 
-    _running: dict[tuple, "Zygote"] = {}
+    _running: dict[tuple, "Zygote"] = {}  # at most KEEP, the most recently used last
+    KEEP = 2  # a torch zygote holds a few hundred MB: a process grading two kinds of course keeps both
 
     def __init__(self, modules: tuple[str, ...], env: dict[str, str], startup_timeout: float = 120.0) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.home = tempfile.mkdtemp(prefix="coursekit-zygote-")  # its HOME, TMPDIR and matplotlib cache
         env = {**env, "HOME": self.home, "TMPDIR": self.home, "MPLCONFIGDIR": self.home}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "coursekit.zygote", json.dumps([*KERNEL_MODULES, *modules]),
+            [sys.executable, __file__, json.dumps([*KERNEL_MODULES, *modules]),
              str(theirs.fileno())], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=self.home)
         theirs.close()
@@ -67,9 +68,14 @@ class Zygote:
     def running(cls, modules: tuple[str, ...], env: dict[str, str]) -> "Zygote":
         """This process's zygote for ``modules`` and ``env`` (started on first use, again if it died)."""
         key = (os.getpid(), tuple(modules), tuple(sorted(env.items())))
-        zygote = cls._running.get(key)
+        zygote = cls._running.pop(key, None)
         if zygote is None or zygote.process.poll() is not None:
-            zygote = cls._running[key] = cls(tuple(modules), env)
+            for old in [k for k in cls._running if k[0] != key[0]]:  # inherited through a fork: not ours
+                del cls._running[old]
+            while len(cls._running) >= cls.KEEP:
+                cls._running.pop(next(iter(cls._running))).close()
+            zygote = cls(tuple(modules), env)
+        cls._running[key] = zygote
         return zygote
 
     def fork(self, spec: dict) -> socket.socket:
@@ -99,10 +105,6 @@ class Zygote:
 def serve(modules: list[str], control_fd: int) -> int:
     """The zygote's life: import ``modules``, say "ready", then fork a warden per request until EOF."""
     import importlib
-
-    if sys.path and sys.path[0] == os.getcwd():
-        del sys.path[0]  # `-m` put the zygote's own folder first; a kernel's `python -c` puts '' (dropped)
-    from coursekit import sandbox  # noqa: F401 - the wardens' code, imported once here
 
     control = socket.socket(fileno=control_fd)
     try:
@@ -178,4 +180,13 @@ def _reap() -> None:
 
 
 if __name__ == "__main__":
+    # Run as a script: its own folder (coursekit/) is sys.path[0], where a kernel's `python -c` has '' (which
+    # ipykernel's launcher drops). The wardens' code is imported from this package's parent, which may be on
+    # no path at all (Gradescope's zip puts it on PYTHONPATH, which the zygote's environment leaves out), and
+    # neither folder stays on the path kernels inherit.
+    del sys.path[0]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from coursekit import sandbox  # noqa: F401 - imported once here, for every forked warden
+
+    del sys.path[0]
     sys.exit(serve(json.loads(sys.argv[1]), int(sys.argv[2])))

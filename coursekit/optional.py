@@ -207,13 +207,21 @@ class SkipOptionalParts(NbGraderPreprocessor):
             if isinstance(stamp, dict):
                 stamp.pop("not_run", None)
         source = _source_notebook(self, resources)
-        if optional_mode(_course_root(self)) != NOT_RUN_MODE or not source.is_file():
-            return nb, resources
-        for index in cells_not_run(nb, nbformat.read(str(source), as_version=4)):
-            stamp = nb.cells[index].setdefault("metadata", {}).setdefault("coursekit", {})
-            if isinstance(stamp, dict):
-                stamp["not_run"] = True
+        if source.is_file():
+            stamp_not_run(nb, nbformat.read(str(source), as_version=4), optional_mode(_course_root(self)))
         return nb, resources
+
+
+def stamp_not_run(nb: Any, reference: Any, mode: str) -> Any:
+    """In "ungraded" mode, stamp ``nb``'s code cells of optional parts (as ``reference``, the source
+    notebook, marks them) ``metadata.coursekit.not_run``: the grader leaves them out. In place."""
+    if mode != NOT_RUN_MODE:
+        return nb
+    for index in cells_not_run(nb, reference):
+        stamp = nb.cells[index].setdefault("metadata", {}).setdefault("coursekit", {})
+        if isinstance(stamp, dict):
+            stamp["not_run"] = True
+    return nb
 
 
 class NoteOptionalParts(NbGraderPreprocessor):

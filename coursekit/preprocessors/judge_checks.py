@@ -7,6 +7,7 @@ missing) the notebook is not judged at all: ``ReferenceUnavailable`` names the c
 """
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import os
@@ -24,7 +25,7 @@ from traitlets import Dict, Unicode
 from coursekit.course import assignment_source, grading_dir, helper_dir
 from coursekit.helpers import judge_resolver, trusted_module
 from coursekit.notebook import grade_id, is_test_cell
-from coursekit.optional import NOT_RUN_VERDICT, is_not_run
+from coursekit.optional import NOT_RUN_VERDICT, apply_optional_parts, is_not_run, optional_mode, stamp_not_run
 from coursekit.verdicts import RecordsByCell, apply_verdicts, fingerprint, records_by_cell
 
 
@@ -85,7 +86,8 @@ class JudgeChecks(NbGraderPreprocessor):
         files = [p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                  and ".ipynb_checkpoints" not in p.parts and (p.suffix != ".ipynb" or p.stem == notebook)]
         root = Path(CourseDirectory(config=self.config).root)
-        return root / self.reference_cache / assignment / f"{notebook}-{fingerprint(files)}.json"
+        mode = optional_mode(root)  # in "ungraded" mode the reference leaves out the optional parts too
+        return root / self.reference_cache / assignment / f"{notebook}-{mode}-{fingerprint(files)}.json"
 
     def _cached(self, assignment: str, notebook: str) -> dict[str, Any]:
         """{"records": grade_id -> records, "seconds": how long the reference took}: cached, or computed
@@ -115,6 +117,9 @@ class JudgeChecks(NbGraderPreprocessor):
 
         source = assignment_source(self.config, assignment)
         nb = nbformat.read(str(source / f"{notebook}.ipynb"), as_version=4)
+        mode = optional_mode(Path(CourseDirectory(config=self.config).root))
+        # the reference runs what a submission runs: the optional parts that count for nothing are left out
+        nb = stamp_not_run(apply_optional_parts(copy.deepcopy(nb), mode), nb, mode)
         resources = {"metadata": {"path": str(source)},
                      "nbgrader": {"assignment": assignment, "notebook": notebook, "student": "(reference)"}}
         executor = SandboxedExecute(config=self.config, parent=self.parent)

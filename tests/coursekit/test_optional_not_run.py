@@ -236,3 +236,15 @@ def test_parts_that_are_checked_or_count_run_as_before(tmp_path, mode, square_po
         assert out["test_square"].startswith("All 2 checks passed")
         assert out["squares_demo"] == "optional part ran\n"
     assert _outputs(course, "forger")["print('student cell inside part 2')"] == "student cell inside part 2\n"
+
+
+@pytest.mark.parametrize("mode, reference_runs_it", [("ungraded", False), ("checked", True)])
+def test_the_reference_leaves_out_what_submissions_leave_out(tmp_path, mode, reference_runs_it):
+    from coursekit.preprocessors.judge_checks import JudgeChecks
+
+    course = _course(tmp_path / "course", mode)
+    judge = JudgeChecks(config=course.config)
+    records = judge.reference(ASSIGNMENT, "squares")
+    assert records["test_cube"]
+    assert bool(records.get("test_square")) is reference_runs_it  # records only from what ran
+    assert f"-{mode}-" in judge.cache_file(ASSIGNMENT, "squares").name  # another mode, another cache entry

@@ -418,6 +418,7 @@ def _run_in_this_process(spec: dict) -> None:
         _become_user(spec["uid"])
     os.environ.clear()
     os.environ.update(spec["env"])
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as a fresh interpreter: KeyboardInterrupt
     sys.dont_write_bytecode = True
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None  # found again from TMPDIR

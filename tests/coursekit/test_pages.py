@@ -97,7 +97,8 @@ def hooker_adder(course: Course) -> nbformat.NotebookNode:
 SHADOW_HTML = ("<div id='test_add'>shadow-1</div><a name='top'>shadow-2</a><span id='user-content-test_add'>shadow-3"
                "</span><p id='Adder'>shadow-4</p><a name='comment-why'>shadow-5</a><b id='why'>shadow-6</b>"
                "<i id='user-content-top'>shadow-7</i><a href='#test_add'>shadow-8</a><a href='#top'>shadow-9</a>")
-SHADOW_MARKDOWN = "# Adder\n\n## test_add\n\n## top\n\n## user-content-Adder\n\n" + SHADOW_HTML + "\n\nBecause it does."
+SHADOW_MARKDOWN = ("# Adder\n\n## test_add\n\n## top\n\n## user-content-Adder\n\n" + SHADOW_HTML +
+                   "\n\nBecause $\\frac{a+b}{2} = \\frac{b+a}{2}$.")
 
 
 def shadow_adder(course: Course) -> nbformat.NotebookNode:
@@ -346,3 +347,31 @@ def test_feedback_never_shows_hidden_test_source_whatever_the_student_prints(gra
         assert leaked == set(), f"{student}'s feedback shows the hidden test as {leaked}"
         assert "All tests in this cell passed" in text  # the verdict comes from the grader
     assert OWN_OUTPUT.strip() in feedback_page(graded, "leaker")  # the outputs the student submitted
+
+
+# --- math offline ------------------------------------------------------------------------------------------
+
+LOADS = re.compile(r"""<(?:script|link|img|iframe|object|embed|source|video|audio)\b[^>]*?\b(?:src|href|data)\s*=\s*["']?([^"'\s>]+)""", re.I)
+
+
+def test_feedback_pages_load_nothing_and_show_math_as_mathml(graded):
+    """No script, no MathJax, no style sheet link, no resource but ``data:`` images; the written answer's
+    math is MathML (coursekit.preprocessors.MathToMathML) the browser renders itself."""
+    for name in ("adder.html", "summary.html"):
+        page = (graded.folder("feedback", "shadow", ASSIGNMENT) / name).read_text()
+        assert "<script" not in page.lower() and "mathjax" not in page.lower() and "cdn" not in page.lower(), name
+        assert [url for url in LOADS.findall(page) if not url.startswith("data:image/")] == [], name
+    page = feedback_page(graded, "shadow")
+    assert "<mfrac>" in page and "\\frac" not in page
+
+
+def test_formgrader_view_shows_math_as_mathml_and_loads_only_nbgraders_own_files_and_mathjax(graded):
+    """The formgrader's view shows the written answer's math as MathML (the kit's Markdown filter), so it
+    reads right offline. Still loaded by nbgrader's template: its own scripts and style sheets from the
+    formgrader's static folder, and MathJax 2.7.7 from cdnjs (nbgrader's ``{{ mathjax() }}`` takes no
+    setting; the kit cannot drop it by configuration): with the math already MathML it has no TeX of a
+    Markdown cell left to typeset."""
+    page = formgrader_page(graded, "shadow")
+    assert "<mfrac>" in page and "\\frac{a+b}" not in page
+    outside = {url for url in LOADS.findall(page) if not url.startswith(("/formgrader/static/", "data:image/"))}
+    assert outside == {"https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"}

@@ -57,17 +57,17 @@ class Timed:
         clean_html, clean_page = module.clean_html, module.clean_page
         timed = self
 
-        def timed_clean_html(fragment):
+        def timed_clean_html(fragment, **options):
             started = time.process_time()
             try:
-                return clean_html(fragment)
+                return clean_html(fragment, **options)
             finally:
                 timed.seconds += time.process_time() - started
 
-        def timed_clean_page(page: str, scripts=()) -> str:
+        def timed_clean_page(page: str, scripts=(), **options) -> str:
             started, inner = time.process_time(), timed.seconds
             try:
-                return clean_page(page, scripts)
+                return clean_page(page, scripts, **options)
             finally:
                 timed.seconds = inner + (time.process_time() - started)
 

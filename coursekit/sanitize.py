@@ -210,8 +210,9 @@ def is_instructor_cell(cell: Any) -> bool:
 
 @pass_context
 def markdown2html(context: Any, source: str) -> str:
-    """nbconvert's Markdown-to-HTML filter (attachments embedded), then cleaned; math as MathML
-    (``math_to_mathml``, as feedback shows it), so the formgrader's view shows it without MathJax."""
+    """nbconvert's Markdown-to-HTML filter (attachments embedded), then cleaned; math in Markdown cells
+    as MathML (``math_to_mathml``, as feedback shows them), so the formgrader's view shows it without
+    MathJax."""
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
     from coursekit.preprocessors.math_to_mathml import math_to_mathml
@@ -220,7 +221,8 @@ def markdown2html(context: Any, source: str) -> str:
     path = context.get("resources", {}).get("metadata", {}).get("path", "")
     renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}), path=path,
                                anchor_link_text="¶")
-    rendered = MarkdownWithMath(renderer=renderer).render(math_to_mathml(source))
+    rendered = MarkdownWithMath(renderer=renderer).render(
+        math_to_mathml(source) if cell.get("cell_type") == "markdown" else source)
     mark = kit_anchor_mark() if is_instructor_cell(cell) else ""
     return clean_html(mark_kit_anchors(rendered, mark) if mark else rendered, kit_mark=mark)
 

@@ -116,6 +116,7 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
     except ValueError as err:  # e.g. an integer longer than Python reads
         return None, f"{path.name}: not valid JSON ({str(err)[:120]})"
     problem = metadata_problem(data)  # first: nbformat's errors for these do not name the field
+    del data  # nbformat parses the text again (a notebook may carry megabytes of outputs)
     if problem:
         return None, f"{path.name}: malformed metadata ({problem[:160]})"
     try:

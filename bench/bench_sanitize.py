@@ -45,7 +45,7 @@ from coursekit.testing.xss import plant_payloads
 from old_module import load_old  # bench/ is this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
-OLD_DEFAULT = "be19dd9"  # main before the sanitiser's fast path and the student id namespace
+OLD_DEFAULT = "774c8ba"  # main before the kit anchors apart from student ids (issue 19 gaps)
 
 
 class Timed:

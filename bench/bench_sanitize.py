@@ -3,10 +3,13 @@ the current sanitiser side by side with a previous one (``--old``, taken from gi
 
 Each notebook is rendered to HTML ``--rounds`` times each way, interleaved in one process (median kept):
 ``none`` (nbconvert's HTMLExporter, no sanitising), ``bleach`` (the kit's first setting: ``sanitize_html``
-plus nbconvert's ``SanitizeHTML`` preprocessor), ``formgrader`` (the course's nbgrader_config.py: the
-``markdown2html`` and ``clean_html`` filters clean every fragment) and ``feedback``
-(``SanitizedHTMLExporter``: ``clean_page`` over the whole page), the last two once with the old and once
-with the current ``coursekit/sanitize.py``. Times are CPU seconds of this process
+plus nbconvert's ``SanitizeHTML`` preprocessor), ``export`` (the course's nbgrader_config.py with
+nbconvert's lab template, as ``jupyter nbconvert --to html`` in the course: the ``markdown2html`` and
+``clean_html`` filters clean every fragment, code cells too), ``formgrader`` (the same configuration with
+nbgrader's ``formgrade`` template, the page the formgrader serves: it cleans outputs and Markdown, and
+shows code through Pygments without ``clean_html``) and ``feedback`` (``SanitizedHTMLExporter``:
+``clean_page`` over the whole page), the last three once with the old and once with the current
+``coursekit/sanitize.py``. Times are CPU seconds of this process
 (``time.process_time``): on a shared machine wall time mostly measures the other jobs. The columns that
 answer "what does the sanitiser add" are ``in the sanitiser``: CPU time spent inside the sanitiser
 module (every ``clean_html`` call and ``clean_page``) during those renders, timed around its calls.
@@ -42,7 +45,7 @@ from coursekit.testing.xss import plant_payloads
 from old_module import load_old  # bench/ is this script's folder
 
 REPO = Path(__file__).resolve().parents[1]
-OLD_DEFAULT = "be19dd9"  # main before the sanitiser's fast path and the student id namespace
+OLD_DEFAULT = "774c8ba"  # main before the kit anchors apart from student ids (issue 19 gaps)
 
 
 class Timed:
@@ -54,17 +57,17 @@ class Timed:
         clean_html, clean_page = module.clean_html, module.clean_page
         timed = self
 
-        def timed_clean_html(fragment):
+        def timed_clean_html(fragment, **options):
             started = time.process_time()
             try:
-                return clean_html(fragment)
+                return clean_html(fragment, **options)
             finally:
                 timed.seconds += time.process_time() - started
 
-        def timed_clean_page(page: str, scripts=()) -> str:
+        def timed_clean_page(page: str, scripts=(), **options) -> str:
             started, inner = time.process_time(), timed.seconds
             try:
-                return clean_page(page, scripts)
+                return clean_page(page, scripts, **options)
             finally:
                 timed.seconds = inner + (time.process_time() - started)
 
@@ -77,11 +80,17 @@ def exporters(modules: dict[str, ModuleType]) -> dict[str, HTMLExporter]:
     none = Config({"HTMLExporter": {"sanitize_html": False}})
     bleach = Config({"HTMLExporter": {"sanitize_html": True,
                                       "preprocessors": ["nbconvert.preprocessors.sanitize.SanitizeHTML"]}})
+    from nbgrader.server_extensions.formgrader import handlers
+
     out = {"none": HTMLExporter(config=none), "bleach": HTMLExporter(config=bleach)}
     for version, module in modules.items():
         kit = copy.deepcopy(course)
         kit.HTMLExporter.filters = {"markdown2html": module.markdown2html, "clean_html": module.clean_html}
-        out[f"formgrader {version}"] = HTMLExporter(config=kit)
+        out[f"export {version}"] = HTMLExporter(config=kit)
+        formgrade = copy.deepcopy(kit)  # as nbgrader's formgrader sets up its exporter
+        formgrade.HTMLExporter.template_name = "formgrade"
+        formgrade.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+        out[f"formgrader {version}"] = HTMLExporter(config=formgrade)
         out[f"feedback {version}"] = module.SanitizedHTMLExporter(config=kit)
     for exporter in out.values():
         exporter.register_preprocessor(MathToMathML, enabled=True)
@@ -109,6 +118,10 @@ def notebooks() -> dict[str, nbformat.NotebookNode]:
     return out
 
 
+FORMGRADE_RESOURCES = {"assignment_id": "hw6", "notebook_id": "nb", "submission_id": "s1", "index": 0, "total": 1,
+                       "base_url": "", "student": "s", "last_name": "", "first_name": "", "notebook_path": "/autograded"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -119,10 +132,11 @@ def main() -> None:
         modules = {"old": load_old(args.old, "coursekit/sanitize.py", Path(folder)), "new": coursekit.sanitize}
         timers = {version: Timed(module) for version, module in modules.items()}
         ways = exporters(modules)
-        print(f"| notebook | cells | none | bleach (first) | formgrader | feedback | in the sanitiser: formgrader, "
-              f"old ({args.old}) | new | in the sanitiser: feedback, old | new |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print(f"| notebook | cells | none | bleach (first) | formgrader | feedback | in the sanitiser: export, "
+              f"old ({args.old}) | new | formgrader, old | new | feedback, old | new |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         worst = {"old": 0.0, "new": 0.0}
+        worst_export = {"old": 0.0, "new": 0.0}
         for name, nb in notebooks().items():
             if args.only and args.only not in name:
                 continue
@@ -134,7 +148,8 @@ def main() -> None:
                     if timer:
                         timer.seconds = 0.0
                     started = time.process_time()
-                    exporter.from_notebook_node(nbformat.from_dict(nb), resources={})
+                    resources = dict(FORMGRADE_RESOURCES) if way.startswith("formgrader") else {}
+                    exporter.from_notebook_node(nbformat.from_dict(nb), resources=resources)
                     times[way].append(time.process_time() - started)
                     if timer:
                         inside[way].append(timer.seconds)
@@ -142,12 +157,15 @@ def main() -> None:
             own = {way: statistics.median(t) for way, t in inside.items()}
             for version in worst:
                 worst[version] = max(worst[version], own[f"formgrader {version}"], own[f"feedback {version}"])
+                worst_export[version] = max(worst_export[version], own[f"export {version}"])
             print(f"| {name} | {len(nb.cells)} | {med['none']:.3f} s | {med['bleach']:.3f} s "
                   f"| {med['formgrader new']:.3f} s | {med['feedback new']:.3f} s "
+                  f"| {own['export old']:.4f} s | {own['export new']:.4f} s "
                   f"| {own['formgrader old']:.4f} s | {own['formgrader new']:.4f} s "
                   f"| {own['feedback old']:.4f} s | {own['feedback new']:.4f} s |", flush=True)
-    print(f"\nlargest CPU time in the sanitiser per notebook: old {worst['old']:.4f} s, new {worst['new']:.4f} s "
-          f"(load average {os.getloadavg()[0]:.1f})")
+    print(f"\nlargest CPU time in the sanitiser per notebook, formgrader view and feedback page: old "
+          f"{worst['old']:.4f} s, new {worst['new']:.4f} s; nbconvert export: old {worst_export['old']:.4f} s, "
+          f"new {worst_export['new']:.4f} s (load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

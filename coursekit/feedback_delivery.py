@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import nbformat
 
-from coursekit.sanitize import clean_page
+from coursekit.sanitize import clean_page, kit_anchor_mark
 from coursekit.course import Course, CourseError
 
 SUMMARY_NAME = "summary"
@@ -171,9 +171,11 @@ def _lateness(summary: StudentSummary) -> str:
     return f"late by {late} (due {summary.due:%Y-%m-%d %H:%M} UTC)"
 
 
-def summary_html(summary: StudentSummary, *, fragment: bool = False) -> str:
+def summary_html(summary: StudentSummary, *, fragment: bool = False, kit_mark: str = "") -> str:
     """The summary as HTML: a whole page, or (``fragment``) the block put at the top of notebook pages.
-    Plain markup only (no script, no style attribute, no external resource); all text escaped."""
+    Plain markup only (no script, no style attribute, no external resource); all text escaped. Its links
+    to the notebook pages' anchors carry ``kit_mark`` (``coursekit.sanitize.kit_anchor_mark``): they lead
+    to nbgrader's anchors, never to an element of the student's."""
     e = html.escape
     rows = []
     for p in summary.problems:
@@ -182,7 +184,7 @@ def summary_html(summary: StudentSummary, *, fragment: bool = False) -> str:
         link = (f"<a href='{page}'>{e(name)}</a>" if p.has_page else e(name))
         failed, review = [], []
         for c in p.cells:
-            where = (f"<a href='{page}#{quote(c.grade_id, safe='')}'>{e(c.grade_id)}</a>" if p.has_page
+            where = (f"<a href='{page}#{kit_mark}{quote(c.grade_id, safe='')}'>{e(c.grade_id)}</a>" if p.has_page
                      else e(c.grade_id))
             state = "waits for a grader" if c.pending else f"{_points(c.score)} / {_points(c.max_score)}"
             why = f": {e('; '.join(c.reasons))}" if c.reasons and not c.pending else ""
@@ -208,16 +210,16 @@ def summary_html(summary: StudentSummary, *, fragment: bool = False) -> str:
     table = ("<table border='1' cellpadding='4'><thead><tr><th>problem (notebook page)</th><th>points</th>"
              "<th>late penalty</th><th>what lost points</th><th>what to review</th></tr></thead><tbody>"
              + "".join(rows) + "</tbody></table>")
-    block = f"{BLOCK_START}<div id='coursekit-summary'>{head}{table}</div>{BLOCK_END}"
+    block = f"{BLOCK_START}<div id='{kit_mark}coursekit-summary'>{head}{table}</div>{BLOCK_END}"
     if fragment:
         return block
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>Feedback: {e(summary.assignment)}</title></head><body>{block}</body></html>")
 
 
-def write_page(path: Path, text: str) -> None:
+def write_page(path: Path, text: str, kit_mark: str = "") -> None:
     """Every page this module writes goes through here: the allow-list sanitiser runs last."""
-    path.write_text(clean_page(text), encoding="utf-8")
+    path.write_text(clean_page(text, kit_mark=kit_mark), encoding="utf-8")
 
 
 def with_summary_block(page: str, block: str) -> str:
@@ -243,12 +245,13 @@ def write_summaries(course: Course, assignment: str, students: list[str]) -> dic
         except CourseError as err:
             errors[student] = str(err)
             continue
-        write_page(folder / f"{SUMMARY_NAME}.html", summary_html(summary))
-        block = summary_html(summary, fragment=True)
+        mark = kit_anchor_mark()
+        write_page(folder / f"{SUMMARY_NAME}.html", summary_html(summary, kit_mark=mark), mark)
+        block = summary_html(summary, fragment=True, kit_mark=mark)
         for problem in summary.problems:
             page = folder / f"{problem.notebook}.html"
             if page.is_file():
-                write_page(page, with_summary_block(page.read_text(encoding="utf-8"), block))
+                write_page(page, with_summary_block(page.read_text(encoding="utf-8"), block), mark)
         errors[student] = None
     return errors
 

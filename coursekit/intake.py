@@ -89,6 +89,18 @@ def expected_notebooks(config: Any, assignment: str) -> list[ExpectedNotebook]:
     return expected
 
 
+def _schema_place(err: Exception) -> str:
+    """Where in the notebook nbformat's schema found ``err`` ("cell 2 source: "), or "" when it does not say."""
+    where = list(getattr(err, "absolute_path", None) or [])
+    if not where:
+        return ""
+    if where[0] == "cells" and len(where) > 1 and isinstance(where[1], int):
+        place = f"cell {where[1] + 1}" + "".join(f" {part}" for part in where[2:])
+    else:
+        place = ("notebook " if where[0] == "metadata" else "") + " ".join(str(part) for part in where)
+    return f"{place[:80]}: "
+
+
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
     """Parse a notebook file; return (notebook, None) or (None, why it is unreadable)."""
     try:
@@ -98,9 +110,15 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
     if not raw.strip():
         return None, f"{path.name}: the file is empty"
     try:
-        json.loads(raw)
+        data = json.loads(raw)
     except json.JSONDecodeError as err:
         return None, f"{path.name}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
+    except ValueError as err:  # e.g. an integer longer than Python reads
+        return None, f"{path.name}: not valid JSON ({str(err)[:120]})"
+    problem = metadata_problem(data)  # first: nbformat's errors for these do not name the field
+    del data  # nbformat parses the text again (a notebook may carry megabytes of outputs)
+    if problem:
+        return None, f"{path.name}: malformed metadata ({problem[:160]})"
     try:
         with warnings.catch_warnings():  # old notebooks without cell ids are fine: nbformat adds them
             warnings.simplefilter("ignore")
@@ -108,8 +126,8 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
             nbformat.validate(nb)
     except Exception as err:  # nbformat raises several types for malformed notebooks
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
-        return None, f"{path.name}: valid JSON but not a valid notebook ({first_line[:120]})"
-    problem = metadata_problem(nb)
+        return None, f"{path.name}: valid JSON but not a valid notebook ({_schema_place(err)}{first_line[:120]})"
+    problem = metadata_problem(nb)  # again on nbformat's version 4 (an older notebook is converted)
     if problem:
         return None, f"{path.name}: malformed metadata ({problem[:160]})"
     return nb, None

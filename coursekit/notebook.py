@@ -72,25 +72,38 @@ def _field_problem(field: str, value: Any, types: tuple[type, ...]) -> str | Non
     return None
 
 
-def metadata_problem(nb: NotebookNode) -> str | None:
+def metadata_problem(nb: Any) -> str | None:
     """Why this notebook's metadata cannot be handed to nbgrader's steps (None when it can).
 
     nbgrader reads its cell fields and the notebook's kernelspec and language_info trusting their types,
     and some of its errors (an unknown ``schema_version``) stop a whole run; the kit reads ``coursekit``
     cell metadata. A notebook whose fields hold other JSON types is refused here, before any of them runs,
     so it harms at most itself. Values of the right type are left to nbgrader's sanitising steps, which
-    restore the released metadata of the cells they know."""
+    restore the released metadata of the cells they know.
+
+    ``nb`` may be the file's raw JSON, not yet checked by nbformat (intake asks first, so the reason names
+    the field: nbformat's own errors for a cell whose metadata is a list do not); parts that are not even
+    shaped like a notebook (the file is a list, ``cells`` is not a list, a cell is not an object) are left
+    to nbformat's schema."""
+    if not isinstance(nb, dict):
+        return None
+    notebook_meta = nb.get("metadata", {})
+    if not isinstance(notebook_meta, dict):
+        return f"notebook metadata is {_kind(notebook_meta)}, not an object"
     for key, fields in NOTEBOOK_FIELDS.items():
-        value = nb.get("metadata", {}).get(key)
-        if value is None and key not in nb.get("metadata", {}):
+        value = notebook_meta.get(key)
+        if value is None and key not in notebook_meta:
             continue
         if not isinstance(value, dict):
             return f"notebook metadata {key} is {_kind(value)}, not an object"
         bad = next((f for f in fields if f in value and not isinstance(value[f], str)), None)
         if bad:
             return f"notebook metadata {key}.{bad} is {_kind(value[bad])}, not a string"
-    for number, cell in enumerate(nb.get("cells", []), start=1):
-        meta = cell.get("metadata")
+    cells = nb.get("cells", [])
+    for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
+        if not isinstance(cell, dict) or "metadata" not in cell:
+            continue
+        meta = cell["metadata"]
         if not isinstance(meta, dict):
             return f"cell {number}: metadata is {_kind(meta)}, not an object"
         for key, fields in (("nbgrader", NBGRADER_FIELDS), ("coursekit", KIT_FIELDS)):

@@ -82,10 +82,44 @@ RISKY_STYLE = re.compile(r"url|expression|javascript|behavior|binding|image-set|
 
 # Student ids and anchor names live in their own namespace (GitHub's ``user-content-``), so no student
 # element can clobber a DOM global or an element id the page's own code or anchors rely on (nbgrader's
-# formgrader script, ``#top``); links to a fragment (``#x``, ``page.html#x``) are rewritten alike, so the
-# kit's links (feedback summary -> ``adder.html#test_add``, nbconvert's heading anchors) keep working.
+# formgrader script, ``#top``); links to a fragment (``#x``, ``page.html#x``) are rewritten alike, so a
+# student's links reach the student's own anchors.
+#
+# The kit's anchors live outside it: an id or name that does not start with ``ID_PREFIX`` was made by the
+# kit (nbgrader's table of contents and "(Top)" targets, the feedback summary's links, the headings of the
+# instructor's locked cells), so no student element can carry it and a link to it can only land there.
+# The kit writes them with a fresh secret mark (``kit_anchor_mark``); the cleaner moves the marked names
+# into the student namespace like every other name, and ``_unmarked`` takes exactly those back out. A
+# student cannot write a mark made after the submission, so cannot make a kit anchor. A page written by
+# ``clean_page`` starts with its head and ``KIT_STAMP`` (no student text comes before the body):
+# cleaning it again (the feedback summary is added to a cleaned page) keeps its names as they are.
 ID_PREFIX = "user-content-"
 ID_REFERENCE_LISTS = {"headers"}  # space-separated lists of ids
+KIT_STAMP = '<meta name="coursekit-ids" content="student ids start with user-content-">'
+KIT_RENAMED = "kit-"  # a kit name that itself starts with ID_PREFIX is renamed out of the student namespace
+
+
+def kit_anchor_mark() -> str:
+    """A fresh secret that marks the kit's own anchor names and links in HTML about to be cleaned."""
+    return f"ck{secrets.token_hex(12)}-"
+
+
+_KIT_NAME = re.compile(r"""(\s(?:id|name)\s*=\s*["']?)|(\shref\s*=\s*["']?#)""", re.I)
+
+
+def mark_kit_anchors(fragment: str, mark: str) -> str:
+    """``fragment`` (HTML the kit or the instructor wrote, never a student) with its ids, anchor names and
+    in-page links marked as the kit's."""
+    return _KIT_NAME.sub(lambda found: found.group(0) + mark, fragment)
+
+
+def _unmarked(page: str, mark: str) -> str:
+    """Cleaned HTML with the names and links marked by ``mark`` back in the kit's namespace."""
+    if not mark:
+        return page
+    page = re.sub(re.escape(ID_PREFIX + mark) + f"({re.escape(ID_PREFIX)})?",
+                  lambda found: KIT_RENAMED + found.group(1) if found.group(1) else "", page)
+    return page.replace(mark, "")  # where the kit showed a marked name as text (nbgrader's "Grade cell: test_add")
 
 
 def _prefixed(name: str) -> str:
@@ -104,9 +138,12 @@ def _risky_style(value: str) -> bool:
     return RISKY_STYLE.search(value) is not None
 
 
-def _attribute(element: str, attribute: str, value: str) -> str | None:
+def _attribute(element: str, attribute: str, value: str, namespace: bool = True) -> str | None:
     """Narrow what the tag/attribute allow-list lets through: URLs, inline CSS, no MathML link of any
-    kind; ids, anchor names and fragment links moved into the student namespace (``ID_PREFIX``)."""
+    kind; ids, anchor names and fragment links moved into the student namespace (``ID_PREFIX``), unless
+    ``namespace`` is off (a page ``clean_page`` wrote before: its names are in their namespaces already)."""
+    if not namespace and attribute in ("id", "name", *ID_REFERENCE_LISTS):
+        return value
     if attribute == "style":
         return None if _risky_style(value) else value
     if attribute in ("href", "src"):
@@ -114,9 +151,9 @@ def _attribute(element: str, attribute: str, value: str) -> str | None:
         if element == "img" and attribute == "src" and DATA_IMAGE.match(url):
             return value
         if element == "a" and attribute == "href" and SIBLING_PAGE.match(url):
-            return _with_prefixed_fragment(url)
+            return _with_prefixed_fragment(url) if namespace else value
         if element in ("a", "img") and SAFE_URL.match(url):
-            return _with_prefixed_fragment(url) if url.startswith("#") else value
+            return _with_prefixed_fragment(url) if url.startswith("#") and namespace else value
         return None
     if attribute == "id" or attribute == "name":
         return _prefixed(value)
@@ -131,18 +168,19 @@ def _relative_url(url: str) -> str | None:
     return url if url.startswith("#") or SIBLING_PAGE.match(url) else None
 
 
-_CLEANER = nh3.Cleaner(
+_SETTINGS: dict[str, Any] = dict(
     tags=TEXT_TAGS | MATHML_TAGS,
     clean_content_tags={"script", "style", "template", "noscript", "iframe", "object", "embed", "title",
                         "textarea", "xmp", "noembed", "noframes", "plaintext", "select", "svg"},
     attributes={"*": GLOBAL_ATTRIBUTES, **TAG_ATTRIBUTES},
-    attribute_filter=_attribute,
     url_schemes=URL_SCHEMES,
     url_relative=_relative_url,
     filter_style_properties=STYLE_PROPERTIES,
     link_rel="noopener noreferrer nofollow",
     strip_comments=True,
 )
+_CLEANER = nh3.Cleaner(**_SETTINGS, attribute_filter=_attribute)
+_RECLEANER = nh3.Cleaner(**_SETTINGS, attribute_filter=functools.partial(_attribute, namespace=False))
 
 
 class Cleaned(str):
@@ -150,25 +188,43 @@ class Cleaned(str):
     would change nothing, so it is passed through. Only ``clean_html`` makes one."""
 
 
-def clean_html(fragment: Any) -> str:
-    """``fragment`` (student-derived HTML) reduced to the allow-list: no active content survives."""
+def clean_html(fragment: Any, kit_mark: str = "") -> str:
+    """``fragment`` (student-derived HTML) reduced to the allow-list: no active content survives; names
+    and links marked with ``kit_mark`` (``mark_kit_anchors``) end in the kit's namespace, all others in the
+    student's."""
     if isinstance(fragment, Cleaned):
         return fragment
     if isinstance(fragment, bytes):
         fragment = fragment.decode("utf-8", errors="replace")
-    return Cleaned(_CLEANER.clean(fragment if isinstance(fragment, str) else str(fragment)))
+    text = fragment if isinstance(fragment, str) else str(fragment)
+    return Cleaned(_unmarked(_CLEANER.clean(text), kit_mark))
+
+
+def is_instructor_cell(cell: Any) -> bool:
+    """A locked cell the gradebook knows (nbgrader's OverwriteCells has restored its source; a cell it
+    does not know loses its grade id): its headings' anchors are the kit's."""
+    meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell.get("metadata"), dict) else None
+    return (isinstance(meta, dict) and meta.get("locked") is True and not meta.get("solution")
+            and isinstance(meta.get("grade_id"), str) and bool(meta["grade_id"]))
 
 
 @pass_context
 def markdown2html(context: Any, source: str) -> str:
-    """nbconvert's Markdown-to-HTML filter (math kept for MathJax, attachments embedded), then cleaned."""
+    """nbconvert's Markdown-to-HTML filter (attachments embedded), then cleaned; math in Markdown cells
+    as MathML (``math_to_mathml``, as feedback shows them), so the formgrader's view shows it without
+    MathJax."""
     from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    from coursekit.preprocessors.math_to_mathml import math_to_mathml
 
     cell = context.get("cell", {}) or {}
     path = context.get("resources", {}).get("metadata", {}).get("path", "")
     renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}), path=path,
                                anchor_link_text="¶")
-    return clean_html(MarkdownWithMath(renderer=renderer).render(source))
+    rendered = MarkdownWithMath(renderer=renderer).render(
+        math_to_mathml(source) if cell.get("cell_type") == "markdown" else source)
+    mark = kit_anchor_mark() if is_instructor_cell(cell) else ""
+    return clean_html(mark_kit_anchors(rendered, mark) if mark else rendered, kit_mark=mark)
 
 
 TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.S | re.I)
@@ -186,9 +242,14 @@ def _between(page: str, lower: str, start_tag: str, end_tag: str, last: bool = F
     return (page[opened + 1:end], True) if opened >= 0 and end >= 0 else ("", False)
 
 
-def clean_page(page: str, scripts: Iterable[str] = ()) -> str:
+_PAGE_START = f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n{KIT_STAMP}\n"  # only clean_page starts so
+
+
+def clean_page(page: str, scripts: Iterable[str] = (), kit_mark: str = "") -> str:
     """A whole HTML page we generated, made inert: the body cleaned by ``clean_html`` (scripts whose text
-    is exactly one of ``scripts`` kept, inline), the head reduced to its title and style sheets.
+    is exactly one of ``scripts`` kept, inline), the head reduced to its title and style sheets. Names and
+    links marked with ``kit_mark`` end in the kit's namespace; a page this function wrote before
+    (``KIT_STAMP``) keeps its names.
 
     The style sheets are the template's (nbconvert's, nbgrader's, the kit's); student text never reaches
     a page's ``<head>`` except through the title, which is re-escaped.
@@ -210,11 +271,16 @@ def clean_page(page: str, scripts: Iterable[str] = ()) -> str:
             return token
         return ""
 
-    body = clean_html(SCRIPT.sub(hold, body) if known else body)
+    body = SCRIPT.sub(hold, body) if known else body
+    body = _unmarked(_RECLEANER.clean(body) if page.startswith(_PAGE_START) else clean_html(body), kit_mark)
     for token, script in kept.items():
         body = body.replace(token, script, 1)
-    return (f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title_text}</title>\n"
-            f"{styles}\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return f"{_PAGE_START}<title>{title_text}</title>\n{styles}\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+
+
+KIT_MARK_KEY = "coursekit_kit_mark"  # in an exporter's resources while a page is rendered
+TOP_ANCHOR = '<a name="top"></a>'  # nbgrader's feedback template
+TOP_LINK = '<a href="#top">(Top)</a>'
 
 
 def _as_text(fragment: Any) -> str:
@@ -231,10 +297,33 @@ class SanitizedHTMLExporter(HTMLExporter):
     def _create_environment(self):
         environment = super()._create_environment()
         environment.filters["clean_html"] = _as_text
-        environment.filters["markdown2html"] = self.markdown2html
+        environment.filters["markdown2html"] = self._markdown2html
         return environment
+
+    @pass_context
+    def _markdown2html(self, context: Any, source: str) -> str:
+        """nbconvert's filter; an instructor cell's anchors marked as the kit's."""
+        rendered = HTMLExporter.markdown2html(self, context, source)
+        mark = context.get("resources", {}).get(KIT_MARK_KEY, "")
+        return mark_kit_anchors(rendered, mark) if mark and is_instructor_cell(context.get("cell", {}) or {}) \
+            else rendered
+
+    def _preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """After every preprocessor (they look grade ids up): the grade ids the template turns into
+        anchors and table-of-contents links, marked as the kit's (a fresh mark per page)."""
+        nb, resources = super()._preprocess(nb, resources)
+        mark = resources[KIT_MARK_KEY] = kit_anchor_mark()
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell.get("metadata"), dict) else None
+            if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str) and meta["grade_id"]:
+                meta["grade_id"] = mark + meta["grade_id"]
+        return nb, resources
 
     def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
                            ) -> tuple[str, dict[str, Any]]:
         output, resources = super().from_notebook_node(nb, resources, **kw)
-        return clean_page(output), resources
+        mark = resources.pop(KIT_MARK_KEY, "")
+        if mark:  # nbgrader's template writes its "top" anchor first in the body, and "(Top)" links to it
+            output = output.replace(TOP_ANCHOR, mark_kit_anchors(TOP_ANCHOR, mark), 1)
+            output = output.replace(TOP_LINK, mark_kit_anchors(TOP_LINK, mark))
+        return clean_page(output, kit_mark=mark), resources

@@ -191,3 +191,44 @@ def test_every_json_type_in_every_metadata_field_harms_only_its_notebook(graded)
             wrong[student] = adder
     assert not wrong, wrong
     assert "malformed metadata (cell 3: nbgrader grade_id is a list)" in log
+
+
+# --- a notebook nbformat's schema would refuse first: the reason still names the field, at every door ----
+
+SCHEMA_FIRST = {  # student -> (field, value, the words the reason line must hold)
+    "schema-cell-metadata": ("cell.metadata", [1, "a"], "adder.ipynb: malformed metadata (cell 3: metadata is a list, "
+                                                        "not an object)"),
+    "schema-kernelspec": ("kernelspec", "x", "adder.ipynb: malformed metadata (notebook metadata kernelspec is a "
+                                             "string, not an object)"),
+    "schema-language-info": ("language_info", None, "adder.ipynb: malformed metadata (notebook metadata "
+                                                    "language_info is null, not an object)"),
+}
+
+
+@pytest.mark.parametrize("door", [pytest.param(door, marks=pytest.mark.xdist_group(f"fail_closed_{door}"))
+                                  for door in DOORS])
+def test_a_notebook_the_schema_refuses_is_named_by_file_and_field_at_every_door(door, tmp_path):
+    """Cell metadata, kernelspec or language_info that is not an object: nbformat cannot even read such a
+    notebook, and its message names no field. Intake asks first, so every door's reason line names the file
+    and the field; that notebook scores 0, the student's other notebook and the other students are graded."""
+    course = Course.open(make_course(tmp_path / "course"))
+    course.generate_release(ASSIGNMENT)
+    honest = _notebooks(course)
+    submit(course, "honest", {f"{n}.ipynb": nb for n, nb in honest.items()})
+    for student, (field, value, _) in SCHEMA_FIRST.items():
+        files = {"adder.ipynb": malformed(honest["adder"], field, value)}
+        if field == "cell.metadata":  # one student also hands in an honest notebook
+            files["squares.ipynb"] = honest["squares"]
+        submit(course, student, files)
+    students = ["honest", *SCHEMA_FIRST]
+    run = {"coursekit": lambda: by_coursekit(course),
+           "nbgrader": lambda: by_nbgrader(course),
+           "formgrader": lambda: "\n".join(course.api.autograde(ASSIGNMENT, s).get("log") or "" for s in students)}
+    log = run[door]()
+    got = grades(course, students)
+    assert _scores(got, "honest") == {"adder": 2.0, "squares": 1.0}, log[-3000:]
+    assert _scores(got, "schema-cell-metadata") == {"adder": 0.0, "squares": 1.0}, log[-3000:]
+    for student, (_, _, reason) in SCHEMA_FIRST.items():
+        assert _scores(got, student)["adder"] == 0.0, log[-3000:]
+        assert reason in log, (student, log[-3000:])
+    assert "not a valid notebook" not in log and "Traceback" not in log, log[-3000:]

@@ -29,6 +29,32 @@ def test_every_json_type_in_every_field_is_judged_without_an_exception(field, tm
         assert ("adder" in found.ungradable) == (nb is None), (field, kind, found.reasons)
 
 
+@pytest.mark.parametrize("field", [*CELL_FIELDS, *WHOLE])
+def test_every_refused_notebook_is_named_by_file_and_field(field, tmp_path):
+    """Also where nbformat's schema would refuse the notebook first (cell metadata, kernelspec or
+    language_info not an object), whose own message names no field."""
+    for kind, value in JSON_VALUES.items():
+        if plausible(field, value):
+            continue
+        path = tmp_path / "hw.ipynb"
+        path.write_text(malformed(adder_notebook(), field, value))
+        _, problem = intake.read_notebook(path)
+        assert problem.startswith("hw.ipynb: malformed metadata (") and field.split(".")[-1] in problem, (kind, problem)
+        where = "notebook metadata" if field in ("kernelspec", "language_info") else "cell 3:"
+        assert where in problem, (kind, problem)
+
+
+def test_a_schema_error_says_where_it_is(tmp_path):
+    nb = json.loads(nbformat.writes(adder_notebook()))
+    nb["cells"][1]["source"] = 7
+    (tmp_path / "hw.ipynb").write_text(json.dumps(nb))
+    _, problem = intake.read_notebook(tmp_path / "hw.ipynb")
+    assert problem.startswith("hw.ipynb: valid JSON but not a valid notebook (cell 2 source: "), problem
+    (tmp_path / "hw.ipynb").write_text('{"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"x": 1' + "1" * 5000 + "}}")
+    _, problem = intake.read_notebook(tmp_path / "hw.ipynb")  # an integer too long for Python: no exception
+    assert problem.startswith("hw.ipynb: not valid JSON ("), problem
+
+
 def test_the_honest_notebook_has_no_metadata_problem():
     assert metadata_problem(adder_notebook()) is None
 

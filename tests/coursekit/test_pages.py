@@ -94,7 +94,26 @@ def hooker_adder(course: Course) -> nbformat.NotebookNode:
     return nb
 
 
-STUDENTS = {"xss": xss_adder, "leaker": leaker_adder, "hooker": hooker_adder}
+SHADOW_HTML = ("<div id='test_add'>shadow-1</div><a name='top'>shadow-2</a><span id='user-content-test_add'>shadow-3"
+               "</span><p id='Adder'>shadow-4</p><a name='comment-why'>shadow-5</a><b id='why'>shadow-6</b>"
+               "<i id='user-content-top'>shadow-7</i><a href='#test_add'>shadow-8</a><a href='#top'>shadow-9</a>")
+SHADOW_MARKDOWN = ("# Adder\n\n## test_add\n\n## top\n\n## user-content-Adder\n\n" + SHADOW_HTML +
+                   "\n\nBecause $\\frac{a+b}{2} = \\frac{b+a}{2}$.")
+
+
+def shadow_adder(course: Course) -> nbformat.NotebookNode:
+    """Every way to reuse a name the page's own anchors have: ids and names equal to the grade ids,
+    ``top`` and the instructor's heading (``# Adder``), already ``user-content-`` ones, headings that
+    render to those ids; in a written answer and in HTML outputs (run by the grader, and as submitted)."""
+    nb = _filled(course, "adder")
+    add = _cell(nb, "add")
+    add.source += f"\nfrom IPython.display import HTML, display\ndisplay(HTML({SHADOW_HTML!r}))"
+    add.outputs = [nbformat.v4.new_output("display_data", data={"text/html": SHADOW_HTML, "text/plain": "x"})]
+    _cell(nb, "why").source = SHADOW_MARKDOWN
+    return nb
+
+
+STUDENTS = {"xss": xss_adder, "leaker": leaker_adder, "hooker": hooker_adder, "shadow": shadow_adder}
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +231,70 @@ def test_student_markup_cannot_clobber_the_formgrader_pages_names(graded):
     assert [n for n in set(names) - set(own) if not n.startswith(ID_PREFIX) and not template_made.fullmatch(n)] == []
 
 
+KIT_ANCHORS = ["top", "Adder", "test_add", "why"]  # adder's feedback page: nbgrader's and the instructor's heading
+
+
 def test_feedback_links_reach_their_anchors_and_student_names_stay_in_their_namespace(graded):
     names, links = element_names(feedback_page(graded, "xss"))
-    assert "user-content-statusmessage" in names and all(name.startswith(ID_PREFIX) for name in names)
+    assert "user-content-statusmessage" in names
+    assert [n for n in names if not n.startswith(ID_PREFIX)] == KIT_ANCHORS  # nbgrader's and the heading's, once each
     assert {link[1:] for link in links if link.startswith("#")} <= set(names)  # every in-page link lands
+
+
+def _lands_on(names: list[str], links: list[str], page_name: str = "adder.html") -> dict[str, str]:
+    """Where each in-page link goes: the first element with that id or anchor name (unique names here)."""
+    return {link: link.partition("#")[2] for link in links if link.startswith(("#", f"{page_name}#"))}
+
+
+def test_student_names_cannot_take_or_shadow_the_kits_anchors_in_feedback(graded):
+    """The page's own anchors (nbgrader's table of contents, "(Top)", the instructor's heading, the
+    summary's links) and the student's names cannot collide: a student id equal to a grade id, ``top``,
+    a heading that renders to the instructor's heading id, or an id already in ``user-content-``, all
+    stay in the student namespace, and every kit link lands on the kit's anchor."""
+    from coursekit.feedback_delivery import write_summaries
+
+    assert write_summaries(graded, ASSIGNMENT, ["shadow"]) == {"shadow": None}  # the summary block, cleaned again
+    page = feedback_page(graded, "shadow")
+    assert page.count("shadow-") >= 18  # both plantings (output and written answer) are on the page
+    names, links = element_names(page)
+    kit = [n for n in names if not n.startswith(ID_PREFIX)]
+    assert sorted(kit) == sorted([*KIT_ANCHORS, "coursekit-summary"]), kit  # each once, none from the student
+    for planted in ("test_add", "top", "Adder", "why", "comment-why"):
+        assert names.count(f"{ID_PREFIX}{planted}") >= 2, planted  # the student's, moved aside (output, answer)
+    assert f"{ID_PREFIX}user-content-Adder" not in names and names.count(f"{ID_PREFIX}Adder") >= 3  # no double prefix
+    kit_links = {link for link in links if not link.partition("#")[2].startswith(ID_PREFIX)}
+    assert {"#top", "#test_add", "#why", "#Adder", "adder.html#why"} <= kit_links, kit_links  # why: waits for a grader
+    assert {target for target in _lands_on(names, list(kit_links)).values()} <= set(kit)
+    student_links = [link for link in links if link not in kit_links]
+    assert {"#user-content-test_add", "#user-content-top"} <= set(student_links)  # the student's own links
+    assert all(link.partition("#")[2].startswith(ID_PREFIX) for link in student_links)
+    summary = (graded.folder("feedback", "shadow", ASSIGNMENT) / "summary.html").read_text()
+    assert "adder.html#why" in element_names(summary)[1]
+    assert element_names(feedback_page(graded, "shadow")) == (names, links)  # stable: nothing cleaned twice differently
+
+
+def test_student_names_cannot_take_or_shadow_the_kits_anchors_in_the_formgrader(graded):
+    own, _ = element_names(formgrader_page(graded, "hooker"))  # the template's names and the heading's
+    names, links = element_names(formgrader_page(graded, "shadow"))
+    assert "Adder" in own and own.count("Adder") == 1  # the instructor's heading anchor is the kit's
+    template_made = re.compile(r"cell-id=[\w-]+|[0-9a-f]{8}-[0-9a-f-]{27}")
+    bare = [n for n in names if not n.startswith(ID_PREFIX) and not template_made.fullmatch(n)]
+    assert sorted(bare) == sorted(n for n in own if not n.startswith(ID_PREFIX) and not template_made.fullmatch(n))
+    assert names.count(f"{ID_PREFIX}Adder") >= 3 and names.count(f"{ID_PREFIX}test_add") >= 3  # the student's
+    assert "#Adder" in links and names.count("Adder") == 1
+
+
+def test_kit_anchors_are_marked_by_a_secret_the_student_cannot_know():
+    from coursekit.sanitize import kit_anchor_mark, mark_kit_anchors
+
+    mark = kit_anchor_mark()
+    assert mark != kit_anchor_mark()
+    kit = mark_kit_anchors("<h1 id='user-content-top'>t<a href='#user-content-top'>¶</a></h1><a name=\"x\"></a>", mark)
+    cleaned = clean_html(kit + "<p id='x'>s</p><p id='kit-user-content-top'>s</p>", kit_mark=mark)
+    names, links = element_names(cleaned)
+    assert names == ["kit-user-content-top", "x", "user-content-x", "user-content-kit-user-content-top"]
+    assert links == ["#kit-user-content-top"] and mark not in cleaned
+    assert element_names(clean_html(kit))[0] == [f"user-content-{mark}user-content-top", f"user-content-{mark}x"]
 
 
 def test_feedback_never_shows_hidden_test_source_whatever_the_student_prints(graded):
@@ -230,3 +309,31 @@ def test_feedback_never_shows_hidden_test_source_whatever_the_student_prints(gra
         assert leaked == set(), f"{student}'s feedback shows the hidden test as {leaked}"
         assert "All tests in this cell passed" in text  # the verdict comes from the grader
     assert OWN_OUTPUT.strip() in feedback_page(graded, "leaker")  # the outputs the student submitted
+
+
+# --- math offline ------------------------------------------------------------------------------------------
+
+LOADS = re.compile(r"""<(?:script|link|img|iframe|object|embed|source|video|audio)\b[^>]*?\b(?:src|href|data)\s*=\s*["']?([^"'\s>]+)""", re.I)
+
+
+def test_feedback_pages_load_nothing_and_show_math_as_mathml(graded):
+    """No script, no MathJax, no style sheet link, no resource but ``data:`` images; the written answer's
+    math is MathML (coursekit.preprocessors.MathToMathML) the browser renders itself."""
+    for name in ("adder.html", "summary.html"):
+        page = (graded.folder("feedback", "shadow", ASSIGNMENT) / name).read_text()
+        assert "<script" not in page.lower() and "mathjax" not in page.lower() and "cdn" not in page.lower(), name
+        assert [url for url in LOADS.findall(page) if not url.startswith("data:image/")] == [], name
+    page = feedback_page(graded, "shadow")
+    assert "<mfrac>" in page and "\\frac" not in page
+
+
+def test_formgrader_view_shows_math_as_mathml_and_loads_only_nbgraders_own_files_and_mathjax(graded):
+    """The formgrader's view shows the written answer's math as MathML (the kit's Markdown filter), so it
+    reads right offline. Still loaded by nbgrader's template: its own scripts and style sheets from the
+    formgrader's static folder, and MathJax 2.7.7 from cdnjs (nbgrader's ``{{ mathjax() }}`` takes no
+    setting; the kit cannot drop it by configuration): with the math already MathML it has no TeX of a
+    Markdown cell left to typeset."""
+    page = formgrader_page(graded, "shadow")
+    assert "<mfrac>" in page and "\\frac{a+b}" not in page
+    outside = {url for url in LOADS.findall(page) if not url.startswith(("/formgrader/static/", "data:image/"))}
+    assert outside == {"https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"}

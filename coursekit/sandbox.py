@@ -993,11 +993,14 @@ def prepare(command: Sequence[str], *, workdir: Path | str, limits: Limits | Non
     if zygote is not None and (kind == "full" or _python_open_to_others()):
         if list(command)[1:2] != ["-c"]:
             raise ValueError("only a `python -c CODE ARGS` command can be forked from the zygote")
-        spec.update(forked=True, env=run_env, limits=_rlimits(limits))
-        connection = zygote.fork(spec)
-        argv = [sys.executable, "-I", "-S", WARDEN, "relay", str(connection.fileno()), str(os.getpid())]
-        return Prepared(argv=argv, env={"PATH": run_env["PATH"]}, preexec_fn=_limit_resources(None),
-                        mode=mode(uid, allow_degraded), relay_connection=connection)
+        try:
+            connection = zygote.fork({**spec, "forked": True, "env": run_env, "limits": _rlimits(limits)})
+        except OSError:  # the zygote is gone: this command starts as a new interpreter
+            connection = None
+        if connection is not None:
+            argv = [sys.executable, "-I", "-S", WARDEN, "relay", str(connection.fileno()), str(os.getpid())]
+            return Prepared(argv=argv, env={"PATH": run_env["PATH"]}, preexec_fn=_limit_resources(None),
+                            mode=mode(uid, allow_degraded), relay_connection=connection)
     return Prepared(argv=[sys.executable, "-I", "-S", WARDEN, _json(spec)], env=run_env,
                     preexec_fn=_limit_resources(limits), mode=mode(uid, allow_degraded))
 

@@ -21,8 +21,10 @@ One zygote per grading process (``Zygote.running``); it ends when that process c
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,7 +55,8 @@ class Zygote:
              str(theirs.fileno())], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=self.home)
         theirs.close()
-        self.control, self.lock = ours, threading.Lock()
+        self.control, self.lock, self.owner = ours, threading.Lock(), os.getpid()
+        atexit.register(self.close)
         ours.settimeout(startup_timeout)
         try:
             answer = ours.recv(65536)
@@ -92,13 +95,14 @@ class Zygote:
         return relay_end
 
     def close(self) -> None:
+        """End the zygote (the kernels forked from it go on) and remove its folder; once, by its owner."""
+        if os.getpid() != self.owner or self.control.fileno() < 0:
+            return
         self.control.close()  # the zygote exits when it reads the end of its control socket
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        import shutil
-
         shutil.rmtree(self.home, ignore_errors=True)
 
 

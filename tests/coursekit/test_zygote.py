@@ -124,3 +124,14 @@ def test_a_forked_kernel_is_confined_like_an_exec_one(tmp_path, fork):
 def test_a_zygote_that_cannot_import_its_modules_leaves_kernels_to_start_as_before(tmp_path):
     nb, report = run(tmp_path, LOOK, preload_modules=["numpy", "no_such_module_anywhere"])
     assert report.problems == [] and said(nb, "SEEN")["preloaded"] is False
+
+
+def test_a_zygote_that_died_is_started_again(tmp_path):
+    from coursekit.zygote import Zygote
+
+    run(tmp_path, LOOK)
+    for zygote in list(Zygote._running.values()):
+        zygote.process.kill()
+        zygote.process.wait()
+    nb, report = run(tmp_path, LOOK)
+    assert report.problems == [] and said(nb, "SEEN")["preloaded"] is True

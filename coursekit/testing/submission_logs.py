@@ -16,7 +16,7 @@ NOTEBOOK = "surname_classification.ipynb"
 
 
 def reference_submission_log(notebook: str = NOTEBOOK) -> dict[str, Any]:
-    """Run the reference solution of Problem 4 (training takes ~15 s) and return the log the trusted
+    """Run the reference solution of Problem 4 (training takes ~12 s) and return the log the trusted
     helper builds from it, as plain JSON data (what a student uploads as submission_log.json)."""
     ns = solution_namespace(notebook, until_grade_id="p4_confusion_md")
     # IPython keeps every cell's source in linecache, which inspect.getsource needs; do the same here.

@@ -23,7 +23,7 @@ def late_course(tmp_path_factory) -> Course:
 @pytest.fixture(scope="session")
 def reference_log(tmp_path_factory) -> dict:
     """Problem 4's reference model trained as a student would and the submission log it hands in
-    (coursekit.testing.submission_logs; ~15 s of training), once per test session for every xdist worker.
+    (coursekit.testing.submission_logs; ~12 s of training), once per test session for every xdist worker.
     Plain JSON data: modules take a deep copy of their own."""
     from coursekit.testing.submission_logs import reference_submission_log
     from tests.support.session_cache import build_once

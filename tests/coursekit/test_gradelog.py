@@ -1,7 +1,7 @@
 """`coursekit grade-log`: an honest log round-trips; a log whose weights do not fit the specified architecture
 (a memorising lookup table, wrong shapes, missing keys, another cell type, NaN) and every forged claim scores 0
 with a short reason; the logged source is never executed and nothing the log says is echoed raw.
-Uses the real data (HW6_DATA_MIRROR) and trains the reference model once (~15 s)."""
+Uses the real data (HW6_DATA_MIRROR) and trains the reference model once (~12 s)."""
 from __future__ import annotations
 
 import copy

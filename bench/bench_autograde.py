@@ -80,9 +80,8 @@ def run(args: argparse.Namespace) -> None:
         root = args.keep or Path(tmp) / "course"
         shutil.rmtree(root / "source", ignore_errors=True)  # a kept course gets today's source and config
         course = Course.open(copy_course(root, with_data=not (root / "data" / "names").is_dir()))
-        if not course.folder("submitted", "reference", "hw6").is_dir():
-            course.generate_release("hw6")
-            build_samples(course, "hw6")
+        course.generate_release("hw6")  # always: a kept course's students must be today's notebooks
+        build_samples(course, "hw6")
         samples = ["reference", "partial", "untouched"]
         students = [f"student{i:02d}" for i in range(args.students)]
         for i, student in enumerate(students):

@@ -22,6 +22,12 @@ agree. Released cells of optional parts also carry ``metadata.coursekit.optional
 Not running them is decided at grading time, at every door (:class:`SkipOptionalParts`, a sanitising
 step of nbgrader's Autograde pipeline): which cells are optional comes from the instructor's source
 notebook, never from the submission, and a cell that carries points is always run.
+
+Figures count for nothing either: a code cell of the source notebook marked ``{"coursekit": {"figure":
+true}}`` only draws (it defines nothing later cells read; ``tests/hw6/test_figures.py`` checks the hw6
+notebooks). In "ungraded" mode the grader leaves such cells out too, each one by its own grade_id (a cell a
+student added next to a figure always runs), and the feedback says the figure is drawn in the student's
+own notebook. In the other modes every figure is drawn.
 """
 from __future__ import annotations
 
@@ -62,6 +68,12 @@ def _heading(cell: Any) -> tuple[int, str] | None:
 def marks_optional(cell: Any) -> bool:
     """True for a cell whose own metadata marks it (and, for a heading, its part) optional."""
     return bool(cell.get("metadata", {}).get("coursekit", {}).get("optional"))
+
+
+def marks_figure(cell: Any) -> bool:
+    """True for a code cell that only draws a figure, as its own metadata says (read from the source notebook)."""
+    stamp = cell.get("metadata", {}).get("coursekit", {})
+    return cell.get("cell_type") == "code" and isinstance(stamp, dict) and stamp.get("figure") is True
 
 
 def optional_cells(nb: Any) -> list[tuple[int, str]]:
@@ -139,6 +151,8 @@ FEEDBACK_NOTE = {"ungraded": "Optional part{part}: optional, not run by the grad
                  "checked": "Optional part{part}: not counted in the grade (your course's setting).",
                  "required": "Optional part{part} in the original homework; your course counts it."}
 NOT_RUN_VERDICT = "Optional, not run by the grader (it counts for nothing in this course).\n"
+FIGURE_NOT_DRAWN = "Figure: drawn when you run the notebook yourself; the grader leaves it out (it counts for nothing).\n"
+FIGURE = "figure"  # metadata.coursekit.not_run_reason of a figure the grader left out
 
 
 def optional_note(part: str, mode: str, code: bool = True) -> str:
@@ -161,11 +175,21 @@ def is_not_run(cell: Any) -> bool:
             and _points(cell) == 0)
 
 
+def figures_not_drawn(submission: Any, reference: Any) -> list[int]:
+    """Indices of the submission's code cells whose grade_id is a figure cell of ``reference`` (the source
+    notebook) and that carry no points. Only those cells: one the student added beside a figure always runs."""
+    figures = {c.metadata["nbgrader"]["grade_id"] for c in reference.cells
+               if marks_figure(c) and c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+    return [index for index, cell in enumerate(submission.cells) if cell.get("cell_type") == "code"
+            and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in figures and _points(cell) == 0]
+
+
 def cells_not_run(submission: Any, reference: Any) -> list[int]:
     """Indices of the submission's code cells that belong to an optional part of ``reference`` (the
     instructor's source notebook), recognised by grade_id. A cell without a known grade_id (one the
     student added) belongs to the part only if the known cells before and after it (or before it, at the
-    end) are optional. If any of those cells carries points, nothing is left out (fail closed)."""
+    end) are optional. If any of those cells carries points, nothing is left out (fail closed).
+    Figures are left out by :func:`figures_not_drawn`."""
     optional = {reference.cells[i].metadata["nbgrader"]["grade_id"] for i, _ in optional_cells(reference)
                 if reference.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id")}
     known = {c.metadata["nbgrader"]["grade_id"] for c in reference.cells
@@ -206,6 +230,7 @@ class SkipOptionalParts(NbGraderPreprocessor):
             stamp = cell.get("metadata", {}).get("coursekit")
             if isinstance(stamp, dict):
                 stamp.pop("not_run", None)
+                stamp.pop("not_run_reason", None)
         source = _source_notebook(self, resources)
         if source.is_file():
             stamp_not_run(nb, nbformat.read(str(source), as_version=4), optional_mode(_course_root(self)))
@@ -213,14 +238,17 @@ class SkipOptionalParts(NbGraderPreprocessor):
 
 
 def stamp_not_run(nb: Any, reference: Any, mode: str) -> Any:
-    """In "ungraded" mode, stamp ``nb``'s code cells of optional parts (as ``reference``, the source
-    notebook, marks them) ``metadata.coursekit.not_run``: the grader leaves them out. In place."""
+    """In "ungraded" mode, stamp ``nb``'s code cells of optional parts and its figures (as ``reference``, the
+    source notebook, marks them) ``metadata.coursekit.not_run``: the grader leaves them out. In place."""
     if mode != NOT_RUN_MODE:
         return nb
-    for index in cells_not_run(nb, reference):
+    figures = set(figures_not_drawn(nb, reference))
+    for index in sorted(figures | set(cells_not_run(nb, reference))):
         stamp = nb.cells[index].setdefault("metadata", {}).setdefault("coursekit", {})
         if isinstance(stamp, dict):
             stamp["not_run"] = True
+            if index in figures:
+                stamp["not_run_reason"] = FIGURE
     return nb
 
 

@@ -25,7 +25,8 @@ from traitlets import Dict, Unicode
 from coursekit.course import assignment_source, grading_dir, helper_dir
 from coursekit.helpers import judge_resolver, trusted_module
 from coursekit.notebook import grade_id, is_test_cell
-from coursekit.optional import NOT_RUN_VERDICT, apply_optional_parts, is_not_run, optional_mode, stamp_not_run
+from coursekit.optional import (FIGURE, FIGURE_NOT_DRAWN, NOT_RUN_VERDICT, apply_optional_parts, is_not_run,
+                                optional_mode, stamp_not_run)
 from coursekit.verdicts import RecordsByCell, apply_verdicts, fingerprint, records_by_cell
 
 
@@ -76,6 +77,8 @@ class JudgeChecks(NbGraderPreprocessor):
             if is_test_cell(cell) and is_not_run(cell) and not cell.metadata["coursekit"].get("records"):
                 cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN_VERDICT)]
                 verdicts[grade_id(cell)] = []
+            elif is_not_run(cell) and cell.metadata["coursekit"].get("not_run_reason") == FIGURE:
+                cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=FIGURE_NOT_DRAWN)]
         resources.setdefault("coursekit", {})["verdicts"] = verdicts
         return nb, resources
 

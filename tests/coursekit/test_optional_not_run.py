@@ -1,6 +1,6 @@
-"""Optional parts that count for nothing are not run by the grader (``optional_parts = "ungraded"``, the
-default): which cells are left out comes from the instructor's source notebook, a cell with points always
-runs, a submission's own metadata decides nothing, and every door does the same."""
+"""Optional parts and figures, which count for nothing, are not run by the grader (``optional_parts =
+"ungraded"``, the default): which cells are left out comes from the instructor's source notebook, a cell
+with points always runs, a submission's own metadata decides nothing, and every door does the same."""
 from __future__ import annotations
 
 import shutil
@@ -14,8 +14,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from traitlets.config import Config
 
 from coursekit.course import Course
-from coursekit.optional import (NOT_RUN_VERDICT, SkipOptionalParts, apply_optional_parts, cells_not_run,
-                                is_not_run, optional_cells)
+from coursekit.optional import (FIGURE, FIGURE_NOT_DRAWN, NOT_RUN_VERDICT, SkipOptionalParts, apply_optional_parts,
+                                cells_not_run, is_not_run, marks_figure, optional_cells, stamp_not_run)
 from coursekit.samples import fill_answers
 from coursekit.testing.notebooks import SOURCE_DIR, load
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course, nbgrader_cell
@@ -61,6 +61,23 @@ def test_added_cells_belong_to_the_part_only_between_optional_cells():
                    for c in submission.cells if c.source in left_out)
 
 
+def test_figures_are_left_out_by_their_own_grade_id_only():
+    source = load(SOURCE_DIR / "rnn_gradients.ipynb")
+    submission = apply_optional_parts(load(SOURCE_DIR / "rnn_gradients.ipynb"), "ungraded")
+    figure = next(i for i, c in enumerate(submission.cells) if marks_figure(c) and _gid(c) == "fig_3a_unrolled_rnn")
+    submission.cells.insert(figure + 1, new_code_cell("print('beside a figure')"))
+    submission.cells.insert(figure, new_code_cell("print('before a figure')"))
+    for cell in submission.cells:  # what the submission says about figures decides nothing
+        cell.metadata.setdefault("coursekit", {})["figure"] = cell.source.startswith("print(")
+    stamp_not_run(submission, source, "ungraded")
+    drawn_by_source = {_gid(c) for c in source.cells if marks_figure(c)}
+    not_drawn = {_gid(c) for c in submission.cells if is_not_run(c) and c.metadata["coursekit"].get("not_run_reason") == FIGURE}
+    assert not_drawn == drawn_by_source and "fig_3a_unrolled_rnn" in not_drawn
+    assert not any(is_not_run(c) for c in submission.cells if c.source.startswith("print("))
+    checked = stamp_not_run(apply_optional_parts(load(SOURCE_DIR / "rnn_gradients.ipynb"), "checked"), source, "checked")
+    assert not any(is_not_run(c) for c in checked.cells)
+
+
 def _course_config(root: Path) -> Config:
     config = Config()
     config.CourseDirectory.root = str(root)
@@ -80,7 +97,8 @@ def test_the_submissions_own_stamps_are_removed(tmp_path):
     step = SkipOptionalParts(config=_course_config(root))
     nb, _ = step.preprocess(submission, resources)
     source = load(SOURCE_DIR / "rnn_gradients.ipynb")
-    optional = {_gid(source.cells[i]) for i, _ in optional_cells(source)}
+    optional = {_gid(source.cells[i]) for i, _ in optional_cells(source)} | {_gid(c) for c in source.cells
+                                                                          if marks_figure(c)}
     stamped = {_gid(c) for c in nb.cells if is_not_run(c)}
     assert stamped and stamped <= optional
     assert all(not is_not_run(c) for c in nb.cells if _gid(c) not in optional)
@@ -117,8 +135,15 @@ def _heading(text: str, grade_id: str, optional: bool = False):
     return cell
 
 
+def _figure(source: str, grade_id: str):
+    cell = nbgrader_cell("code", source, grade_id, grade=False, solution=False)
+    cell.metadata["coursekit"] = {"figure": True}
+    return cell
+
+
 def _course(root: Path, mode: str | None) -> Course:
-    """The tiny course whose squares notebook has an optional part (2) between two required ones."""
+    """The tiny course whose squares notebook has an optional part (2) between two required ones, and a
+    figure in part 1."""
     make_course(root)
     path = root / "source" / ASSIGNMENT / "squares.ipynb"
     nb = nbformat.read(str(path), as_version=4)
@@ -126,6 +151,7 @@ def _course(root: Path, mode: str | None) -> Course:
         _heading("## 1. Ones", "p_ones"),
         nbgrader_cell("code", "def one():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION", "one",
                       grade=False, solution=True),
+        _figure("print('figure drawn')", "ones_figure"),
         _heading("## 2. Squares (optional)", "p_squares", optional=True),
         *nb.cells,
         nbgrader_cell("code", "print('optional part ran')", "squares_demo", grade=False, solution=False),
@@ -161,8 +187,10 @@ def _students(course: Course) -> dict[str, dict[str, nbformat.NotebookNode]]:
     for nb in forger.values():
         for cell in nb.cells:
             if cell.cell_type == "code":
-                cell.metadata.setdefault("coursekit", {}).update(not_run=True, optional=True)
+                cell.metadata.setdefault("coursekit", {}).update(not_run=True, optional=True, figure=True)
     squares = forger["squares"]
+    squares.cells.insert(squares.cells.index(_cell(squares, "ones_figure")) + 1,
+                         new_code_cell("print('student cell after a figure')"))
     at = squares.cells.index(_cell(squares, "p_cubes"))
     squares.cells.insert(at, new_code_cell("print('student cell before part 3')"))
     squares.cells.insert(at + 1, new_markdown_cell("## 2b. Mine (optional)", metadata={"coursekit": {"optional": True}}))
@@ -204,7 +232,9 @@ def test_every_door_leaves_out_the_optional_part_and_grades_alike(tmp_path):
         assert out["test_square"] == NOT_RUN_VERDICT
         assert out["square"] == out["squares_demo"] == ""  # never executed
         assert out["test_cube"].startswith("All 2 checks passed")
+        assert out["ones_figure"] == FIGURE_NOT_DRAWN
     forged = _outputs(course, "forger")
+    assert forged["print('student cell after a figure')"] == "student cell after a figure\n"
     assert forged["print('student cell inside part 2')"] == ""
     assert forged["print('student cell before part 3')"] == "student cell before part 3\n"
 
@@ -235,6 +265,7 @@ def test_parts_that_are_checked_or_count_run_as_before(tmp_path, mode, square_po
         out = _outputs(course, student)
         assert out["test_square"].startswith("All 2 checks passed")
         assert out["squares_demo"] == "optional part ran\n"
+        assert out["ones_figure"] == "figure drawn\n"
     assert _outputs(course, "forger")["print('student cell inside part 2')"] == "student cell inside part 2\n"
 
 

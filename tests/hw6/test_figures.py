@@ -85,3 +85,39 @@ def test_each_figure_is_shown_before_the_first_exercise(notebook, call):
     first_answer = next(i for i, c in enumerate(cells) if nbgrader_meta(c).get("solution") and c.cell_type == "code")
     shown = [i for i, c in enumerate(cells) if c.cell_type == "code" and call in c.source]
     assert shown and shown[0] < first_answer, (notebook, shown, first_answer)
+
+
+def _bound_and_read(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds, names it reads) from its code (IPython magics left out)."""
+    import ast
+
+    tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return bound, read
+
+
+@pytest.mark.parametrize("notebook", ["backprop_scalar_rnn", "beam_search", "convolutions", "rnn_gradients",
+                                      "surname_classification"])
+def test_figure_cells_define_nothing_later_cells_read(notebook):
+    """The grader leaves figure cells out (coursekit/optional.py): that is only safe if no later cell reads a
+    name a figure cell binds without binding it itself first."""
+    from coursekit.optional import marks_figure
+
+    cells = [c for c in load(SOURCE_DIR / f"{notebook}.ipynb").cells if c.cell_type == "code"]
+    figures = [i for i, c in enumerate(cells) if marks_figure(c)]
+    assert figures and all(not nbgrader_meta(cells[i]).get("grade") for i in figures)
+    for i in figures:
+        bound, _ = _bound_and_read(cells[i].source)
+        for later in cells[i + 1:]:
+            if marks_figure(later):
+                continue
+            later_bound, later_read = _bound_and_read(later.source)
+            assert not (bound & later_read) - later_bound, (nbgrader_meta(cells[i])["grade_id"],
+                                                            nbgrader_meta(later).get("grade_id"))

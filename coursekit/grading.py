@@ -31,6 +31,7 @@ from traitlets.config import Config, LoggingConfigurable
 from traitlets.utils.importstring import import_item
 
 from coursekit.course import Course, CourseError, assignment_source
+from coursekit.gradebook_engines import reuse_engines
 from coursekit.intake import ExpectedNotebook, expected_notebooks, prepare, zero_ungradable
 from coursekit.task import Outcome, Task, grade_notebook, pack, resources, run_steps, worker_settings
 
@@ -215,6 +216,7 @@ def autograde(course: Course, assignment: str, students: list[str] | None = None
               sandboxed: bool | None = None, scheduler: str | None = None) -> Results:
     """Autograde the given students (default: everyone with a submission folder); with a ``scheduler``
     address (or ``c.ParallelGrading.scheduler``) on a Dask cluster of ``coursekit worker``s."""
+    reuse_engines()  # nbgrader's gradebook keeps its compiled SQL for the rest of this process
     config = grading_config(course, sandboxed)
     scheduler = scheduler or ParallelGrading(config=config).scheduler
     try:

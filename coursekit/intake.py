@@ -38,6 +38,7 @@ from typing import Any, Callable
 import nbformat
 from nbgrader.utils import compute_checksum
 
+from coursekit.gradebook_engines import reuse_engines
 from coursekit.notebook import grade_id, is_test_cell, metadata_problem, nbgrader_meta
 
 QUARANTINE = Path(".coursekit") / "quarantine"
@@ -427,6 +428,7 @@ _PLANS: dict[Path, list[str]] = {}  # submission folder -> notebooks to zero aft
 def before_autograde(notebooks: list[str], **_: Any) -> None:
     """``Autograde.pre_convert_hook``: make the submission gradable; ``notebooks`` is updated in place
     (nbgrader passes the list it is about to grade: every notebook, or those of ``--notebook``)."""
+    reuse_engines()  # nbgrader's gradebook keeps its compiled SQL for the rest of this process
     where = _where(notebooks)
     if where is None:
         return

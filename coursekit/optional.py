@@ -26,8 +26,9 @@ notebook, never from the submission, and a cell that carries points is always ru
 Figures count for nothing either: a code cell of the source notebook marked ``{"coursekit": {"figure":
 true}}`` only draws (it defines nothing later cells read; ``tests/hw6/test_figures.py`` checks the hw6
 notebooks). In "ungraded" mode the grader leaves such cells out too, each one by its own grade_id (a cell a
-student added next to a figure always runs), and the feedback says the figure is drawn in the student's
-own notebook. In the other modes every figure is drawn.
+student added next to a figure always runs); the autograded notebook says so in its place (the feedback
+shows the figure the student's own notebook holds, as for every cell that is not a test). In the other
+modes every figure is drawn.
 """
 from __future__ import annotations
 

@@ -39,6 +39,8 @@ from typing import Any
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from coursekit.notebook import grade_id
+
 SETTING = "optional_parts"
 MODES = ("ungraded", "checked", "required")
 NOT_RUN_MODE = "ungraded"  # the mode in which the grader does not run optional parts
@@ -179,10 +181,9 @@ def is_not_run(cell: Any) -> bool:
 def figures_not_drawn(submission: Any, reference: Any) -> list[int]:
     """Indices of the submission's code cells whose grade_id is a figure cell of ``reference`` (the source
     notebook) and that carry no points. Only those cells: one the student added beside a figure always runs."""
-    figures = {c.metadata["nbgrader"]["grade_id"] for c in reference.cells
-               if marks_figure(c) and c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
-    return [index for index, cell in enumerate(submission.cells) if cell.get("cell_type") == "code"
-            and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in figures and _points(cell) == 0]
+    figures = {grade_id(c) for c in reference.cells if marks_figure(c)} - {""}
+    return [index for index, cell in enumerate(submission.cells)
+            if cell.get("cell_type") == "code" and grade_id(cell) in figures and _points(cell) == 0]
 
 
 def cells_not_run(submission: Any, reference: Any) -> list[int]:

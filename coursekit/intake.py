@@ -28,7 +28,6 @@ import importlib.util
 import json
 import os
 import shutil
-import stat
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any, Callable
 import nbformat
 from nbgrader.utils import compute_checksum
 
+from coursekit.entry_kinds import odd_kind
 from coursekit.gradebook_engines import reuse_engines
 from coursekit.notebook import grade_id, is_test_cell, metadata_problem, nbgrader_meta
 
@@ -164,15 +164,6 @@ def _raise(err: OSError) -> None:
     raise err
 
 
-def _is_odd(mode: int, links: int) -> str | None:
-    """What kind of entry may not be used: a link, a hard link, a special file (None for the rest)."""
-    if stat.S_ISLNK(mode):
-        return "symbolic link"
-    if stat.S_ISREG(mode):
-        return "hard link" if links > 1 else None
-    return None if stat.S_ISDIR(mode) else "special file"
-
-
 def _odd_entries(folder: Path) -> list[tuple[Path, str]]:
     """(path, kind) of every link, hard link and special file anywhere in the submission, never
     followed. Walks by file descriptor (any depth, any path length); any error is raised, never skipped."""
@@ -182,7 +173,7 @@ def _odd_entries(folder: Path) -> list[tuple[Path, str]]:
     for root, dirs, files, rootfd in os.fwalk(folder, onerror=_raise, follow_symlinks=False):
         for name in [*dirs, *files]:
             info = os.stat(name, dir_fd=rootfd, follow_symlinks=False)
-            kind = _is_odd(info.st_mode, info.st_nlink)
+            kind = odd_kind(info.st_mode, info.st_nlink)
             if kind:
                 odd.append((Path(root, name), kind))
     return odd
@@ -367,10 +358,10 @@ def _guarded_init_destination(original: Callable[..., bool]) -> Callable[..., bo
             info = None
         except OSError:
             return False
-        if info is not None and _is_odd(info.st_mode, info.st_nlink):
+        if info is not None and odd_kind(info.st_mode, info.st_nlink):
             if not self.force and os.path.lexists(self._format_dest(assignment_id, student_id)):
                 self.log.warning("intake: %s: timestamp.txt is a %s, not read: skipped (grade with --force)",
-                                 student_id, _is_odd(info.st_mode, info.st_nlink))
+                                 student_id, odd_kind(info.st_mode, info.st_nlink))
                 return False
         return original(self, assignment_id, student_id)
 

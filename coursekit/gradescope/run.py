@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from coursekit.gradescope.results import AFTER_PUBLISHED, Results, Test, failure, write
-from coursekit.optional import NOT_RUN_VERDICT
 from coursekit.sandbox import machine_memory_bytes
 
 ROOT = Path(os.environ.get("COURSEKIT_AUTOGRADER_ROOT", "/autograder"))
@@ -56,7 +55,7 @@ def refused_entries(folder: Path) -> list[str]:
 
 def _entries(folder: Path) -> list[tuple[Path, str | None]]:
     """(path, None or the kind of entry that may not be used), judged by ``lstat`` (links never followed)."""
-    from coursekit.intake import _is_odd  # the one rule: links, hard links, special files
+    from coursekit.entry_kinds import odd_kind  # the one rule: links, hard links, special files
 
     if not folder.is_dir() or folder.is_symlink():
         return []
@@ -67,14 +66,14 @@ def _entries(folder: Path) -> list[tuple[Path, str | None]]:
         info = path.lstat()
         if stat.S_ISDIR(info.st_mode):
             continue
-        out.append((path, _is_odd(info.st_mode, info.st_nlink)))
+        out.append((path, odd_kind(info.st_mode, info.st_nlink)))
     return out
 
 
 def read_regular(path: Path, max_bytes: int) -> bytes | str:
     """The bytes of a regular file with one name, read by descriptor (never through a link, never blocking
     on a FIFO), or a line saying why it was not read."""
-    from coursekit.intake import _is_odd
+    from coursekit.entry_kinds import odd_kind
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
@@ -82,7 +81,7 @@ def read_regular(path: Path, max_bytes: int) -> bytes | str:
         return f"{path.name}: could not be opened as a plain file; it was not read."
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(fd)
-        kind = _is_odd(info.st_mode, info.st_nlink)
+        kind = odd_kind(info.st_mode, info.st_nlink)
         if kind:
             return f"{path.name}: {kind}, not read (upload the file itself)."
         if info.st_size > max_bytes:
@@ -342,6 +341,8 @@ def notebook_tests(course, assignment: str, manifest: dict[str, Any], graded: bo
     carries no points says so.
     """
     from nbgrader.api import Gradebook, MissingEntry
+
+    from coursekit.optional import NOT_RUN_VERDICT
 
     scores: dict[tuple[str, str], float] = {}
     if graded:

@@ -1,0 +1,80 @@
+"""Benchmark: what a Gradescope run costs before it grades anything, this kit against an earlier commit's,
+side by side in one run (issue 23).
+
+One hw6 log-mode zip is built and unpacked twice; in the second tree the kit (``source/kit/coursekit``) is
+replaced by the one of ``--before`` (``git archive``). Both trees then grade an empty upload (the answer is
+"No file was submitted"), alternately, ``--repeats`` times each: what is left is the fixed cost of every
+submission (the parent process that guards the deadline, the grading child, their imports). Wall time
+and CPU-seconds of the whole run (``RUSAGE_CHILDREN``), medians.
+
+Run (root, Linux): .venv/bin/python bench/bench_gradescope_startup.py [--before dfd42a5] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from coursekit.course import Course
+from coursekit.gradescope import emulate
+from coursekit.gradescope.build import build
+from coursekit.testing.courses import copy_course
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def empty_upload(tree: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``tree`` with nothing submitted; checks the answer."""
+    for name in ("submission", "results"):
+        shutil.rmtree(tree / name)
+        (tree / name).mkdir()
+    wall, cpu = time.perf_counter(), children_cpu()
+    results, stdout = emulate.run(tree)
+    wall, cpu = time.perf_counter() - wall, children_cpu() - cpu
+    assert results is not None and results["score"] == 0 and "No file was submitted" in results["output"], stdout
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="dfd42a5", help="the commit whose kit is measured beside this one")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        course = Course.open(copy_course(tmp / "course"))
+        zip_path = tmp / "log.zip"
+        build(course, "hw6", "log", zip_path)
+        trees = {"now": emulate.unpack(zip_path, tmp / "now"), args.before: emulate.unpack(zip_path, tmp / "before")}
+        kit = trees[args.before] / "source" / "kit"
+        shutil.rmtree(kit / "coursekit")
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "coursekit"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(kit)], input=archive, check=True)
+        for tree in trees.values():
+            empty_upload(tree)  # warm-up: the page cache
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+        for _ in range(args.repeats):
+            for name, tree in trees.items():
+                runs[name].append(empty_upload(tree))
+    wall = {name: statistics.median(w for w, _ in rows) for name, rows in runs.items()}
+    cpu = {name: statistics.median(c for _, c in rows) for name, rows in runs.items()}
+    print(f"\nGradescope log mode, empty upload, median of {args.repeats} runs each (interleaved)\n")
+    print("| kit | wall s | CPU s |\n| --- | ---: | ---: |")
+    for name in trees:
+        print(f"| {name} | {wall[name]:.2f} | {cpu[name]:.2f} |")
+    print(f"| ratio now / {args.before} | {wall['now'] / wall[args.before]:.2f} | {cpu['now'] / cpu[args.before]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

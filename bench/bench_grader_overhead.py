@@ -7,6 +7,9 @@ Part 2, the gradebook: the tiny test course, 10 copies of its reference student 
 ``coursekit autograde``, with nbgrader's gradebook engine kept per process (``reuse_engines``) against a
 new engine per ``Gradebook(...)`` (nbgrader's own way). Wall time and the grader's own CPU (the kernels
 run in other processes).
+Part 3, a kernel's first optimizer: a notebook that makes one ``torch.optim.Adam`` (torch then imports
+``torch._dynamo``), kernels forked from a zygote that preloaded numpy and torch against one that also
+preloaded ``torch._dynamo`` (nbgrader_config.py's list). Rounds interleave.
 
 Run (root, for the sandbox): .venv/bin/python bench/bench_grader_overhead.py [--rounds 2] [--kernels 8]
 """
@@ -34,14 +37,17 @@ from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 KIT_WAIT = CappedKernelClient.wait_for_ready
 JUPYTER_WAIT = KernelClient._async_wait_for_ready
 NEW_ENGINE_EACH_TIME = nbgrader.api.create_engine
+FIRST_OPTIMIZER = "import torch\noptimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)])"
 
 
-def kernel_start(folder: Path, kernels: int, wait) -> float:
-    """Median seconds to execute a one-cell notebook, over ``kernels`` kernels, with ``wait``."""
+def kernel_start(folder: Path, kernels: int, wait, preload: tuple[str, ...] = ("numpy",),
+                 source: str = "x = 1") -> float:
+    """Median seconds to execute a one-cell notebook (``source``), over ``kernels`` kernels forked from a
+    zygote that imported ``preload``, with ``wait``."""
     CappedKernelClient.wait_for_ready = wait
-    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb = new_notebook(cells=[new_code_cell(source)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    settings = SandboxedExecute(timeout=30, notebook_timeout=60, preload_modules=["numpy"],
+    settings = SandboxedExecute(timeout=60, notebook_timeout=120, preload_modules=list(preload),
                                 extra_arguments=["--HistoryManager.hist_file=:memory:",
                                                  "--IPKernelApp.log_level=ERROR"]).execution_settings()
     seconds = []
@@ -109,6 +115,16 @@ def main() -> None:
             print(f"  round {round_ + 1}: engine per Gradebook {new_wall:.1f} s wall, {new_cpu:.1f} s grader CPU   "
                   f"engine kept {kept_wall:.1f} s, {kept_cpu:.1f} s   ratio wall {kept_wall / new_wall:.2f}, "
                   f"CPU {kept_cpu / new_cpu:.2f}")
+
+        print("Part 3: a notebook that makes one torch optimizer, median seconds per kernel")
+        without, with_dynamo = ("numpy", "torch"), ("numpy", "torch", "torch._dynamo")
+        for preload in (without, with_dynamo):  # warm-up: start both zygotes
+            kernel_start(folder, 1, KIT_WAIT, preload, FIRST_OPTIMIZER)
+        for round_ in range(args.rounds):
+            before = kernel_start(folder, args.kernels, KIT_WAIT, without, FIRST_OPTIMIZER)
+            after = kernel_start(folder, args.kernels, KIT_WAIT, with_dynamo, FIRST_OPTIMIZER)
+            print(f"  round {round_ + 1}: zygote with numpy, torch {before:.3f} s   also torch._dynamo {after:.3f} s   "
+                  f"ratio {after / before:.2f}")
 
 
 if __name__ == "__main__":

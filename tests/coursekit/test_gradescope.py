@@ -220,6 +220,18 @@ def test_bad_input_scores_zero_with_one_clear_line(log_zip, tmp_path, case, file
                                                                           "Not checked"]
 
 
+def test_log_mode_never_imports_nbgrader(log_zip, honest_log, tmp_path):
+    """Log mode runs no notebook, so neither the process that guards the deadline nor the grading child
+    imports nbgrader (about 3 CPU-seconds per process, paid by every submission). Python's own import log
+    (PYTHONPROFILEIMPORTTIME, in the run's output) says which modules each process imported."""
+    results, stdout = grade(log_zip, tmp_path / "t", {"submission_log.json": json.dumps(honest_log)},
+                            env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert results["score"] == 5.0, results["output"]
+    imported = [line.rsplit("|", 1)[1].strip() for line in stdout.splitlines() if line.startswith("import time:")]
+    assert imported.count("coursekit.gradescope.results") == 2 and "coursekit.gradelog" in imported  # both processes
+    assert not [name for name in imported if name.split(".")[0] == "nbgrader"]
+
+
 def test_renamed_log_and_extra_file_are_graded_with_a_note(log_zip, honest_log, tmp_path):
     results, _ = grade(log_zip, tmp_path / "t", {"submission_log (1).json": json.dumps(honest_log), "notes.txt": "hi"})
     assert results["score"] == 5.0

@@ -214,11 +214,15 @@ def grade(path: Path, *, course: Path, data_dir: str | None = None, max_score: f
     max_score = default_max_score(course) if max_score is None else max_score
     result: dict[str, Any] = {"path": str(path), "score": 0.0, "max_score": max_score, "accuracy": None,
                               "reported_accuracy": None, "reasons": []}
+    try:
+        log = read_log(path, max_bytes)  # JSON and its schema first: a log refused here needs no torch, no data
+    except Rejected as exc:
+        result["reasons"].append(sanitise(str(exc)))
+        return result
     surnames, data_mod, data = load_course_data(course, data_dir)
     surname_log = load_helper("surname_log", course)
     train_idx, _ = surnames.random_split(len(data), seed=surnames.SPLIT_SEED)
     try:
-        log = read_log(path, max_bytes)
         result["reported_accuracy"] = float(log["history"]["eval_accuracies"][-1])
         check_claims(log, surnames, surname_log, data_mod, data.categories, len(train_idx))
         grading = load_grading("surnames", course)

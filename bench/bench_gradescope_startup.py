@@ -2,10 +2,11 @@
 side by side in one run (issue 23).
 
 One hw6 log-mode zip is built and unpacked twice; in the second tree the kit (``source/kit/coursekit``) is
-replaced by the one of ``--before`` (``git archive``). Both trees then grade an empty upload (the answer is
-"No file was submitted"), alternately, ``--repeats`` times each: what is left is the fixed cost of every
-submission (the parent process that guards the deadline, the grading child, their imports). Wall time
-and CPU-seconds of the whole run (``RUSAGE_CHILDREN``), medians.
+replaced by the one of ``--before`` (``git archive``). Both trees then grade, alternately, ``--repeats``
+times each: an empty upload (the answer is "No file was submitted": what is left is the fixed cost of
+every submission, the parent process that guards the deadline, the grading child, their imports) and a
+truncated submission_log.json (refused as not valid JSON). Wall time and CPU-seconds of the whole run
+(``RUSAGE_CHILDREN``), medians.
 
 Run (root, Linux): .venv/bin/python bench/bench_gradescope_startup.py [--before dfd42a5] [--repeats 5]
 """
@@ -33,15 +34,24 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def empty_upload(tree: Path) -> tuple[float, float]:
-    """(wall, CPU) seconds of one run of ``tree`` with nothing submitted; checks the answer."""
+UPLOADS = {  # upload -> (files, what the answer must say)
+    "empty upload": ({}, "No file was submitted"),
+    "truncated log": ({"submission_log.json": '{"format_version": 2, "hist'}, "is not valid JSON"),
+}
+
+
+def graded(tree: Path, upload: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of ``tree`` with ``upload``; checks the answer."""
     for name in ("submission", "results"):
         shutil.rmtree(tree / name)
         (tree / name).mkdir()
+    files, answer = UPLOADS[upload]
+    for name, text in files.items():
+        (tree / "submission" / name).write_text(text)
     wall, cpu = time.perf_counter(), children_cpu()
     results, stdout = emulate.run(tree)
     wall, cpu = time.perf_counter() - wall, children_cpu() - cpu
-    assert results is not None and results["score"] == 0 and "No file was submitted" in results["output"], stdout
+    assert results is not None and results["score"] == 0 and answer in results["output"], stdout
     return wall, cpu
 
 
@@ -62,18 +72,20 @@ def main() -> None:
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(kit)], input=archive, check=True)
         for tree in trees.values():
-            empty_upload(tree)  # warm-up: the page cache
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+            graded(tree, "empty upload")  # warm-up: the page cache
+        runs = {(upload, name): [] for upload in UPLOADS for name in trees}
         for _ in range(args.repeats):
-            for name, tree in trees.items():
-                runs[name].append(empty_upload(tree))
-    wall = {name: statistics.median(w for w, _ in rows) for name, rows in runs.items()}
-    cpu = {name: statistics.median(c for _, c in rows) for name, rows in runs.items()}
-    print(f"\nGradescope log mode, empty upload, median of {args.repeats} runs each (interleaved)\n")
-    print("| kit | wall s | CPU s |\n| --- | ---: | ---: |")
-    for name in trees:
-        print(f"| {name} | {wall[name]:.2f} | {cpu[name]:.2f} |")
-    print(f"| ratio now / {args.before} | {wall['now'] / wall[args.before]:.2f} | {cpu['now'] / cpu[args.before]:.2f} |")
+            for upload, name in runs:
+                runs[(upload, name)].append(graded(trees[name], upload))
+    print(f"\nGradescope log mode, median of {args.repeats} runs each (interleaved)\n")
+    print(f"| upload | kit | wall s | CPU s |\n| --- | --- | ---: | ---: |")
+    for upload in UPLOADS:
+        wall = {name: statistics.median(w for w, _ in runs[(upload, name)]) for name in trees}
+        cpu = {name: statistics.median(c for _, c in runs[(upload, name)]) for name in trees}
+        for name in trees:
+            print(f"| {upload} | {name} | {wall[name]:.2f} | {cpu[name]:.2f} |")
+        print(f"| {upload} | ratio now / {args.before} | {wall['now'] / wall[args.before]:.2f} | "
+              f"{cpu['now'] / cpu[args.before]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_unknown_assignment_or_mode_is_one_clear_line(log_zip):
 
 def test_setup_script_installs_only_the_hash_checked_lock(log_zip, tmp_path):
     """The commands setup.sh runs (its real run is test_gradescope_build.py): no PPA, one pip run over
-    the lock with hashes checked, caches cleaned, the image's own check last."""
+    the lock with hashes checked, caches cleaned, bytecode compiled, the image's own check last."""
     with zipfile.ZipFile(log_zip) as zf:
         zf.extractall(tmp_path)
     for script in ("setup.sh", "run_autograder"):
@@ -157,6 +157,7 @@ def test_setup_script_installs_only_the_hash_checked_lock(log_zip, tmp_path):
                  "--extra-index-url https://download.pytorch.org/whl/cpu", f"-r {tmp_path}/requirements.lock"):
         assert flag in pip, flag
     assert "apt-get clean" in lines and any(line.startswith("rm -rf /var/lib/apt/lists/") for line in lines)
+    assert any(" -m compileall " in line for line in lines)  # runs never write bytecode: the image holds it
     assert lines[-1].endswith("-m coursekit.gradescope.run --check-image")
 
 

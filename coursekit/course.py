@@ -12,6 +12,8 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from coursekit.gradebook_engines import reuse_engines
+
 CONFIG_FILE = "nbgrader_config.py"
 
 
@@ -104,6 +106,7 @@ class Course:
         from nbgrader.coursedir import CourseDirectory
 
         use_this_python_for_tools()
+        reuse_engines()  # nbgrader's gradebook: one engine per database, no `alembic` program per new one
         # nbgrader's gradebook triggers a harmless SQLAlchemy autoflush warning on every submission.
         warnings.filterwarnings("ignore", message=".*not in session.*")
         coursedir = CourseDirectory(config=self.config)

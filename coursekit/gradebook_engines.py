@@ -1,17 +1,23 @@
-"""One SQLAlchemy engine per gradebook database and process, instead of one per ``Gradebook(...)``.
+"""Opening nbgrader's gradebook without its two repeated costs, for every door that grades.
 
-nbgrader's ``Gradebook`` builds a new engine every time it is opened (several times for each notebook
-graded: intake, overwriting cells, saving grades, deadlines, late penalties), and an engine's cache of
-compiled SQL goes with it, so every query is compiled again. :func:`reuse_engines` makes nbgrader hand
-out this process's engine for a database URL instead. ``Gradebook.close`` still disposes of the engine's
-connections, as before; only the engine, with its compiled statements, is kept (a few per process).
-Installed by the pre-convert hook (``coursekit.intake``), so every door that autogrades has it.
+* One SQLAlchemy engine per gradebook database and process, instead of one per ``Gradebook(...)``:
+  nbgrader builds a new engine every time it opens the gradebook (several times for each notebook graded:
+  intake, overwriting cells, saving grades, deadlines, late penalties), and the engine's cache of compiled
+  SQL goes with it, so every query is compiled again. ``Gradebook.close`` still disposes of the engine's
+  connections, as before; only the engine, with its compiled statements, is kept (a few per process).
+* The schema version a new gradebook is stamped with, read in this process from nbgrader's own migration
+  scripts (once): nbgrader runs ``alembic heads`` as a program for every new database, about 2.9 CPU-s
+  (each test course, each Gradescope run, each fresh course's first command).
+
+:func:`reuse_engines` installs both. It is called by the pre-convert hook (``coursekit.intake``), so every
+door that autogrades has it, and by the kit's own commands (``coursekit.course``, ``coursekit.grading``).
 """
 from __future__ import annotations
 
 import os
 import threading
 from collections import OrderedDict
+from functools import cache
 from typing import Any
 
 KEEP = 4  # engines kept per process (a test session opens many courses one after another)
@@ -37,8 +43,21 @@ def engine(url: Any, **kwargs: Any) -> Any:
     return found
 
 
+@cache
+def alembic_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, what ``alembic heads`` prints first."""
+    from pathlib import Path
+
+    import nbgrader
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(Path(nbgrader.__file__).parent / "alembic")).get_current_head()
+
+
 def reuse_engines() -> None:
-    """Make ``nbgrader.api.Gradebook`` take its engine from :func:`engine` (idempotent)."""
+    """Make ``nbgrader.api.Gradebook`` take its engine from :func:`engine` and stamp a new gradebook with
+    :func:`alembic_head` (idempotent)."""
     import nbgrader.api
 
     nbgrader.api.create_engine = engine
+    nbgrader.api.get_alembic_version = alembic_head

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import nbgrader.api
 import pytest
+import sqlite3
+import subprocess
+
 from nbgrader.api import Gradebook
 
 from coursekit import gradebook_engines
@@ -13,6 +16,7 @@ from coursekit import gradebook_engines
 @pytest.fixture
 def reused(monkeypatch):
     monkeypatch.setattr(nbgrader.api, "create_engine", nbgrader.api.create_engine)  # put back afterwards
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", nbgrader.api.get_alembic_version)
     monkeypatch.setattr(gradebook_engines, "_engines", type(gradebook_engines._engines)())
     gradebook_engines.reuse_engines()
 
@@ -58,3 +62,20 @@ def test_a_forked_child_and_old_databases_get_engines_of_their_own(reused, tmp_p
         gradebook_engines.engine(url)
     assert len(gradebook_engines._engines) == gradebook_engines.KEEP
     assert urls[0] not in {key[1] for key in gradebook_engines._engines}  # the least recently used went
+
+
+def test_a_new_gradebook_is_stamped_with_alembics_head_without_running_alembic(reused, tmp_path, monkeypatch):
+    """The revision read in-process is what nbgrader's own way (the `alembic heads` program) gives."""
+    stock = nbgrader.api._temp_alembic_ini  # nbgrader's get_alembic_version, run as it would be
+    with stock("sqlite:///unused.db") as ini:
+        printed = subprocess.run(["alembic", "-c", ini, "heads"], capture_output=True, text=True, check=True)
+    assert gradebook_engines.alembic_head() == printed.stdout.split()[0]
+
+    def no_program(*args, **kwargs):
+        raise AssertionError(f"a program was run: {args}")
+
+    monkeypatch.setattr(nbgrader.api.sp, "check_output", no_program)
+    with Gradebook(f"sqlite:///{tmp_path / 'new.db'}") as gradebook:
+        gradebook.add_student("ada")
+    with sqlite3.connect(tmp_path / "new.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(printed.stdout.split()[0],)]

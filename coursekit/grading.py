@@ -337,6 +337,11 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+# What a pool worker imports to grade (about 2 CPU-s): imported once by the forkserver that every worker is
+# forked from, instead of once per worker. A process that grades again (a test session) reuses the forkserver.
+WORKER_MODULES = ["coursekit.task", "coursekit.preprocessors", "nbgrader.preprocessors"]
+
+
 class LocalRunner:
     """This process (jobs <= 1) or a pool of ``jobs`` local worker processes."""
 
@@ -344,8 +349,11 @@ class LocalRunner:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = max(1, jobs)
-        self.pool = None if self.jobs == 1 else ProcessPoolExecutor(
-            max_workers=self.jobs, mp_context=multiprocessing.get_context("forkserver"))
+        self.pool = None
+        if self.jobs > 1:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(WORKER_MODULES)  # takes effect when the forkserver starts
+            self.pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=context)
 
     def slots(self) -> int:
         return self.jobs

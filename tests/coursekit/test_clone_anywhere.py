@@ -68,5 +68,6 @@ def test_a_clone_under_tmp_in_a_folder_with_a_space_runs_the_whole_demo():
         assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
         reference = next(line for line in demo.stdout.splitlines() if line.startswith("reference "))
         assert "56/56" in reference.split(), reference
+        assert "FAILED" not in demo.stderr, demo.stderr[-3000:]
     finally:
         shutil.rmtree(top, ignore_errors=True)

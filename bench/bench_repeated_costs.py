@@ -30,7 +30,9 @@ import nbgrader.api
 from nbgrader.api import Gradebook
 
 from coursekit import gradebook_engines, sanitize
+from coursekit.course import Course
 from coursekit.gradescope.emulate import Cgroup
+from coursekit.samples import build_samples
 from coursekit.testing.courses import home_course
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
@@ -72,10 +74,10 @@ import sys
 from coursekit import grading
 from coursekit.course import Course
 from coursekit.samples import SAMPLE_STUDENTS
-if sys.argv[2] == "nothing":
+course_dir, preload, assignment = sys.argv[1:4]
+if preload == "nothing":
     grading.WORKER_MODULES = []
-course = Course.open(sys.argv[1])
-results = grading.autograde(course, "{assignment}", list(SAMPLE_STUDENTS), jobs=2)
+results = grading.autograde(Course.open(course_dir), assignment, list(SAMPLE_STUDENTS), jobs=2)
 [reference] = [r for r in results if r.student == "reference"]
 assert 0 < reference.code_score == reference.max_code_score, reference
 """
@@ -83,9 +85,6 @@ assert 0 < reference.code_score == reference.max_code_score, reference
 
 def grade_tiny(root: Path, preload: str, round_: int) -> tuple[float, float]:
     """(wall, CPU-seconds of the process tree) of one autograde(jobs=2) of the tiny course's samples."""
-    from coursekit.course import Course
-    from coursekit.samples import build_samples
-
     course_dir = make_course(root / f"{preload}-{round_}")
     course = Course.open(course_dir)
     course.generate_release(ASSIGNMENT)
@@ -93,9 +92,8 @@ def grade_tiny(root: Path, preload: str, round_: int) -> tuple[float, float]:
     group = Cgroup(f"bench-repeated-{preload}-{round_}", memory_mb=8192, cpus=2.0)
     try:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", GRADE_TINY.replace("{assignment}", ASSIGNMENT), str(course_dir),
-                        preload], check=True, preexec_fn=group.enter, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-c", GRADE_TINY, str(course_dir), preload, ASSIGNMENT], check=True,
+                       preexec_fn=group.enter, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start, group.stats()["cpu_s"]
     finally:
         group.remove()

@@ -18,6 +18,7 @@ import os
 import threading
 from collections import OrderedDict
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 KEEP = 4  # engines kept per process (a test session opens many courses one after another)
@@ -46,8 +47,6 @@ def engine(url: Any, **kwargs: Any) -> Any:
 @cache
 def alembic_head() -> str:
     """The newest revision of nbgrader's gradebook schema, what ``alembic heads`` prints first."""
-    from pathlib import Path
-
     import nbgrader
     from alembic.script import ScriptDirectory
 

@@ -221,6 +221,11 @@ def test_bad_input_scores_zero_with_one_clear_line(log_zip, tmp_path, case, file
                                                                           "Not checked"]
 
 
+def imported_modules(stdout: str) -> list[str]:
+    """The modules Python's import log (PYTHONPROFILEIMPORTTIME) names in a run's output, once per import."""
+    return [line.rsplit("|", 1)[1].strip() for line in stdout.splitlines() if line.startswith("import time:")]
+
+
 def test_log_mode_imports_no_nbgrader_and_refuses_a_broken_log_before_torch(log_zip, honest_log, tmp_path):
     """Log mode runs no notebook, so neither the process that guards the deadline nor the grading child
     imports nbgrader (about 3 CPU-seconds per process, paid by every submission). Python's own import log
@@ -228,14 +233,14 @@ def test_log_mode_imports_no_nbgrader_and_refuses_a_broken_log_before_torch(log_
     results, stdout = grade(log_zip, tmp_path / "t", {"submission_log.json": json.dumps(honest_log)},
                             env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert results["score"] == 5.0, results["output"]
-    imported = [line.rsplit("|", 1)[1].strip() for line in stdout.splitlines() if line.startswith("import time:")]
+    imported = imported_modules(stdout)
     assert imported.count("coursekit.gradescope.results") == 2 and "coursekit.gradelog" in imported  # both processes
     assert not [name for name in imported if name.split(".")[0] == "nbgrader"]
     # a log refused for its JSON is answered before the data set and torch are loaded
     results, stdout = grade(log_zip, tmp_path / "t2", {"submission_log.json": '{"format_version": 2, "hist'},
                             env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert "submission_log.json is not valid JSON" in results["output"], results["output"]
-    imported = [line.rsplit("|", 1)[1].strip() for line in stdout.splitlines() if line.startswith("import time:")]
+    imported = imported_modules(stdout)
     assert "coursekit.gradelog" in imported and "torch" not in imported
 
 

@@ -4,7 +4,6 @@ exporter renders the same page without compiling anything, and a changed templat
 from __future__ import annotations
 
 import copy
-import re
 
 import jinja2
 import pytest
@@ -19,7 +18,7 @@ NOTEBOOK = new_notebook(cells=[new_markdown_cell("# Title\nSome *text*."),
 
 def page() -> str:
     body, _ = sanitize.SanitizedHTMLExporter().from_notebook_node(copy.deepcopy(NOTEBOOK))
-    return re.sub(r"ck[0-9a-f]{24}-", "MARK-", body)  # the kit's anchor mark is fresh on every page
+    return body
 
 
 @pytest.fixture

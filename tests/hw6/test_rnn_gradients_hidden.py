@@ -23,6 +23,7 @@ from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, is_test_c
                                          working_directory)
 from coursekit.testing.notebooks import helper_module  # noqa: E402
 from coursekit.testing.notebooks import test_cell_records as cell_records  # noqa: E402  (not a test)
+from tests.hw6.executed_sources import trained_3k  # noqa: E402
 from tests.hw6.rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style,  # noqa: E402
                                  assert_sabotage_rejected, hidden_records, hidden_section, rnn_variant)
 from tests.hw6.rejection import assert_rejected as _assert_rejected  # noqa: E402
@@ -496,12 +497,31 @@ def test_training_checks_fail_without_runs(reference: dict[str, Any], kind: str)
 
 
 # The grader compares a student's training records with records of the reference notebook, which it
-# runs once (training included). Collecting them costs one full training run, shared by these tests.
+# runs once (training included). The eight trained models come from the session's kernel run of the
+# source notebook (tests/hw6/executed_sources.py), shared with test_source_runs.py.
 
 @pytest.fixture(scope="module")
-def trained() -> dict[str, Any]:
-    """The reference namespace after the training cells (the eight 3k runs)."""
-    return solution_namespace(NOTEBOOK, until_grade_id=TRAINING_TESTS[0])
+def trained(tmp_path_factory) -> dict[str, Any]:
+    """The reference namespace after the training cells (the eight 3k runs).
+
+    The notebook's own cells build each model; ``train_regression_model`` then hands back the weights and
+    history that the same cell trained in the session's kernel run instead of training again.
+    """
+    saved = trained_3k(tmp_path_factory)
+    training = helper_module("training")
+
+    def trained_in_the_kernel_run(build_model, batch_fn, loss_fn, last_timestep_only, recipe=training.TrainingRecipe(),
+                                  desc="training", **_):
+        torch.manual_seed(recipe.seed)
+        model = build_model()
+        model.load_state_dict(saved[desc]["state"])
+        return model, list(saved[desc]["history"])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "train_regression_model", trained_in_the_kernel_run)
+        namespace = solution_namespace(NOTEBOOK, until_grade_id=TRAINING_TESTS[0])
+    assert set(saved) == {*namespace["rnn_runs"], *namespace["lstm_runs"]}
+    return namespace
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,9 @@ def late_course(tmp_path_factory) -> Course:
 
 @pytest.fixture(scope="session")
 def reference_log(tmp_path_factory) -> dict:
-    """Problem 4's reference model trained as a student would and the submission log it hands in
-    (coursekit.testing.submission_logs; ~12 s of training), once per test session for every xdist worker.
-    Plain JSON data: modules take a deep copy of their own."""
-    from coursekit.testing.submission_logs import reference_submission_log
-    from tests.support.session_cache import build_once
+    """The submission log Problem 4's reference solution hands in: the one its notebook wrote in the
+    session's kernel run (tests/support/executed_sources.py). Plain JSON data: modules take a deep copy
+    of their own."""
+    from tests.support.executed_sources import reference_log as executed_reference_log
 
-    return build_once(tmp_path_factory, "reference-log", lambda folder: reference_submission_log())[1]
+    return executed_reference_log(tmp_path_factory)

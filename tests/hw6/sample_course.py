@@ -53,11 +53,13 @@ def write_cheater(course: Course) -> None:
 
 
 def write_nonlinearity_bug(course: Course) -> None:
-    """An RNNLayer that ignores its `nonlinearity` argument (always tanh): stock nbgrader used to pass it."""
+    """An RNNLayer that ignores its `nonlinearity` argument (always tanh): stock nbgrader used to pass it.
+    Only rnn_gradients.ipynb is handed in (the other six would be the reference's, graded again)."""
     reference = course.folder("submitted", "reference", "hw6")
     folder = course.folder("submitted", "nonlinearity", "hw6")
-    shutil.copytree(reference, folder)
+    shutil.copytree(reference, folder, ignore=shutil.ignore_patterns("*.ipynb"))
     path = folder / "rnn_gradients.ipynb"
+    shutil.copy(reference / path.name, path)
     nb = nbformat.read(str(path), as_version=4)
     layer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_layer")
     assert "self.nonlinearity(" in layer.source

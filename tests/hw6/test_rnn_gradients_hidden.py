@@ -23,7 +23,7 @@ from coursekit.testing.notebooks import (SOURCE_DIR, cell_by_grade_id, is_test_c
                                          working_directory)
 from coursekit.testing.notebooks import helper_module  # noqa: E402
 from coursekit.testing.notebooks import test_cell_records as cell_records  # noqa: E402  (not a test)
-from tests.hw6.executed_sources import trained_3k  # noqa: E402
+from tests.support.executed_sources import trained_3k  # noqa: E402
 from tests.hw6.rejection import (BEGIN_HIDDEN, AlwaysEqual, assert_check_style,  # noqa: E402
                                  assert_sabotage_rejected, hidden_records, hidden_section, rnn_variant)
 from tests.hw6.rejection import assert_rejected as _assert_rejected  # noqa: E402

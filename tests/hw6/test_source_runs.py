@@ -4,7 +4,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from tests.hw6.executed_sources import executed
+from tests.support.executed_sources import executed
 from tests.hw6.hw6_course import NOTEBOOKS
 
 

@@ -2,6 +2,7 @@
 the trusted pipeline (batches, grading bar, log round trip) behaves."""
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -9,14 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.testing.notebooks import (SOURCE_DIR, checks_module, kernel_started_in, load, nbgrader_meta,
-                                         reference_records, run_test_cell, runnable_source, solution_namespace,
-                                         trusted_checks, trusted_judges, working_directory)
+from coursekit.testing.notebooks import (SOURCE_DIR, checks_module, helper_module, kernel_started_in, load,
+                                         nbgrader_meta, reference_records, run_test_cell, runnable_source,
+                                         solution_namespace, trusted_checks, trusted_judges, working_directory)
 from coursekit.testing.notebooks import test_cell_records as cell_records  # (not a test)
 from hw6grading import surnames as grading
 from hw6grading.surnames import SpecClassifier
 from tests.hw6.rejection import (AlwaysEqual, assert_accepted, assert_check_style, assert_rejected,
                                  assert_sabotage_rejected, reference_calls, visible_failure)
+from tests.support.executed_sources import trained_p4
 
 NB = "surname_classification.ipynb"
 UNIT_TESTS = ["test_normalize", "test_encode", "test_model_structure", "test_model_forward"]
@@ -424,10 +426,23 @@ def test_patched_check_publishing_fake_dropout_earns_nothing(ref, monkeypatch, f
 # ---------------------------------------------------------------- the accuracy cell (needs one training run)
 
 @pytest.fixture(scope="module")
-def trained(monkeypatch_module):
-    """The reference after its training cell (the grouped-split run and the log export are skipped)."""
+def trained(monkeypatch_module, tmp_path_factory):
+    """The reference after its training cell (the grouped-split run and the log export are skipped).
+
+    The notebook's own cells build the model; ``train_classifier`` then hands back the weights and history
+    of the session's kernel run of the source notebook (tests/support/executed_sources.py) instead of
+    training again.
+    """
+    saved = trained_p4(tmp_path_factory)
+
+    def trained_in_the_kernel_run(model, *args, **kwargs):
+        model.load_state_dict(saved["state"])
+        return copy.deepcopy(saved["history"])
+
     monkeypatch_module.setenv("NBGRADER_EXECUTION", "autograde")
-    return solution_namespace(NB, until_grade_id="test_accuracy", skip_grade_ids=("p4_grouped", "p4_log"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(helper_module("surnames"), "train_classifier", trained_in_the_kernel_run)
+        return solution_namespace(NB, until_grade_id="test_accuracy", skip_grade_ids=("p4_grouped", "p4_log"))
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
 """The source notebooks executed top to bottom in a real kernel, once per test session.
 
-test_source_runs.py checks that each runs without errors. rnn_gradients' run also saves the eight
-models Problem 3k trains (their weights and loss histories) after its last cell, and the 3k tests of
-test_rnn_gradients_hidden.py load those instead of training the same eight models again in-process.
+tests/hw6/test_source_runs.py checks that each runs without errors. What the runs train is reused
+instead of being trained again in-process: rnn_gradients' run saves the eight models of Problem 3k and
+surname_classification's run saves Problem 4's model (weights and histories) after their last cell, and
+the submission_log.json that run writes is the session's reference log.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,12 @@ from nbformat.v4 import new_code_cell
 
 from coursekit.testing.notebooks import SOURCE_DIR
 
-TRAINED_3K = "trained-3k.pt"
-SAVE_TRAINED_3K = f"""\
-torch.save({{name: {{"state": run["model"].state_dict(), "history": run["history"]}}
-            for name, run in {{**rnn_runs, **lstm_runs}}.items()}}, {TRAINED_3K!r})
-"""
-SAVES = {"rnn_gradients": SAVE_TRAINED_3K}  # notebook -> a last cell that keeps what other tests reuse
+TRAINED_3K, TRAINED_P4 = "trained-3k.pt", "trained-p4.pt"
+SAVES = {  # notebook -> a last cell that keeps what other tests reuse
+    "rnn_gradients": f"""torch.save({{name: {{"state": run["model"].state_dict(), "history": run["history"]}}
+            for name, run in {{**rnn_runs, **lstm_runs}}.items()}}, {TRAINED_3K!r})""",
+    "surname_classification": f"""torch.save({{"state": model.state_dict(), "history": history}}, {TRAINED_P4!r})""",
+}
 
 
 def execute(notebook: str, folder: Path) -> None:
@@ -51,3 +53,15 @@ def trained_3k(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     import torch
 
     return torch.load(executed(tmp_path_factory, "rnn_gradients") / TRAINED_3K)
+
+
+def trained_p4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """{"state": state dict, "history": train_classifier's history} of Problem 4's model in the session's run."""
+    import torch
+
+    return torch.load(executed(tmp_path_factory, "surname_classification") / TRAINED_P4)
+
+
+def reference_log(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The submission_log.json the reference solution wrote in the session's run (plain JSON data)."""
+    return json.loads((executed(tmp_path_factory, "surname_classification") / "submission_log.json").read_text())

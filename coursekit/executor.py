@@ -85,10 +85,18 @@ class ExecutionReport:
 # (ZeroMQ's SNDHWM 0, instead of 1,000 messages, past which it drops output). The grader reads at most
 # ``max_queued_messages`` ahead (RCVHWM), so a burst of output waits in the kernel's own memory (under its
 # memory limit) instead of being dropped or filling the grader's.
+# The grader's sockets connect before the kernel has bound its own; ZeroMQ then tries again every
+# RECONNECT_MS (its default, 100 ms, was a sixth of a small notebook's grading). What IOPub publishes before
+# it is connected is lost, so "ready" waits IDLE_AFTER_REPLY for the status that follows a kernel_info reply,
+# then asks again.
+RECONNECT_MS = 10
+IDLE_AFTER_REPLY = 0.2
+
 KERNEL_LAUNCHER = """
 import sys
 if sys.path and sys.path[0] == '':
     del sys.path[0]  # as ipykernel_launcher: never import from the working folder first
+sys.modules['debugpy'] = None  # no debugger in a grading kernel (ipykernel starts without it): 0.25 CPU-s less
 import zmq
 from ipykernel import kernelapp
 _init_iopub = kernelapp.IPKernelApp.init_iopub
@@ -153,7 +161,8 @@ class CappedKernelClient(AsyncKernelClient):
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         """Ready when a ``kernel_info`` request is answered on shell and its status "idle" has come over IOPub
-        (so IOPub is connected too); asked again until then, up to ``timeout``.
+        (so IOPub is connected too); asked again until then, up to ``timeout``. The kernel publishes that
+        status right after its reply: when it does not come soon, IOPub was not connected yet and it is lost.
 
         jupyter_client's own wait then reads IOPub until it has been silent for 0.2 s, a third of a small
         notebook's grading. Nothing needs that: every reply and output is matched to its request by id."""
@@ -165,7 +174,7 @@ class CappedKernelClient(AsyncKernelClient):
             except Empty:
                 reply = None
             if reply is not None and reply["msg_type"] == "kernel_info_reply" \
-                    and await self._idle_after(reply["parent_header"].get("msg_id"), seconds=1.0):
+                    and await self._idle_after(reply["parent_header"].get("msg_id"), seconds=IDLE_AFTER_REPLY):
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
@@ -418,6 +427,7 @@ def execute(nb: NotebookNode, workdir: Path, settings: ExecutionSettings,
     km.client_factory = CappedKernelClient
     km.context.setsockopt(zmq.MAXMSGSIZE, settings.max_message_bytes)  # its own socket: control
     km.context.setsockopt(zmq.RCVHWM, settings.max_queued_messages)
+    km.context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
     client = CappedNotebookClient(nb, km=km, timeout=settings.cell_timeout, interrupt_on_timeout=True,
                                   allow_errors=True, record_timing=False, startup_timeout=settings.startup_timeout,
                                   extra_arguments=list(settings.kernel_arguments),

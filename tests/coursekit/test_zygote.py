@@ -68,6 +68,13 @@ print("FDS" + json.dumps({"unnamed": unnamed, "uid": status["Uid"], "caps": [sta
       ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")], "nnp": status.get("NoNewPrivs")}))
 """
 
+# Whether the kernel started with ipykernel's debugger (debugpy): a grading kernel has no use for it
+DEBUGGER = """
+import json, sys
+print("DEBUGGER" + json.dumps({"debugpy": sys.modules.get("debugpy") is not None,
+                               "debugger": hasattr(get_ipython().kernel, "debugger")}))
+"""
+
 
 def run(tmp_path: Path, *sources: str, **traits) -> tuple[nbformat.NotebookNode, ExecutionReport]:
     nb = new_notebook(cells=[new_code_cell(s) for s in sources])
@@ -119,6 +126,13 @@ def test_a_forked_kernel_is_confined_like_an_exec_one(tmp_path, fork):
     assert seen["unnamed"] == [], "the kernel holds a socket pair made by the grader (a relay or zygote connection)"
     assert len(set(seen["uid"].split())) == 1 and seen["uid"].split()[0] != "0"
     assert [int(cap, 16) for cap in seen["caps"]] == [0] * 5 and seen["nnp"] == "1"
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "exec"])
+def test_a_grading_kernel_starts_without_a_debugger(tmp_path, fork):
+    """Importing debugpy was 0.25 CPU-s of every kernel's start."""
+    nb, report = run(tmp_path, DEBUGGER, fork_kernels=fork)
+    assert report.problems == [] and said(nb, "DEBUGGER") == {"debugpy": False, "debugger": False}
 
 
 def test_a_zygote_that_cannot_import_its_modules_leaves_kernels_to_start_as_before(tmp_path):

@@ -27,6 +27,7 @@ import pytest
 DURATIONS = Path(__file__).with_name("durations.json")
 UNMEASURED = {"slow": 20.0, "browser": 20.0}  # seconds assumed for a test not in durations.json, by marker
 UNMEASURED_DEFAULT = 0.5
+LONG_UNIT = 5.0  # seconds: shorter units are not kept in durations.json (their order hardly matters)
 SHARED_SCOPES = ("module", "class", "package")
 GROUP_SUFFIX = re.compile(r"@[^:\]\[/]+$")  # what pytest-xdist appends to a grouped test's node id
 DURATION_LINE = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S.*?)\s*$")
@@ -110,5 +111,6 @@ if __name__ == "__main__":
     measured = durations_from_report(Path(sys.argv[1]).read_text())
     if not measured:
         sys.exit(f"{sys.argv[1]}: no --durations=0 table found")
+    measured = {unit: seconds for unit, seconds in measured.items() if seconds >= LONG_UNIT}
     DURATIONS.write_text(json.dumps(measured, indent=0, sort_keys=True) + "\n")
     print(f"{DURATIONS}: {len(measured)} units of work, {sum(measured.values()):.0f} s in all")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from tests.support.executed_sources import executed
 from tests.hw6.hw6_course import NOTEBOOKS
+from tests.support.executed_sources import executed
 
 
 @pytest.mark.slow

@@ -29,8 +29,7 @@ from nbconvert.exporters import HTMLExporter
 
 from coursekit import sanitize
 from coursekit.course import Course
-from coursekit.gradescope.emulate import Cgroup
-from coursekit.samples import fill_answers
+from coursekit.gradescope.emulate import Cgroup, notebook_upload
 from coursekit.testing.courses import home_course
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
@@ -59,14 +58,13 @@ def submissions(root: Path, count: int) -> tuple[Path, list[str]]:
     course_dir = make_course(root)
     course = Course.open(course_dir)
     course.generate_release(ASSIGNMENT)
+    filled = notebook_upload(course_dir, ASSIGNMENT, filled=True)
     students = [f"student{i:02d}" for i in range(count)]
     for student in students:
         folder = course.folder("submitted", student, ASSIGNMENT)
         folder.mkdir(parents=True)
-        for name in course.source_notebooks(ASSIGNMENT):
-            release = nbformat.read(str(course.folder("release", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
-            source = nbformat.read(str(course.folder("source", ASSIGNMENT, f"{name}.ipynb")), as_version=4)
-            nbformat.write(fill_answers(release, source), str(folder / f"{name}.ipynb"))
+        for name, content in filled.items():
+            (folder / name).write_bytes(content)
     return course_dir, students
 
 

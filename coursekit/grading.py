@@ -32,7 +32,8 @@ from traitlets.utils.importstring import import_item
 
 from coursekit.course import Course, CourseError, assignment_source
 from coursekit.gradebook_engines import reuse_engines
-from coursekit.intake import ExpectedNotebook, expected_notebooks, prepare, zero_ungradable
+from coursekit.intake import ExpectedNotebook, expected_notebooks, instructor_names, prepare, zero_ungradable
+from coursekit.outcomes import save_outcome
 from coursekit.task import Outcome, Task, grade_notebook, pack, resources, run_steps, worker_settings
 
 GRADEBOOK_STEPS = ("SaveAutoGrades", "ApplyDeadlines", "AssignLatePenalties")  # pipeline steps that write the gradebook
@@ -253,10 +254,11 @@ def _autograde(course: Course, config: Config, assignment: str, students: list[s
     results: dict[str, StudentResult] = {}
     ungraded: dict[str, list[str]] = {}
     pending: list[Pending] = []
+    trusted = instructor_names(assignment_source(config, assignment))
     for student in tqdm(students, desc="intake", unit="student", disable=len(students) < 10):
         result = results[student] = StudentResult(student=student)
         folder = course.folder("submitted", student, assignment)
-        intake = prepare(folder, expected, course.root, student, assignment)  # never raises; fails closed
+        intake = prepare(folder, expected, course.root, student, assignment, trusted)  # never raises; fails closed
         try:
             gradable = {name: path for name, path in intake.notebooks.items() if name not in unavailable}
             result.reasons.extend(intake.reasons)
@@ -290,6 +292,7 @@ def _autograde(course: Course, config: Config, assignment: str, students: list[s
             result.status = "failed"
         elif result.reasons:
             result.status = "graded with warnings"
+        save_outcome(course, assignment, student, result.status, result.reasons)
     return Results([results[s] for s in students], unavailable)
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable
 import nbformat
 from nbgrader.utils import compute_checksum
 
+from coursekit.course import assignment_source
 from coursekit.entry_kinds import odd_kind
 from coursekit.gradebook_engines import reuse_engines
 from coursekit.notebook import grade_id, is_test_cell, metadata_problem, nbgrader_meta
@@ -179,6 +180,15 @@ def _odd_entries(folder: Path) -> list[tuple[Path, str]]:
     return odd
 
 
+def instructor_names(source: Path) -> set[str]:
+    """Module names the instructor ships with an assignment (top level of source/<assignment>: the helper
+    package): a submission's copy is the released one, replaced by the instructor's at grading, so it never
+    counts as shadowing, whatever the grader's own ``sys.path`` can import."""
+    if not source.is_dir():
+        return set()
+    return {p.stem if p.suffix == ".py" else p.name for p in source.iterdir()}
+
+
 def shadowing_entries(folder: Path, trusted: set[str] = frozenset()) -> list[Path]:
     """Top-level files or packages in ``folder`` that would hide an installed module (``numpy.py``): a
     kernel runs with its folder first on ``sys.path``. ``trusted`` names are the instructor's."""
@@ -194,8 +204,9 @@ def shadowing_entries(folder: Path, trusted: set[str] = frozenset()) -> list[Pat
     return found
 
 
-def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
-    """Look at a submission folder without changing it: what nbgrader should grade, and the reasons."""
+def inspect(folder: Path, expected: list[ExpectedNotebook], trusted: set[str] = frozenset()) -> Intake:
+    """Look at a submission folder without changing it: what nbgrader should grade, and the reasons
+    (``trusted``: the instructor's module names, see ``instructor_names``)."""
     intake = Intake(folder=folder)
     by_name = {exp.name: exp for exp in expected}
     if not folder.is_dir():
@@ -208,7 +219,7 @@ def inspect(folder: Path, expected: list[ExpectedNotebook]) -> Intake:
         shown = shown if len(shown) <= 120 else f"{shown[:60]}...{shown[-40:]}"
         intake.reasons.append(f"{shown}: {kind} moved out of the submission, not used")
 
-    for path in shadowing_entries(folder):
+    for path in shadowing_entries(folder, trusted):
         intake.reasons.append(f"{path.name}: would shadow the installed module {path.stem!r}, not used")
 
     readable: dict[str, tuple[Path, nbformat.NotebookNode]] = {}
@@ -299,11 +310,11 @@ _REASONS: dict[str, tuple[str, list[str]]] = {}  # submission folder -> (why int
 
 
 def prepare(folder: Path, expected: list[ExpectedNotebook], course_root: Path, student: str,
-            assignment: str) -> Intake:
+            assignment: str, trusted: set[str] = frozenset()) -> Intake:
     """Inspect and make gradable, or fail closed: on any error ``failed`` says why in one line and no
     notebook is gradable. Never raises: one student's files never stop the others."""
     try:
-        intake = inspect(folder, expected)
+        intake = inspect(folder, expected, trusted)
         make_gradable(intake, course_root, student, assignment)
         left = _odd_entries(folder) if folder.is_dir() else []
         if left:
@@ -426,7 +437,8 @@ def before_autograde(notebooks: list[str], **_: Any) -> None:
     config, folder, student, assignment = where
     _FINISHED.discard(_folder_key(folder))  # only this run's intake lets the submission through
     expected = expected_notebooks(config, assignment)
-    intake = prepare(folder, expected, Path(config.CourseDirectory.root), student, assignment)
+    intake = prepare(folder, expected, Path(config.CourseDirectory.root), student, assignment,
+                     instructor_names(assignment_source(config, assignment)))
     _REASONS[str(folder)] = (intake.failed, intake.reasons)  # the guard logs them, in nbgrader's log
     if intake.failed:  # the guard refuses the submission
         notebooks[:] = []

@@ -7,6 +7,7 @@ from pathlib import Path
 from coursekit.course import Course
 from coursekit.grading import NotebookScore, StudentResult, read_scores
 from coursekit.late import Lateness, explain, lateness_of, notebook_penalties
+from coursekit.outcomes import saved_outcome
 
 
 def export_csv(course: Course, path: Path) -> Path:
@@ -96,10 +97,13 @@ def plot_scores(results: list[StudentResult], path: Path) -> Path:
 
 
 def results_from_gradebook(course: Course, assignment: str, students: list[str]) -> list[StudentResult]:
-    """Rebuild per-student results from the gradebook (for `coursekit report` after the fact)."""
+    """Rebuild per-student results after the fact (`coursekit report`): the scores from the gradebook,
+    the status and reasons the last `coursekit` run gave (coursekit.outcomes; "graded" when that run's
+    autograded notebooks were replaced since). A student that run could not grade at all is listed too."""
     results = []
     for student in students:
         scores: list[NotebookScore] = read_scores(course, assignment, student)
-        if scores:
-            results.append(StudentResult(student=student, status="graded", notebooks=scores))
+        status, reasons = saved_outcome(course, assignment, student) or ("graded", [])
+        if scores or status == "failed":
+            results.append(StudentResult(student=student, status=status, reasons=reasons, notebooks=scores))
     return results

@@ -22,7 +22,7 @@ from coursekit import sandbox
 from coursekit.course import assignment_source, helper_dir
 from coursekit.executor import ExecutionSettings, execute, remove_scratch, scratch_copy
 from coursekit.helpers import trusted_module
-from coursekit.intake import shadowing_entries
+from coursekit.intake import instructor_names, shadowing_entries
 from coursekit.optional import is_not_run
 
 GiB, MiB = 1024 ** 3, 1024 ** 2
@@ -139,7 +139,4 @@ class SandboxedExecute(Execute):
 
     def _instructor_names(self, resources: dict[str, Any]) -> set[str]:
         """Module names the instructor ships with the assignment (the helper package): never shadowing."""
-        source = assignment_source(self.config, resources["nbgrader"]["assignment"])
-        if not source.is_dir():
-            return set()
-        return {p.stem if p.suffix == ".py" else p.name for p in source.iterdir()}
+        return instructor_names(assignment_source(self.config, resources["nbgrader"]["assignment"]))

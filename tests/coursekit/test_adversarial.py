@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell
 from coursekit.course import Course
 from coursekit.feedback import generate_feedback
 from coursekit.grading import autograde, read_scores
+from coursekit.report import results_from_gradebook
 from coursekit.samples import fill_answers
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 
@@ -301,6 +302,14 @@ def test_every_hostile_student_got_a_status_and_feedback(outcome):
         assert result.status in ("graded", "graded with warnings", "failed"), student
         assert result.max_code_score == 3.0
         assert 0 <= result.code_score <= 3.0
+
+
+def test_the_report_after_the_run_shows_every_status_and_reason(outcome):
+    """`coursekit report` later (feedback written in between) says what the run said."""
+    course, results, _ = outcome
+    assert {r.status for r in results.values()} == {"graded", "graded with warnings"}  # failed: test_fail_closed
+    later = {r.student: r for r in results_from_gradebook(course, ASSIGNMENT, list(results))}
+    assert later == results
 
 
 def test_edited_test_cell(outcome):

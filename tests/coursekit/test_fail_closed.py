@@ -20,6 +20,7 @@ import pytest
 
 from coursekit.course import Course
 from coursekit.grading import autograde
+from coursekit.report import results_from_gradebook
 from coursekit.testing.tiny_course import ASSIGNMENT, make_course
 from tests.coursekit.test_doors import _notebooks, grades, submit
 
@@ -179,6 +180,9 @@ def test_a_student_whose_intake_cannot_finish_is_not_graded(graded):
     assert not list(course.folder("autograded", "unfinished", ASSIGNMENT).glob("*.ipynb"))
     said = [line for line in log.splitlines() if "intake could not finish" in line]
     assert len(said) == 1 and "quarantine/unfinished" in said[0], said  # one reason line, naming the cause
+    if door == "coursekit":  # and `coursekit report` says it later
+        (later,) = results_from_gradebook(course, ASSIGNMENT, ["unfinished"])
+        assert later.status == "failed" and [r for r in later.reasons if "intake could not finish" in r]
 
 
 def test_every_json_type_in_every_metadata_field_harms_only_its_notebook(graded):

@@ -126,3 +126,20 @@ def test_nbgraders_timestamp_read_before_the_hook_never_opens_a_fifo(tmp_path):
                                 _format_dest=lambda a, s: str(dest))
     assert getattr(Autograde.init_destination, "coursekit_guard", False)
     assert Autograde.init_destination(converter, "tiny", "s") is False  # returns at once, the FIFO unopened
+
+
+def test_the_instructors_own_modules_never_count_as_shadowing(tmp_path):
+    """A submission's copy of the helper package is the released one, replaced at grading: whether the
+    grader's own sys.path happens to import a module of that name (here: `json`) must not matter."""
+    source = tmp_path / "source"
+    (source / "json").mkdir(parents=True)
+    (source / "json" / "__init__.py").write_text("")
+    (source / "adder.ipynb").write_text("{}")
+    assert intake.instructor_names(source) == {"json", "adder.ipynb"}
+    folder = tmp_path / "submission"
+    for package in ("json", "numpy"):
+        (folder / package).mkdir(parents=True)
+        (folder / package / "__init__.py").write_text("")
+    reasons = intake.inspect(folder, EXPECTED, intake.instructor_names(source)).reasons
+    assert [r for r in reasons if "shadow" in r] == ["numpy: would shadow the installed module 'numpy', not used"]
+    assert len([r for r in intake.inspect(folder, EXPECTED).reasons if "shadow" in r]) == 2  # without: both

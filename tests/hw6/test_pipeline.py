@@ -1,8 +1,8 @@
 """hw6 end to end through the real nbgrader: release, autograde sample students, feedback.
 
-All tests here share one graded course (the session's ``graded_hw6``: one release, one autograde run
-per sample student, built once per test session, see tests/hw6/sample_course.py) and one pytest-xdist
-worker.
+All tests here share one graded course (the session's ``graded_hw6``: `coursekit demo` in a newcomer's
+clone, then two more students, built once per test session, see tests/hw6/sample_course.py) and one
+pytest-xdist worker.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import re
 import pytest
 
 from coursekit.course import Course
+from coursekit.outcomes import saved_outcome
 from tests.hw6.hw6_course import NOTEBOOKS, secret_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hw6_pipeline"),
@@ -93,6 +94,9 @@ def test_every_door_gives_hw6_the_same_grades(graded):
                               "--force"], cwd=course.root, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
         assert gradebook_grades(course, student) == before[student], student
+        # what `coursekit autograde` said about this student no longer describes the autograded notebooks
+        assert saved_outcome(course, "hw6", student) is None
+    assert saved_outcome(course, "hw6", "partial") == (results["partial"].status, results["partial"].reasons)
     outcome = course.api.autograde("hw6", "untouched")
     assert outcome["success"], outcome.get("log", "")[-2000:]
     assert gradebook_grades(course, "untouched") == before["untouched"]

@@ -39,13 +39,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def graded_hw6_built(tmp_path_factory) -> tuple[Path, tuple]:
-    """(folder, (results, feedback errors)) of the graded hw6 sample course (tests/hw6/sample_course.py),
-    built once per test session for every pytest-xdist worker (tests/support/session_cache.py)."""
-    from tests.hw6.sample_course import grade_samples
+def graded_hw6_built(tmp_path_factory):
+    """(course folder, GradedSamples) of the graded hw6 sample course, built in a newcomer's clone
+    (tests/hw6/sample_course.py) once per test session for every pytest-xdist worker
+    (tests/support/session_cache.py). The course folder is read only: tests change a copy."""
+    from tests.hw6.sample_course import CLONE, data_mirror, grade_samples
     from tests.support.session_cache import build_once
 
-    return build_once(tmp_path_factory, "graded-hw6", grade_samples)
+    if data_mirror() is None:
+        pytest.skip("no surname data mirror (HW6_DATA_MIRROR or data/names)")
+    root, built = build_once(tmp_path_factory, "graded-hw6", grade_samples)
+    return root / CLONE, built
 
 
 @pytest.fixture(scope="session")
@@ -55,5 +59,5 @@ def graded_hw6(graded_hw6_built, tmp_path_factory):
     in turn (a roster, other doors re-grading)."""
     from tests.hw6.sample_course import copy_graded_hw6
 
-    built, (results, feedback_errors) = graded_hw6_built
-    return copy_graded_hw6(built, tmp_path_factory.mktemp("hw6") / "course"), results, feedback_errors
+    built, samples = graded_hw6_built
+    return copy_graded_hw6(built, tmp_path_factory.mktemp("hw6") / "course"), samples.results, samples.feedback_errors

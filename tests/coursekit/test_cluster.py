@@ -340,11 +340,12 @@ def test_task_asking_for_unsandboxed_kernels_is_refused_by_the_worker_code():
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # may first wait for another worker to grade the session's hw6 course
 def test_hw6_samples_grade_alike_on_the_cluster(cluster, graded_hw6_built, tmp_path):
-    """The session's graded hw6 sample course (graded here by `coursekit autograde`, tests/hw6/sample_course.py)
+    """The session's graded hw6 sample course (graded by `coursekit demo` in a clone, tests/hw6/sample_course.py)
     graded again on the cluster, in a copy: the same results and the same gradebook."""
     from tests.hw6.sample_course import copy_graded_hw6
 
-    built, (local_results, _) = graded_hw6_built
+    built, samples = graded_hw6_built
+    local_results = samples.results
     course = copy_graded_hw6(built, tmp_path / "hw6")
     give_certificates(course, cluster)
     students = ["reference", "untouched"]

@@ -1,24 +1,31 @@
-"""The hw6 sample course graded once per test session: the release, the bundled sample students plus a
-cheater and a nonlinearity bug, autograded by `coursekit autograde` and given feedback.
+"""The hw6 sample course graded once per test session, the way a newcomer grades it: a clone of this
+repository in a folder whose name has a space, its own venv, `coursekit fetch-data` from the mirror, the
+whole `coursekit demo` (release, the bundled sample students, autograde, feedback, reports), then a cheater
+and a nonlinearity bug handed in and graded by `coursekit autograde` and `coursekit feedback`.
 
-The root conftest's ``graded_hw6`` fixture builds it once for every pytest-xdist worker
-(tests.support.session_cache) and hands each worker a copy; ``copy_graded_hw6`` gives a test a copy of its
-own to change (another door re-grading it, a cluster grading it again).
+The root conftest's ``graded_hw6_built`` fixture builds it once for every pytest-xdist worker
+(tests.support.session_cache); test_clone_anywhere.py checks the demo's run, other tests read the course or
+grade a copy of it (``copy_graded_hw6``: another door re-grading it, a cluster grading it again).
 """
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+from coursekit import sandbox
 from coursekit.course import Course
-from coursekit.feedback import generate_feedback
-from coursekit.grading import StudentResult, autograde
-from coursekit.samples import build_samples
-from coursekit.testing.courses import copy_course
+from coursekit.grading import StudentResult
+from coursekit.report import results_from_gradebook
+from tests.support.clone import REPO_ROOT, clone_with_venv
 
-STUDENTS = ["reference", "untouched", "partial", "cheater", "nonlinearity"]
+STUDENTS = ["reference", "untouched", "partial", "messy", "cheater", "nonlinearity"]
+EXTRA = ["cheater", "nonlinearity"]  # handed in after the demo
+CLONE = "course kit"  # the clone's folder: a name with a space
 
 # The cheater hands in two notebooks with wrong code that passes the visible checks, and tries to
 # make every comparison in its kernel say "equal".
@@ -67,21 +74,62 @@ def write_nonlinearity_bug(course: Course) -> None:
     nbformat.write(nb, str(path))
 
 
-def grade_samples(root: Path) -> tuple[dict[str, StudentResult], dict[str, str | None]]:
-    """Build the graded sample course in ``root``: (results by student, feedback errors by student)."""
-    course = Course.open(copy_course(root))
-    course.generate_release("hw6")
-    build_samples(course, "hw6")
+def data_mirror() -> Path | None:
+    """The verified surname data the clone fetches from (HW6_DATA_MIRROR, else this repository's copy)."""
+    mirror = Path(os.environ.get("HW6_DATA_MIRROR") or REPO_ROOT / "data" / "names")
+    return mirror if mirror.is_dir() else None
+
+
+@dataclass
+class GradedSamples:
+    """What building the graded sample course left to check."""
+
+    kit_file: str  # where the clone's `import coursekit` comes from
+    demo: subprocess.CompletedProcess  # `coursekit demo`, as the newcomer ran it
+    results: dict[str, StudentResult]  # every student's result, as `coursekit report` reads it back
+    feedback_errors: dict[str, str | None]  # student -> why a feedback page is missing (None: all there)
+
+
+def _run(command: list[str], clone: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True, timeout=3600)
+
+
+def _missing_pages(course: Course, student: str) -> str | None:
+    """Why a student's feedback is incomplete (a page missing for an autograded notebook), or None."""
+    graded = sorted(course.folder("autograded", student, "hw6").glob("*.ipynb"))
+    missing = [nb.stem for nb in graded if not course.folder("feedback", student, "hw6", f"{nb.stem}.html").is_file()]
+    if not graded:
+        return "nothing autograded"
+    return f"no feedback page for {', '.join(missing)}" if missing else None
+
+
+def grade_samples(root: Path) -> GradedSamples:
+    """Build the graded sample course in ``root / CLONE``."""
+    clone = root / CLONE
+    venv = clone_with_venv(clone)
+    env = {**os.environ, "HW6_DATA_MIRROR": str(data_mirror())}
+    env.pop(sandbox.ALLOW_DEGRADED_ENV, None)
+    kit = _run([str(venv / "bin" / "python"), "-c", "import coursekit; print(coursekit.__file__)"], clone, env)
+    coursekit = [str(venv / "bin" / "coursekit")]
+    fetched = _run([*coursekit, "fetch-data"], clone, env)
+    if fetched.returncode != 0:
+        raise RuntimeError(f"coursekit fetch-data failed in the clone: {fetched.stderr[-2000:]}")
+    demo = _run([*coursekit, "demo"], clone, env)
+    course = Course.open(clone)
     write_cheater(course)
     write_nonlinearity_bug(course)
-    results = {r.student: r for r in autograde(course, "hw6", STUDENTS, jobs=2)}
-    feedback_errors = generate_feedback(course, "hw6", STUDENTS)
-    return results, feedback_errors
+    students = [arg for student in EXTRA for arg in ("--student", student)]
+    for step in (["autograde", "hw6", *students, "--jobs", "2"], ["feedback", "hw6", *students]):
+        done = _run([*coursekit, *step], clone, env)
+        if done.returncode != 0:
+            raise RuntimeError(f"coursekit {step[0]} failed in the clone: {(done.stdout + done.stderr)[-2000:]}")
+    results = {r.student: r for r in results_from_gradebook(course, "hw6", STUDENTS)}
+    feedback_errors = {student: _missing_pages(course, student) for student in STUDENTS}
+    return GradedSamples(kit.stdout.strip(), demo, results, feedback_errors)
 
 
 def copy_graded_hw6(built: Path, target: Path) -> Course:
     """A private copy of the graded sample course (gradebook, autograded notebooks, cached reference
-    records and all) to change without touching anyone else's."""
-    from tests.support.session_cache import copy_built
-
-    return Course.open(copy_built(built, target))
+    records and all; not the clone's venv and git history) to change without touching anyone else's."""
+    shutil.copytree(built, target, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".git"))
+    return Course.open(target)

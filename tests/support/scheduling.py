@@ -8,6 +8,8 @@ share a worker, and which go first.
   seconds in ``durations.json`` beside this file (the long units only; others are guessed from their
   markers), so no long unit starts last while the other worker idles. pytest-xdist deals units in collection order when
   ``--no-loadscope-reorder`` is given (pyproject.toml's addopts); it otherwise sorts them by test count.
+* A unit that needs what another, longer unit builds once for the session waits for it: it is moved back
+  until that build is likely done, so its worker does other work meanwhile.
 
 Refresh the durations after a big change to the suite, from a run's ``--durations=0`` report::
 
@@ -29,6 +31,8 @@ UNMEASURED = {"slow": 20.0, "browser": 20.0}  # seconds assumed for a test not i
 UNMEASURED_DEFAULT = 0.5
 LONG_UNIT = 5.0  # seconds: shorter units are not kept in durations.json (their order hardly matters)
 SHARED_SCOPES = ("module", "class", "package")
+# Session fixtures one test builds for all (tests/support/session_cache.py) while the others wait on its lock.
+SESSION_BUILDS = ("graded_hw6_built",)
 GROUP_SUFFIX = re.compile(r"@[^:\]\[/]+$")  # what pytest-xdist appends to a grouped test's node id
 DURATION_LINE = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S.*?)\s*$")
 
@@ -86,12 +90,33 @@ def guess(item: pytest.Item) -> float:
 
 def longest_first(items: list[pytest.Item], durations: dict[str, float]) -> list[pytest.Item]:
     """The items, units of work ordered by their measured (or guessed) seconds, longest first; the tests
-    of a group keep their order."""
+    of a group keep their order. A unit that needs a session build (``SESSION_BUILDS``) made by a longer
+    unit is moved back until the other workers have had that long to spend (``after_the_build``)."""
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
         units.setdefault(unit_key(item), []).append(item)
     cost = {key: durations.get(key, sum(guess(item) for item in unit)) for key, unit in units.items()}
-    return [item for key in sorted(units, key=lambda k: -cost[k]) for item in units[key]]
+    order = sorted(units, key=lambda k: -cost[k])
+    for build in SESSION_BUILDS:
+        order = after_the_build(order, cost, [k for k in order if any(build in i.fixturenames for i in units[k])])
+    return [item for key in order for item in units[key]]
+
+
+def after_the_build(order: list[str], cost: dict[str, float], users: list[str]) -> list[str]:
+    """``order`` with every user of one session build but the first (which builds it, for about its own
+    cost) placed where the units ahead of it, the builder aside, add up to that cost: started earlier, it
+    would wait on the build's lock with its worker idle; much later, it could be the run's last unit."""
+    if len(users) < 2:
+        return order
+    builder, waiting = users[0], set(users[1:])
+    rest = [key for key in order if key not in waiting]
+    ahead, position = 0.0, len(rest)
+    for index, key in enumerate(rest):
+        if ahead >= cost[builder]:
+            position = index
+            break
+        ahead += 0.0 if key == builder else cost[key]
+    return rest[:position] + [key for key in order if key in waiting] + rest[position:]
 
 
 def durations_from_report(text: str) -> dict[str, float]:

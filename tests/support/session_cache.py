@@ -5,8 +5,7 @@ What is built lives in the session's own temporary folder (the parent of each wo
 pytest-xdist documents for once-per-session fixtures), named by a hash of the code that built it
 (``coursekit/`` and the course's ``source/``), so a stale copy is never read. A build that fails is not
 tried again: every later test that asks fails at once with its error.
-Consumers copy the folder before changing anything in it (``copy_built``): the built copy is read-only
-by convention.
+Consumers copy the folder before changing anything in it: the built copy is read-only by convention.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import fcntl
 import hashlib
 import os
 import pickle
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -66,8 +64,3 @@ def build_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             done.write_bytes(pickle.dumps(value))
     return root, pickle.loads(done.read_bytes())
 
-
-def copy_built(built: Path, target: Path) -> Path:
-    """A private copy of a built folder (modes kept: course state stays owner-only)."""
-    shutil.copytree(built, target, symlinks=True)
-    return target

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import nbformat
 
 from coursekit.notebook import is_test_cell, nbgrader_meta  # noqa: F401  (the one rule; tests import it from here)
+from coursekit.optional import marks_figure
 from coursekit.testing import courses
 
 
@@ -75,12 +76,14 @@ def kernel_started_in(folder: Path) -> Iterator[None]:
             sys.path.remove(entry)
 
 
-def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
-                       skip_tests: bool = True, skip_grade_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+def solution_namespace(notebook: str, *, until_grade_id: str | None = None, skip_tests: bool = True,
+                       skip_grade_ids: tuple[str, ...] = (), figures: bool = False) -> dict[str, Any]:
     """Execute the code cells of a source notebook (reference solution) and return its namespace.
 
-    Stops before the cell ``until_grade_id``; test cells are skipped unless ``skip_tests`` is False.
-    Runs as a kernel started in the notebook's folder would (``kernel_started_in``), so ``import hw6utils`` works.
+    Stops before the cell ``until_grade_id``; test cells are skipped unless ``skip_tests`` is False, and
+    figure cells unless ``figures`` is True (as the grader leaves them out by default: they define nothing
+    later cells read, see coursekit.optional). Runs as a kernel started in the notebook's folder would
+    (``kernel_started_in``), so ``import hw6utils`` works.
     """
     source_dir = courses.source_dir()
     nb = load(source_dir / notebook)
@@ -92,7 +95,7 @@ def solution_namespace(notebook: str, *, until_grade_id: str | None = None,
                 break
             if cell.cell_type != "code" or meta.get("grade_id") in skip_grade_ids:
                 continue
-            if skip_tests and is_test_cell(cell):
+            if (skip_tests and is_test_cell(cell)) or (not figures and marks_figure(cell)):
                 continue
             exec(compile(runnable_source(cell.source), f"<{notebook}:{meta.get('grade_id', 'cell')}>", "exec"),
                  namespace)

@@ -418,6 +418,8 @@ def grade_notebooks(root: Path, manifest: dict[str, Any], course_dir: Path) -> R
 # --- entry point ----------------------------------------------------------------------------------------
 
 DEADLINE_MARGIN = 60.0  # seconds kept, inside Gradescope's timeout, to write the answer after a stop
+START_MARGIN = 30.0  # seconds the grading process may take to start and to save what it graded
+MIN_BUDGET = 10.0  # the grading budget of a timeout too short for both margins
 TIMEOUT_ENV = "COURSEKIT_GRADESCOPE_TIMEOUT"  # seconds; default: the manifest's (the README's per mode)
 BUDGET_ENV = "COURSEKIT_GRADESCOPE_BUDGET"  # read by the nbgrader_config.py block: the grading budget
 
@@ -473,7 +475,7 @@ def main(root: Path = ROOT) -> int:
     started = time.monotonic()
     target = root / "results" / "results.json"
     timeout = _timeout(root)
-    budget = max(timeout - DEADLINE_MARGIN - 30.0, 30.0)  # grading stops notebooks itself before the deadline
+    budget = max(timeout - DEADLINE_MARGIN - START_MARGIN, MIN_BUDGET)  # grading stops notebooks itself in time
     memory = machine_memory_bytes()  # the container's cgroup limit where it has one; kernels get no more
     staff = [f"container: memory limit {human_size(memory)}, timeout {timeout:.0f} s, "
              f"grading budget {budget:.0f} s"]
